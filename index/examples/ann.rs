@@ -1,0 +1,95 @@
+//! Recall@10 and single-thread QPS of the index on texmex files, for side-by-side runs
+//! with ../shared/peers/run_peers.py (same parameters, same files).
+//!
+//! ```text
+//! cargo run --release -p fletchdb-index --example ann -- PREFIX --metric cosine \
+//!     [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2]
+//! ```
+//! PREFIX names PREFIX_base.fvecs, PREFIX_query.fvecs and PREFIX_groundtruth.ivecs.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fletchdb_index::{Hnsw, HnswConfig, Metric};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opt = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let Some(prefix) = args.first().filter(|a| !a.starts_with("--")) else {
+        eprintln!("usage: ann PREFIX --metric l2|ip|cosine [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2]");
+        std::process::exit(2);
+    };
+    let metric = match opt("--metric", "l2").as_str() {
+        "l2" => Metric::L2,
+        "ip" => Metric::InnerProduct,
+        "cosine" => Metric::Cosine,
+        m => {
+            eprintln!("unknown metric {m}");
+            std::process::exit(2);
+        }
+    };
+    let m: usize = opt("--m", "16").parse().expect("--m");
+    let efc: usize = opt("--ef-construction", "200")
+        .parse()
+        .expect("--ef-construction");
+    let threads: usize = opt("--build-threads", "2")
+        .parse()
+        .expect("--build-threads");
+    let efs: Vec<usize> = opt("--efs", "16,32,64,128")
+        .split(',')
+        .map(|x| x.parse().expect("--efs"))
+        .collect();
+    let k = 10;
+
+    let path = |suffix: &str| PathBuf::from(format!("{prefix}_{suffix}"));
+    let (base, dim) = common::read_fvecs(&path("base.fvecs")).expect("base");
+    let (queries, qdim) = common::read_fvecs(&path("query.fvecs")).expect("queries");
+    assert_eq!(dim, qdim, "query dimension");
+    let truth = common::read_ivecs(&path("groundtruth.ivecs")).expect("ground truth");
+    let n = base.len() / dim;
+    let nq = queries.len() / dim;
+
+    let config = HnswConfig {
+        metric,
+        m,
+        ef_construction: efc,
+        ..HnswConfig::default()
+    };
+    let index = Hnsw::in_memory(dim, config).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    pool.install(|| index.add_batch(&base)).unwrap();
+    let build = t.elapsed().as_secs_f64();
+    println!("fletchdb: build {build:.2} s ({threads} threads), n={n}, d={dim}, M={m}, efC={efc}");
+
+    let mut scratch = index.scratch();
+    let mut out = Vec::with_capacity(k);
+    for &ef in &efs {
+        let mut times = Vec::new();
+        let mut got = Vec::new();
+        for _rep in 0..3 {
+            got.clear();
+            let t = Instant::now();
+            for q in queries.chunks(dim) {
+                index.search_with(&mut scratch, q, k, ef, &mut out).unwrap();
+                got.push(out.iter().map(|h| h.slot.0).collect::<Vec<u32>>());
+            }
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let qps = nq as f64 / times[1];
+        let r = common::recall(&got, &truth, k);
+        println!("  fletchdb ef={ef:4} recall@{k}={r:.4} qps={qps:10.1}");
+    }
+}

@@ -1,0 +1,245 @@
+//! Distance metrics: SIMD kernels from simsimd, and a scalar reference that checks them.
+//!
+//! Every metric is a distance (smaller is closer):
+//! - [`Metric::L2`]: squared Euclidean distance.
+//! - [`Metric::InnerProduct`]: `1 - dot(a, b)`.
+//! - [`Metric::Cosine`]: vectors are normalised when they enter the index, after which
+//!   cosine distance is `1 - dot(a, b)`, so search runs the inner-product kernel.
+//!
+//! The search loop is generic over a [`Kernel`] so the metric is chosen once per query,
+//! not once per distance; simsimd picks the widest instruction set (AVX-512, AVX2, NEON,
+//! SVE, or serial) at run time.
+
+use simsimd::SpatialSimilarity;
+
+use crate::error::IndexError;
+
+/// How the distance between two vectors is measured.
+///
+/// ```
+/// use fletchdb_index::Metric;
+/// assert_eq!(Metric::L2.distance(&[0.0, 0.0], &[3.0, 4.0]), 25.0);
+/// assert_eq!(Metric::InnerProduct.distance(&[1.0, 0.0], &[1.0, 0.0]), 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Squared Euclidean distance.
+    L2,
+    /// `1 - dot(a, b)`: for vectors whose norm carries meaning (MIPS-style scores).
+    InnerProduct,
+    /// Cosine distance `1 - cos(a, b)`; vectors are normalised on the way in.
+    Cosine,
+}
+
+impl Metric {
+    /// The distance between `a` and `b` with the SIMD kernel.
+    ///
+    /// For [`Metric::Cosine`] both vectors must already be normalised (see
+    /// [`Metric::prepare`]), as they are inside the index. Slices of different lengths
+    /// are infinitely far apart.
+    #[inline]
+    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Metric::L2 => L2Kernel::distance(a, b),
+            Metric::InnerProduct | Metric::Cosine => DotKernel::distance(a, b),
+        }
+    }
+
+    /// Brings a vector into the form the index stores: unit length for cosine,
+    /// unchanged otherwise.
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidVector`] when a cosine vector has zero (or non-finite) norm.
+    pub fn prepare(self, v: &mut [f32]) -> Result<(), IndexError> {
+        if self == Metric::Cosine {
+            let norm = scalar::dot(v, v).sqrt();
+            if !norm.is_finite() || norm == 0.0 {
+                return Err(IndexError::InvalidVector {
+                    reason: "a cosine vector must have a non-zero norm",
+                });
+            }
+            let inv = 1.0 / norm;
+            v.iter_mut().for_each(|x| *x *= inv);
+        }
+        Ok(())
+    }
+
+    /// The same distance as [`Metric::distance`], computed one element at a time.
+    pub fn distance_scalar(self, a: &[f32], b: &[f32]) -> f32 {
+        if a.len() != b.len() {
+            return f32::INFINITY;
+        }
+        match self {
+            Metric::L2 => scalar::l2sq(a, b),
+            Metric::InnerProduct | Metric::Cosine => 1.0 - scalar::dot(a, b),
+        }
+    }
+
+    /// Stable one-byte code used in persisted files.
+    pub fn code(self) -> u8 {
+        match self {
+            Metric::L2 => 0,
+            Metric::InnerProduct => 1,
+            Metric::Cosine => 2,
+        }
+    }
+
+    /// The metric for a code written by [`Metric::code`], if it is one.
+    pub fn from_code(code: u8) -> Option<Metric> {
+        match code {
+            0 => Some(Metric::L2),
+            1 => Some(Metric::InnerProduct),
+            2 => Some(Metric::Cosine),
+            _ => None,
+        }
+    }
+}
+
+/// Checks that `v` can enter an index of dimension `dim`: right length, finite values.
+///
+/// # Errors
+/// [`IndexError::DimensionMismatch`] or [`IndexError::InvalidVector`].
+pub fn validate(v: &[f32], dim: usize) -> Result<(), IndexError> {
+    if v.len() != dim {
+        return Err(IndexError::DimensionMismatch {
+            expected: dim,
+            got: v.len(),
+        });
+    }
+    if !v.iter().all(|x| x.is_finite()) {
+        return Err(IndexError::InvalidVector {
+            reason: "vector contains NaN or infinity",
+        });
+    }
+    Ok(())
+}
+
+/// A distance function the search loop is monomorphised over.
+pub(crate) trait Kernel {
+    fn distance(a: &[f32], b: &[f32]) -> f32;
+}
+
+/// Squared Euclidean distance through simsimd.
+pub(crate) struct L2Kernel;
+/// `1 - dot` through simsimd.
+pub(crate) struct DotKernel;
+
+impl Kernel for L2Kernel {
+    #[inline(always)]
+    fn distance(a: &[f32], b: &[f32]) -> f32 {
+        match f32::l2sq(a, b) {
+            Some(d) => d as f32,
+            None => f32::INFINITY,
+        }
+    }
+}
+
+impl Kernel for DotKernel {
+    #[inline(always)]
+    fn distance(a: &[f32], b: &[f32]) -> f32 {
+        match f32::dot(a, b) {
+            Some(d) => 1.0 - d as f32,
+            None => f32::INFINITY,
+        }
+    }
+}
+
+/// Plain one-element-at-a-time kernels: the reference the SIMD results are checked against.
+pub mod scalar {
+    /// Squared Euclidean distance.
+    pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    }
+
+    /// Dot product.
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg_vec(seed: u64, n: usize) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simd_matches_scalar_for_every_metric_and_length() {
+        for dim in [1, 3, 7, 16, 31, 64, 100, 128, 384, 768, 1536] {
+            let mut a = lcg_vec(dim as u64, dim);
+            let mut b = lcg_vec(dim as u64 + 1000, dim);
+            for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+                if metric == Metric::Cosine {
+                    metric.prepare(&mut a).unwrap();
+                    metric.prepare(&mut b).unwrap();
+                }
+                let fast = metric.distance(&a, &b);
+                let slow = metric.distance_scalar(&a, &b);
+                let tol = 1e-4 * (1.0 + slow.abs()) * (dim as f32).sqrt();
+                assert!(
+                    (fast - slow).abs() <= tol,
+                    "{metric:?} dim {dim}: simd {fast} scalar {slow}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn different_lengths_are_infinitely_far() {
+        assert_eq!(Metric::L2.distance(&[1.0], &[1.0, 2.0]), f32::INFINITY);
+        assert_eq!(
+            Metric::Cosine.distance_scalar(&[1.0], &[1.0, 2.0]),
+            f32::INFINITY
+        );
+    }
+
+    #[test]
+    fn prepare_normalises_cosine_and_rejects_zero() {
+        let mut v = vec![3.0, 4.0];
+        Metric::Cosine.prepare(&mut v).unwrap();
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        let mut z = vec![0.0, 0.0];
+        assert!(matches!(
+            Metric::Cosine.prepare(&mut z),
+            Err(IndexError::InvalidVector { .. })
+        ));
+        let mut l2 = vec![3.0, 4.0];
+        Metric::L2.prepare(&mut l2).unwrap();
+        assert_eq!(l2, vec![3.0, 4.0]);
+    }
+
+    #[test]
+    fn validate_rejects_wrong_dim_and_non_finite() {
+        assert!(validate(&[1.0, 2.0], 2).is_ok());
+        assert!(matches!(
+            validate(&[1.0], 2),
+            Err(IndexError::DimensionMismatch {
+                expected: 2,
+                got: 1
+            })
+        ));
+        assert!(matches!(
+            validate(&[1.0, f32::NAN], 2),
+            Err(IndexError::InvalidVector { .. })
+        ));
+        assert!(validate(&[f32::INFINITY, 0.0], 2).is_err());
+    }
+
+    #[test]
+    fn metric_codes_round_trip() {
+        for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            assert_eq!(Metric::from_code(m.code()), Some(m));
+        }
+        assert_eq!(Metric::from_code(9), None);
+    }
+}

@@ -1,0 +1,424 @@
+//! [`Hnsw`]: the index type, its configuration, and its public operations.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_epoch as epoch;
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::distance::{validate, DotKernel, L2Kernel, Metric};
+use crate::error::IndexError;
+use crate::filter::Filter;
+use crate::nodes::Nodes;
+use crate::scratch::{Scratch, ScratchPool};
+use crate::types::{Neighbor, Slot};
+use crate::vectors::{InMemoryVectors, VectorSource};
+
+/// Slots must stay below this: the search lists keep a flag in the top bit of an id.
+pub(crate) const MAX_SLOTS: usize = 1 << 31;
+
+/// How an index is built. The names follow hnswlib.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HnswConfig {
+    /// The distance metric.
+    pub metric: Metric,
+    /// Links per node on the upper layers; layer 0 keeps up to `2 * m`. 4 to 128.
+    pub m: usize,
+    /// Candidate list size while inserting: larger builds slower and searches better.
+    pub ef_construction: usize,
+    /// Seed for level assignment; the same seed and slots give the same levels.
+    pub seed: u64,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            metric: Metric::L2,
+            m: 16,
+            ef_construction: 200,
+            seed: 0x5eed,
+        }
+    }
+}
+
+impl HnswConfig {
+    /// The default configuration (M = 16, ef_construction = 200) for `metric`.
+    pub fn new(metric: Metric) -> Self {
+        HnswConfig {
+            metric,
+            ..Default::default()
+        }
+    }
+
+    fn check(&self) -> Result<(), IndexError> {
+        if !(2..=128).contains(&self.m) {
+            return Err(IndexError::InvalidConfig("m must be between 2 and 128"));
+        }
+        if self.ef_construction == 0 || self.ef_construction > 65_536 {
+            return Err(IndexError::InvalidConfig(
+                "ef_construction must be between 1 and 65536",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A hierarchical navigable small world graph (Malkov & Yashunin) over the vectors of a
+/// [`VectorSource`], searchable and insertable from many threads at once through `&self`.
+///
+/// ```
+/// use fletchdb_index::{Hnsw, HnswConfig, Metric};
+/// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
+/// let a = index.add(&[0.0, 0.0]).unwrap();
+/// let b = index.add(&[10.0, 10.0]).unwrap();
+/// let hits = index.search(&[9.0, 9.5], 1, 16).unwrap();
+/// assert_eq!(hits[0].slot, b);
+/// assert_eq!(hits[0].distance, 1.25);
+/// index.delete(b).unwrap();
+/// assert_eq!(index.search(&[9.0, 9.5], 1, 16).unwrap()[0].slot, a);
+/// ```
+pub struct Hnsw<V> {
+    pub(crate) config: HnswConfig,
+    pub(crate) vectors: V,
+    pub(crate) nodes: Nodes,
+    /// 0 when empty, else `(level + 1) << 32 | slot`.
+    entry: AtomicU64,
+    /// Held while the entry point may change (an insert above the top level).
+    pub(crate) entry_lock: Mutex<()>,
+    pub(crate) level_mult: f64,
+    /// Nodes fully inserted.
+    pub(crate) inserted: AtomicUsize,
+    /// Nodes tombstoned.
+    pub(crate) deleted: AtomicUsize,
+    /// One past the highest slot ever claimed.
+    pub(crate) slot_bound: AtomicU32,
+    pub(crate) pool: ScratchPool,
+}
+
+/// The entry point: the node search starts from, on the top layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) slot: u32,
+    pub(crate) level: usize,
+}
+
+impl<V: VectorSource> Hnsw<V> {
+    /// An empty index over `vectors`; slots already in the source are not indexed until
+    /// [`insert`](Self::insert)ed.
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidConfig`] for an out-of-range `m` or `ef_construction`.
+    pub fn new(config: HnswConfig, vectors: V) -> Result<Self, IndexError> {
+        config.check()?;
+        Ok(Hnsw {
+            level_mult: 1.0 / (config.m as f64).ln(),
+            nodes: Nodes::new(config.m),
+            config,
+            vectors,
+            entry: AtomicU64::new(0),
+            entry_lock: Mutex::new(()),
+            inserted: AtomicUsize::new(0),
+            deleted: AtomicUsize::new(0),
+            slot_bound: AtomicU32::new(0),
+            pool: ScratchPool::default(),
+        })
+    }
+
+    /// The configuration the index was built with.
+    pub fn config(&self) -> &HnswConfig {
+        &self.config
+    }
+
+    /// The vector source the index reads from.
+    pub fn vectors(&self) -> &V {
+        &self.vectors
+    }
+
+    /// The vector dimension.
+    pub fn dim(&self) -> usize {
+        self.vectors.dim()
+    }
+
+    /// Live (inserted and not deleted) nodes.
+    pub fn len(&self) -> usize {
+        self.inserted
+            .load(Ordering::Acquire)
+            .saturating_sub(self.deleted.load(Ordering::Acquire))
+    }
+
+    /// True when no live node is left.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Tombstoned nodes (still in the graph, never returned).
+    pub fn deleted_len(&self) -> usize {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// True if `slot` is in the index and not deleted.
+    pub fn contains(&self, slot: Slot) -> bool {
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        view.meta(slot.0)
+            .map(|m| m.state())
+            .is_some_and(|s| s.claimed() && !s.deleted())
+    }
+
+    pub(crate) fn entry(&self) -> Option<Entry> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != 0).then(|| Entry {
+            slot: e as u32,
+            level: ((e >> 32) - 1) as usize,
+        })
+    }
+
+    pub(crate) fn set_entry(&self, e: Entry) {
+        self.entry.store(
+            ((e.level as u64 + 1) << 32) | e.slot as u64,
+            Ordering::Release,
+        );
+    }
+
+    pub(crate) fn slot_bound(&self) -> usize {
+        self.slot_bound.load(Ordering::Acquire) as usize
+    }
+
+    /// Indexes the vector already stored in `slot` of the vector source.
+    ///
+    /// The stored vector must be finite and, for [`Metric::Cosine`], unit length (see
+    /// [`Metric::prepare`]). Safe to call from many threads at once, also while others
+    /// search.
+    ///
+    /// # Errors
+    /// [`IndexError::SlotOutOfRange`] if the source has no such slot,
+    /// [`IndexError::SlotOccupied`] if it is already indexed (deleted or not),
+    /// [`IndexError::InvalidVector`] if the stored vector is unfit.
+    pub fn insert(&self, slot: Slot) -> Result<(), IndexError> {
+        let len = self.vectors.len();
+        if slot.index() >= len || slot.index() >= MAX_SLOTS {
+            return Err(IndexError::SlotOutOfRange { slot: slot.0, len });
+        }
+        let v = self.vectors.vector(slot);
+        validate(v, self.dim())?;
+        if self.config.metric == Metric::Cosine {
+            let norm2 = crate::distance::scalar::dot(v, v);
+            if (norm2 - 1.0).abs() > 1e-3 {
+                return Err(IndexError::InvalidVector {
+                    reason: "cosine vectors must be stored normalised (Metric::prepare)",
+                });
+            }
+        }
+        match self.config.metric {
+            Metric::L2 => self.insert_with::<L2Kernel>(slot),
+            Metric::InnerProduct | Metric::Cosine => self.insert_with::<DotKernel>(slot),
+        }
+    }
+
+    /// Inserts many slots in parallel on rayon's pool.
+    ///
+    /// # Errors
+    /// The first error an insert met. rayon stops handing out work after an error, so
+    /// some other slots may be left out; those inserted stay inserted.
+    pub fn insert_batch(&self, slots: &[Slot]) -> Result<(), IndexError> {
+        slots.par_iter().try_for_each(|&s| self.insert(s))
+    }
+
+    /// Tombstones `slot`: it stays in the graph as a waypoint but is never returned.
+    /// Returns false if it was already deleted.
+    ///
+    /// # Errors
+    /// [`IndexError::SlotOutOfRange`] if `slot` is not in the index.
+    pub fn delete(&self, slot: Slot) -> Result<bool, IndexError> {
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let meta = view.meta(slot.0).filter(|m| m.state().claimed()).ok_or(
+            IndexError::SlotOutOfRange {
+                slot: slot.0,
+                len: self.slot_bound(),
+            },
+        )?;
+        let fresh = meta.set_deleted();
+        if fresh {
+            self.deleted.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(fresh)
+    }
+
+    /// A fresh scratch for [`search_with`](Self::search_with).
+    pub fn scratch(&self) -> Scratch {
+        Scratch::new()
+    }
+
+    /// The `k` nearest live slots to `query`, closest first, exploring `ef` candidates
+    /// (at least `k`). Fewer than `k` come back when fewer are live.
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] or [`IndexError::InvalidVector`] for a bad query.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, IndexError> {
+        let mut out = Vec::with_capacity(k);
+        let mut scratch = self.pool.get();
+        self.search_with(&mut scratch, query, k, ef, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`search`](Self::search) into `out` (cleared first) with caller-owned scratch:
+    /// once `scratch` and `out` have grown to size, this allocates nothing.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_with(
+        &self,
+        scratch: &mut Scratch,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        self.prepare_query(scratch, query)?;
+        out.clear();
+        if self.deleted.load(Ordering::Acquire) > 0 {
+            return self.filtered_with(scratch, k, ef, &crate::filter::All, out);
+        }
+        match self.config.metric {
+            Metric::L2 => self.knn::<L2Kernel>(scratch, k, ef, out),
+            Metric::InnerProduct | Metric::Cosine => self.knn::<DotKernel>(scratch, k, ef, out),
+        }
+        Ok(())
+    }
+
+    /// The `k` nearest live slots that `filter` admits. When the filter admits few
+    /// slots, this scans them exactly instead of walking the graph, so recall holds up
+    /// at low selectivity; see [`Filter`].
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_filtered<F: Filter + ?Sized>(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &F,
+    ) -> Result<Vec<Neighbor>, IndexError> {
+        let mut out = Vec::with_capacity(k);
+        let mut scratch = self.pool.get();
+        self.prepare_query(&mut scratch, query)?;
+        self.filtered_with(&mut scratch, k, ef, filter, &mut out)?;
+        Ok(out)
+    }
+
+    /// Searches many queries (`queries` holds them back to back) in parallel on rayon.
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] if `queries.len()` is not a multiple of the
+    /// dimension, or the first bad query's error.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Vec<Neighbor>>, IndexError> {
+        let dim = self.dim();
+        if queries.len() % dim != 0 {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: queries.len() % dim,
+            });
+        }
+        queries
+            .par_chunks(dim)
+            .map(|q| self.search(q, k, ef))
+            .collect()
+    }
+
+    /// The exact `k` nearest live slots (admitted by `filter`, if given), by scanning
+    /// every one: ground truth, and the right tool for small collections.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn exact_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Filter>,
+    ) -> Result<Vec<Neighbor>, IndexError> {
+        let mut out = Vec::with_capacity(k);
+        let mut scratch = self.pool.get();
+        self.prepare_query(&mut scratch, query)?;
+        let filter = filter.unwrap_or(&crate::filter::All);
+        self.exact_with(&mut scratch, k, filter, &mut out);
+        Ok(out)
+    }
+
+    /// Validates `query` and copies it into the scratch, normalised for cosine.
+    fn prepare_query(&self, scratch: &mut Scratch, query: &[f32]) -> Result<(), IndexError> {
+        validate(query, self.dim())?;
+        scratch.query.clear();
+        scratch.query.extend_from_slice(query);
+        self.config.metric.prepare(&mut scratch.query)
+    }
+}
+
+impl Hnsw<InMemoryVectors> {
+    /// An empty index that keeps its own vectors in memory.
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidConfig`] for a bad dimension or configuration.
+    pub fn in_memory(dim: usize, config: HnswConfig) -> Result<Self, IndexError> {
+        Hnsw::new(config, InMemoryVectors::new(dim)?)
+    }
+
+    /// Validates `v`, stores it (normalised for cosine) and indexes it.
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] or [`IndexError::InvalidVector`]; nothing is
+    /// stored then.
+    pub fn add(&self, v: &[f32]) -> Result<Slot, IndexError> {
+        let slot = self.store(v)?;
+        self.insert(slot)?;
+        Ok(slot)
+    }
+
+    /// Stores and indexes `vectors` (back to back, `dim` each) in parallel; returns the
+    /// first slot (the rest follow in order).
+    ///
+    /// # Errors
+    /// As [`add`](Self::add); every vector is validated before any is stored.
+    pub fn add_batch(&self, vectors: &[f32]) -> Result<Vec<Slot>, IndexError> {
+        let dim = self.dim();
+        if vectors.len() % dim != 0 {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: vectors.len() % dim,
+            });
+        }
+        vectors.chunks(dim).try_for_each(|v| validate(v, dim))?;
+        let slots = vectors
+            .chunks(dim)
+            .map(|v| self.store(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.insert_batch(&slots)?;
+        Ok(slots)
+    }
+
+    fn store(&self, v: &[f32]) -> Result<Slot, IndexError> {
+        validate(v, self.dim())?;
+        if self.config.metric == Metric::Cosine {
+            let mut owned = v.to_vec();
+            self.config.metric.prepare(&mut owned)?;
+            self.vectors.push(&owned)
+        } else {
+            self.vectors.push(v)
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Hnsw<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("config", &self.config)
+            .field("inserted", &self.inserted.load(Ordering::Relaxed))
+            .field("deleted", &self.deleted.load(Ordering::Relaxed))
+            .finish()
+    }
+}

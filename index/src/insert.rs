@@ -1,0 +1,144 @@
+//! Insertion (Malkov & Yashunin, algorithm 1), safe under concurrent inserts and searches.
+//!
+//! A node is claimed (its level fixed) before anything links to it, gets its own lists
+//! first and only then is linked from its neighbours, layer by layer from the top, so a
+//! concurrent search can reach it only once its lists exist. Each list is written under
+//! its node's lock; an insert that raises the top level holds the entry-point lock for
+//! its whole run, as hnswlib does, so the entry point never names a half-built node.
+
+use crossbeam_epoch as epoch;
+
+use crate::distance::Kernel;
+use crate::error::IndexError;
+use crate::hnsw::{Entry, Hnsw};
+use crate::level::level_for;
+use crate::nodes::{neighbours, push_neighbour, store_neighbours, View};
+use crate::scratch::Scratch;
+use crate::types::Slot;
+use crate::vectors::VectorSource;
+
+impl<V: VectorSource> Hnsw<V> {
+    pub(crate) fn insert_with<K: Kernel>(&self, slot: Slot) -> Result<(), IndexError> {
+        let level = level_for(self.config.seed, slot.0, self.level_mult);
+        self.nodes.ensure(slot.index());
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let meta = view.meta(slot.0).ok_or(IndexError::SlotOutOfRange {
+            slot: slot.0,
+            len: self.vectors.len(),
+        })?;
+        if !meta.claim(level, self.nodes.stride_up()) {
+            return Err(IndexError::SlotOccupied(slot.0));
+        }
+        self.slot_bound
+            .fetch_max(slot.0 + 1, std::sync::atomic::Ordering::AcqRel);
+
+        let mut raise = None;
+        let mut entry = self.entry();
+        if entry.is_none_or(|e| level > e.level) {
+            raise = Some(self.entry_lock.lock());
+            entry = self.entry();
+            if entry.is_some_and(|e| level <= e.level) {
+                raise = None;
+            }
+        }
+        match entry {
+            None => self.set_entry(Entry {
+                slot: slot.0,
+                level,
+            }),
+            Some(e) => {
+                let mut scratch = self.pool.get();
+                self.link::<K>(&mut view, &mut scratch, slot.0, level, e);
+                if level > e.level {
+                    self.set_entry(Entry {
+                        slot: slot.0,
+                        level,
+                    });
+                }
+            }
+        }
+        drop(raise);
+        meta.set_ready();
+        self.inserted
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Finds the new node's neighbours on each of its layers and links both ways.
+    fn link<K: Kernel>(
+        &self,
+        view: &mut View<'_>,
+        scratch: &mut Scratch,
+        slot: u32,
+        level: usize,
+        entry: Entry,
+    ) {
+        let q = self.vectors.vector(Slot(slot));
+        let start = (entry.slot, self.dist::<K>(q, entry.slot));
+        let closest = self.descend::<K>(view, q, start, entry.level, level);
+        scratch.entries.clear();
+        scratch.entries.push(closest);
+        let m = self.config.m;
+        for layer in (0..=level.min(entry.level)).rev() {
+            let s = &mut *scratch;
+            s.visited.reset(view.capacity());
+            s.list.reset(self.config.ef_construction);
+            s.visited.insert(slot);
+            for &(id, d) in s.entries.iter() {
+                if s.visited.insert(id) {
+                    s.list.insert(d, id);
+                }
+            }
+            self.walk::<K>(view, q, &mut s.visited, &mut s.list, &mut s.fresh, layer);
+            s.pairs.clear();
+            s.pairs.extend(s.list.iter());
+            self.select::<K>(&s.pairs, m, &mut s.chosen);
+            if let (Some(own), Some(meta)) = (view.links(slot, layer), view.meta(slot)) {
+                let _lock = meta.lock.lock();
+                store_neighbours(own, &s.chosen);
+            }
+            // The whole candidate set seeds the next layer down.
+            std::mem::swap(&mut s.entries, &mut s.pairs);
+            let chosen = std::mem::take(&mut s.chosen);
+            for &n in &chosen {
+                self.connect::<K>(view, scratch, n, slot, layer);
+            }
+            scratch.chosen = chosen;
+        }
+    }
+
+    /// Adds `new` to `n`'s list on `layer`, re-selecting when the list is full.
+    fn connect<K: Kernel>(
+        &self,
+        view: &mut View<'_>,
+        scratch: &mut Scratch,
+        n: u32,
+        new: u32,
+        layer: usize,
+    ) {
+        let (Some(meta), Some(list)) = (view.meta(n), view.links(n, layer)) else {
+            return;
+        };
+        let _lock = meta.lock.lock();
+        if neighbours(list).any(|x| x == new) || push_neighbour(list, new) {
+            return;
+        }
+        let max = if layer == 0 {
+            2 * self.config.m
+        } else {
+            self.config.m
+        };
+        let vn = self.vectors.vector(Slot(n));
+        let mut pairs = std::mem::take(&mut scratch.pairs);
+        pairs.clear();
+        pairs.push((new, K::distance(vn, self.vectors.vector(Slot(new)))));
+        pairs.extend(neighbours(list).map(|x| (x, K::distance(vn, self.vectors.vector(Slot(x))))));
+        pairs.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+        let mut keep = std::mem::take(&mut scratch.selected);
+        self.select::<K>(&pairs, max, &mut keep);
+        store_neighbours(list, &keep);
+        scratch.selected = keep;
+        scratch.pairs = pairs;
+    }
+}

@@ -1,0 +1,62 @@
+//! # fletchdb-index
+//!
+//! The approximate nearest-neighbour index at the heart of FletchDB: a hierarchical
+//! navigable small world graph (HNSW, Malkov & Yashunin 2016) over SIMD distance kernels.
+//!
+//! - Distances: squared L2, inner product (`1 - dot`) and cosine (normalised on the
+//!   way in) on `f32`, through simsimd with run-time CPU dispatch ([`Metric`]).
+//! - Vectors are read through the [`VectorSource`] trait, never copied: FletchDB backs it
+//!   with its memory-mapped store; [`InMemoryVectors`] serves standalone use.
+//! - Insert and search through `&self` from many threads at once; node storage grows in
+//!   chunks published with crossbeam-epoch, so there is no capacity to declare and no
+//!   stop-the-world resize. [`Hnsw::insert_batch`], [`Hnsw::add_batch`] and
+//!   [`Hnsw::search_batch`] run on rayon.
+//! - A search allocates nothing but its result ([`Hnsw::search_with`] not even that):
+//!   visited sets are generation-stamped, candidates live in one bounded sorted array.
+//! - Deletes are tombstones; filtered search ([`Filter`]) switches to an exact scan when
+//!   the filter admits too few slots for the graph to find them.
+//! - [`Hnsw::save`] / [`Hnsw::load`] persist the graph in a versioned, checksummed format.
+//!
+//! The crate does no file I/O and knows nothing of storage; `fletchdb` joins it with
+//! `fletchdb-storage`.
+//!
+//! ```
+//! use fletchdb_index::{Hnsw, HnswConfig, Metric};
+//!
+//! let index = Hnsw::in_memory(3, HnswConfig::new(Metric::Cosine))?;
+//! let slots = index.add_batch(&[
+//!     1.0, 0.0, 0.0, //
+//!     0.0, 1.0, 0.0, //
+//!     0.7, 0.7, 0.0,
+//! ])?;
+//! let hits = index.search(&[1.0, 0.1, 0.0], 2, 32)?;
+//! assert_eq!(hits[0].slot, slots[0]);
+//! assert_eq!(hits[1].slot, slots[2]);
+//! # Ok::<(), fletchdb_index::IndexError>(())
+//! ```
+
+mod candidates;
+mod distance;
+mod error;
+mod filter;
+mod hnsw;
+mod insert;
+mod integrity;
+mod level;
+mod nodes;
+mod persist;
+mod prefetch;
+mod scratch;
+mod search;
+mod select;
+mod types;
+mod vectors;
+mod visited;
+
+pub use distance::{scalar, validate, Metric};
+pub use error::IndexError;
+pub use filter::{Filter, SlotSet};
+pub use hnsw::{Hnsw, HnswConfig};
+pub use scratch::Scratch;
+pub use types::{Neighbor, Slot};
+pub use vectors::{InMemoryVectors, VectorSource};

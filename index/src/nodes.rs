@@ -1,0 +1,300 @@
+//! Node storage: per-slot neighbour lists and state, in chunks that never move.
+//!
+//! Layer-0 lists, the hot data, sit in one flat `[AtomicU32]` per chunk of 1,024
+//! nodes: `count, id_0 .. id_{2M-1}` per node, so reading a list is one offset
+//! computation away from the chunk base. Upper-layer lists (a node has them with
+//! probability 1/M) hang off the node's [`NodeMeta`]. The chunk directory is published
+//! through crossbeam-epoch: growth copies the directory (cheap `Arc` clones), swaps it
+//! in and retires the old one, so readers never wait and nodes never move. A search
+//! pins once and keeps its [`View`] for the whole query.
+//!
+//! Lists are written under the node's own lock and read without it: every entry is an
+//! atomic, writers store ids before the count (release) and readers load with acquire,
+//! so a reader racing a writer sees a mix of old and new ids, each a valid, published
+//! node: never a torn value and never an unpublished node.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
+use parking_lot::Mutex;
+
+/// log2 of the nodes per chunk.
+const CHUNK_BITS: u32 = 10;
+/// Nodes per chunk.
+pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// Highest level a node may have (levels are drawn with mean 1/ln(M); 31 is never
+/// reached in practice and bounds what a loaded file may claim).
+pub(crate) const MAX_LEVEL: usize = 31;
+
+const STATE_CLAIMED: u32 = 1 << 31;
+const STATE_READY: u32 = 1 << 30;
+const STATE_DELETED: u32 = 1 << 29;
+const LEVEL_MASK: u32 = 0xff;
+
+/// Per-node state that is not on the layer-0 hot path.
+#[derive(Default)]
+pub(crate) struct NodeMeta {
+    /// `CLAIMED | READY | DELETED | level`.
+    state: AtomicU32,
+    /// Serialises writers of this node's lists (all layers).
+    pub(crate) lock: Mutex<()>,
+    /// Layers `1..=level`, each `count, id_0 .. id_{M-1}`.
+    upper: OnceLock<Box<[AtomicU32]>>,
+}
+
+/// A snapshot of a node's state word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NodeState(u32);
+
+impl NodeState {
+    pub(crate) fn claimed(self) -> bool {
+        self.0 & STATE_CLAIMED != 0
+    }
+    pub(crate) fn ready(self) -> bool {
+        self.0 & STATE_READY != 0
+    }
+    pub(crate) fn deleted(self) -> bool {
+        self.0 & STATE_DELETED != 0
+    }
+    pub(crate) fn level(self) -> usize {
+        (self.0 & LEVEL_MASK) as usize
+    }
+}
+
+impl NodeMeta {
+    pub(crate) fn state(&self) -> NodeState {
+        NodeState(self.state.load(Ordering::Acquire))
+    }
+
+    /// Claims an empty node for `level`; false if it was already claimed.
+    pub(crate) fn claim(&self, level: usize, upper_stride: usize) -> bool {
+        let claimed = self
+            .state
+            .compare_exchange(
+                0,
+                STATE_CLAIMED | level as u32,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if claimed && level > 0 {
+            let _ = self.upper.set(
+                (0..level * upper_stride)
+                    .map(|_| AtomicU32::new(0))
+                    .collect(),
+            );
+        }
+        claimed
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.state.fetch_or(STATE_READY, Ordering::Release);
+    }
+
+    /// Marks the node deleted; true if it was live before.
+    pub(crate) fn set_deleted(&self) -> bool {
+        let prev = self.state.fetch_or(STATE_DELETED, Ordering::AcqRel);
+        prev & STATE_DELETED == 0
+    }
+
+    /// Restores a node's full state word (used when loading a saved graph).
+    pub(crate) fn restore(&self, level: usize, deleted: bool, upper_stride: usize) {
+        let mut s = STATE_CLAIMED | STATE_READY | level as u32;
+        if deleted {
+            s |= STATE_DELETED;
+        }
+        if level > 0 {
+            let _ = self.upper.set(
+                (0..level * upper_stride)
+                    .map(|_| AtomicU32::new(0))
+                    .collect(),
+            );
+        }
+        self.state.store(s, Ordering::Release);
+    }
+}
+
+/// One generation of the chunk directory.
+struct Directory {
+    links0: Vec<Arc<[AtomicU32]>>,
+    meta: Vec<Arc<[NodeMeta]>>,
+}
+
+/// All nodes of one index.
+pub(crate) struct Nodes {
+    dir: Atomic<Directory>,
+    grow: Mutex<()>,
+    /// `1 + 2M`: one layer-0 list.
+    stride0: usize,
+    /// `1 + M`: one upper-layer list.
+    stride_up: usize,
+}
+
+impl Nodes {
+    pub(crate) fn new(m: usize) -> Nodes {
+        Nodes {
+            dir: Atomic::new(Directory {
+                links0: Vec::new(),
+                meta: Vec::new(),
+            }),
+            grow: Mutex::new(()),
+            stride0: 1 + 2 * m,
+            stride_up: 1 + m,
+        }
+    }
+
+    pub(crate) fn stride_up(&self) -> usize {
+        self.stride_up
+    }
+
+    /// A reader's handle on the directory for as long as `guard` is pinned.
+    #[inline]
+    pub(crate) fn view<'g>(&'g self, guard: &'g Guard) -> View<'g> {
+        View {
+            nodes: self,
+            guard,
+            dir: self.load(guard),
+        }
+    }
+
+    #[inline]
+    fn load<'g>(&self, guard: &'g Guard) -> &'g Directory {
+        let shared = self.dir.load(Ordering::Acquire, guard);
+        // SAFETY: `dir` is never null (set in `new`, only ever swapped for another
+        // non-null directory), and a directory swapped out is retired with
+        // `defer_destroy`, so it lives at least until `guard` is unpinned.
+        unsafe { shared.deref() }
+    }
+
+    /// Makes sure the chunk holding `slot` exists.
+    pub(crate) fn ensure(&self, slot: usize) {
+        let chunk = slot >> CHUNK_BITS;
+        let guard = epoch::pin();
+        if chunk < self.load(&guard).meta.len() {
+            return;
+        }
+        let _grow = self.grow.lock();
+        let current = self.dir.load(Ordering::Acquire, &guard);
+        // SAFETY: as in `load`: non-null, and retired only through `defer_destroy`.
+        let old = unsafe { current.deref() };
+        if chunk < old.meta.len() {
+            return;
+        }
+        let mut links0 = old.links0.clone();
+        let mut meta = old.meta.clone();
+        while meta.len() <= chunk {
+            links0.push(
+                (0..CHUNK * self.stride0)
+                    .map(|_| AtomicU32::new(0))
+                    .collect(),
+            );
+            meta.push((0..CHUNK).map(|_| NodeMeta::default()).collect());
+        }
+        let previous = self.dir.swap(
+            Owned::new(Directory { links0, meta }),
+            Ordering::AcqRel,
+            &guard,
+        );
+        // SAFETY: `previous` was just unlinked from `dir` (we hold the grow lock, so no
+        // other swap raced us); readers that loaded it are pinned, and the epoch
+        // collector frees it only after they all unpin.
+        unsafe { guard.defer_destroy(previous) };
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` means no reader or writer is left, so the current
+        // directory can be taken without protection; it is dropped exactly once here.
+        unsafe {
+            let guard = epoch::unprotected();
+            let current = self.dir.load(Ordering::Relaxed, guard);
+            drop(current.into_owned());
+        }
+    }
+}
+
+/// Read access to nodes during one operation.
+pub(crate) struct View<'g> {
+    nodes: &'g Nodes,
+    guard: &'g Guard,
+    dir: &'g Directory,
+}
+
+impl<'g> View<'g> {
+    /// Reloads the directory when `chunk` is newer than the one held.
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, chunk: usize) -> bool {
+        self.dir = self.nodes.load(self.guard);
+        chunk < self.dir.meta.len()
+    }
+
+    /// Slots the held directory covers.
+    pub(crate) fn capacity(&self) -> usize {
+        self.dir.meta.len() * CHUNK
+    }
+
+    /// The node's layer-0 list (`count, ids..`), or `None` if its chunk does not exist.
+    #[inline(always)]
+    pub(crate) fn links0(&mut self, slot: u32) -> Option<&'g [AtomicU32]> {
+        let slot = slot as usize;
+        let chunk = slot >> CHUNK_BITS;
+        if chunk >= self.dir.links0.len() && !self.refresh(chunk) {
+            return None;
+        }
+        let start = (slot & (CHUNK - 1)) * self.nodes.stride0;
+        self.dir.links0[chunk].get(start..start + self.nodes.stride0)
+    }
+
+    /// The node's state and locks, or `None` if its chunk does not exist.
+    #[inline(always)]
+    pub(crate) fn meta(&mut self, slot: u32) -> Option<&'g NodeMeta> {
+        let slot = slot as usize;
+        let chunk = slot >> CHUNK_BITS;
+        if chunk >= self.dir.meta.len() && !self.refresh(chunk) {
+            return None;
+        }
+        self.dir.meta[chunk].get(slot & (CHUNK - 1))
+    }
+
+    /// The node's list at `layer` (`count, ids..`), or `None` if it has no such layer.
+    #[inline]
+    pub(crate) fn links(&mut self, slot: u32, layer: usize) -> Option<&'g [AtomicU32]> {
+        if layer == 0 {
+            return self.links0(slot);
+        }
+        let stride = self.nodes.stride_up;
+        let upper = self.meta(slot)?.upper.get()?;
+        upper.get((layer - 1) * stride..layer * stride)
+    }
+}
+
+/// Reads a list's neighbours: at most `list.len() - 1`, whatever the count says.
+#[inline(always)]
+pub(crate) fn neighbours(list: &[AtomicU32]) -> impl Iterator<Item = u32> + '_ {
+    let count = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
+    list[1..=count].iter().map(|a| a.load(Ordering::Acquire))
+}
+
+/// Replaces a list's neighbours (the caller holds the node's lock).
+pub(crate) fn store_neighbours(list: &[AtomicU32], ids: &[u32]) {
+    let n = ids.len().min(list.len() - 1);
+    for (dst, &id) in list[1..=n].iter().zip(ids) {
+        dst.store(id, Ordering::Release);
+    }
+    list[0].store(n as u32, Ordering::Release);
+}
+
+/// Appends one neighbour if there is room (the caller holds the node's lock).
+pub(crate) fn push_neighbour(list: &[AtomicU32], id: u32) -> bool {
+    let count = list[0].load(Ordering::Acquire) as usize;
+    if count + 1 >= list.len() {
+        return false;
+    }
+    list[count + 1].store(id, Ordering::Release);
+    list[0].store(count as u32 + 1, Ordering::Release);
+    true
+}

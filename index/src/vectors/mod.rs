@@ -1,0 +1,46 @@
+//! How the index reads vectors: the [`VectorSource`] trait, and an in-memory implementation.
+
+mod memory;
+
+pub use memory::InMemoryVectors;
+
+use crate::types::Slot;
+
+/// Where the index reads vectors from, by slot, without copying them.
+///
+/// The index never writes vectors: whoever owns the source stores a vector in a slot
+/// first, then tells the index to insert that slot. `fletchdb` implements this on its
+/// memory-mapped vector store, so searches read straight from the mapped file;
+/// [`InMemoryVectors`] serves tests, benchmarks and standalone use.
+///
+/// Implementations must be safe to read from many threads while slots are being added.
+///
+/// ```
+/// use fletchdb_index::{InMemoryVectors, Slot, VectorSource};
+/// let store = InMemoryVectors::new(2).unwrap();
+/// let slot = store.push(&[1.0, 2.0]).unwrap();
+/// assert_eq!(store.vector(slot), &[1.0, 2.0]);
+/// assert_eq!(store.len(), 1);
+/// ```
+pub trait VectorSource: Send + Sync {
+    /// The number of `f32` components of every vector.
+    fn dim(&self) -> usize;
+
+    /// How many slots are readable: slots `0..len()` return their vector.
+    fn len(&self) -> usize;
+
+    /// True when no slot is readable.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The vector stored in `slot`, `dim()` long; an empty slice for a slot at or past
+    /// `len()` (which every distance treats as infinitely far away).
+    fn vector(&self, slot: Slot) -> &[f32];
+
+    /// Hints the CPU to start loading `slot`'s vector, which the search is about to read.
+    #[inline(always)]
+    fn prefetch(&self, slot: Slot) {
+        crate::prefetch::prefetch_slice(self.vector(slot));
+    }
+}
