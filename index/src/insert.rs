@@ -6,6 +6,8 @@
 //! its node's lock; an insert that raises the top level holds the entry-point lock for
 //! its whole run, as hnswlib does, so the entry point never names a half-built node.
 
+use std::sync::atomic::Ordering;
+
 use crossbeam_epoch as epoch;
 
 use crate::distance::Kernel;
@@ -66,6 +68,10 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// Finds the new node's neighbours on each of its layers and links both ways.
+    ///
+    /// All of the node's own lists are written before any other node links to it: a
+    /// node reachable on an upper layer before it had a layer-0 list would strand
+    /// concurrent inserts that descend onto it (they would find only it, and each other).
     fn link<K: Kernel>(
         &self,
         view: &mut View<'_>,
@@ -80,7 +86,8 @@ impl<V: VectorSource> Hnsw<V> {
         scratch.entries.clear();
         scratch.entries.push(closest);
         let m = self.config.m;
-        for layer in (0..=level.min(entry.level)).rev() {
+        let top = level.min(entry.level);
+        for layer in (0..=top).rev() {
             let s = &mut *scratch;
             s.visited.reset(view.capacity());
             s.list.reset(self.config.ef_construction);
@@ -94,13 +101,22 @@ impl<V: VectorSource> Hnsw<V> {
             s.pairs.clear();
             s.pairs.extend(s.list.iter());
             self.select::<K>(&s.pairs, m, &mut s.chosen);
-            if let (Some(own), Some(meta)) = (view.links(slot, layer), view.meta(slot)) {
-                let _lock = meta.lock.lock();
+            if let Some(own) = view.links(slot, layer) {
+                // Nobody can reach this node yet, so nobody else writes this list.
                 store_neighbours(own, &s.chosen);
+                if layer == 0 {
+                    adjust_indegrees(view, &[], &s.chosen);
+                }
             }
             // The whole candidate set seeds the next layer down.
             std::mem::swap(&mut s.entries, &mut s.pairs);
-            let chosen = std::mem::take(&mut s.chosen);
+        }
+        for layer in (0..=top).rev() {
+            let mut chosen = std::mem::take(&mut scratch.chosen);
+            chosen.clear();
+            if let Some(own) = view.links(slot, layer) {
+                chosen.extend(neighbours(own));
+            }
             for &n in &chosen {
                 self.connect::<K>(view, scratch, n, slot, layer);
             }
@@ -121,7 +137,13 @@ impl<V: VectorSource> Hnsw<V> {
             return;
         };
         let _lock = meta.lock.lock();
-        if neighbours(list).any(|x| x == new) || push_neighbour(list, new) {
+        if neighbours(list).any(|x| x == new) {
+            return;
+        }
+        if push_neighbour(list, new) {
+            if layer == 0 {
+                adjust_indegrees(view, &[], &[new]);
+            }
             return;
         }
         let max = if layer == 0 {
@@ -137,8 +159,59 @@ impl<V: VectorSource> Hnsw<V> {
         pairs.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
         let mut keep = std::mem::take(&mut scratch.selected);
         self.select::<K>(&pairs, max, &mut keep);
+        if layer == 0 {
+            // The heuristic usually keeps fewer than `max`. A node this list drops loses
+            // an in-link; if it was its last one the node would become unreachable, so
+            // it is kept instead while there is room. The decrement is a conditional
+            // atomic update, so two lists pruning the same node at once cannot both
+            // take its last link.
+            for &(c, _) in pairs.iter() {
+                if c == new || keep.contains(&c) {
+                    continue;
+                }
+                let Some(m) = view.meta(c) else { continue };
+                let dropped = m
+                    .indegree
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                        (d > 1).then(|| d - 1)
+                    })
+                    .is_ok();
+                if !dropped {
+                    if keep.len() < max {
+                        keep.push(c);
+                    } else {
+                        m.indegree.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+            }
+            let orphan = view
+                .meta(new)
+                .is_some_and(|m| m.indegree.load(Ordering::Acquire) == 0);
+            if !keep.contains(&new) && orphan && keep.len() < max {
+                keep.push(new);
+            }
+            if keep.contains(&new) {
+                adjust_indegrees(view, &[], &[new]);
+            }
+        }
         store_neighbours(list, &keep);
         scratch.selected = keep;
         scratch.pairs = pairs;
+    }
+}
+
+/// Updates layer-0 in-degrees after a list changed from `before` to `after`.
+fn adjust_indegrees(view: &mut View<'_>, before: &[u32], after: &[u32]) {
+    for &x in after.iter().filter(|x| !before.contains(x)) {
+        if let Some(m) = view.meta(x) {
+            m.indegree.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    for &x in before.iter().filter(|x| !after.contains(x)) {
+        if let Some(m) = view.meta(x) {
+            let _ = m
+                .indegree
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
+        }
     }
 }

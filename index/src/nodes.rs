@@ -42,6 +42,8 @@ pub(crate) struct NodeMeta {
     pub(crate) lock: Mutex<()>,
     /// Layers `1..=level`, each `count, id_0 .. id_{M-1}`.
     upper: OnceLock<Box<[AtomicU32]>>,
+    /// Layer-0 lists that name this node (maintained by inserts, recomputed on load).
+    pub(crate) indegree: AtomicU32,
 }
 
 /// A snapshot of a node's state word.

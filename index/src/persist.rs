@@ -269,12 +269,25 @@ impl<V: VectorSource> Hnsw<V> {
                     if id == slot {
                         return Err(corrupt(at, "node links to itself"));
                     }
+                    if ids.contains(&id) {
+                        return Err(corrupt(at, "duplicate link"));
+                    }
                     ids.push(id);
+                }
+                if layer == 0 && ids.is_empty() && levels.iter().flatten().nth(1).is_some() {
+                    return Err(corrupt(r.pos, "isolated node"));
                 }
                 let list = view
                     .links(slot, layer)
                     .ok_or_else(|| corrupt(r.pos, "missing layer"))?;
                 store_neighbours(list, &ids);
+                if layer == 0 {
+                    for &id in &ids {
+                        if let Some(m) = view.meta(id) {
+                            m.indegree.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
         }
         if let Some(t) = top {
