@@ -178,6 +178,19 @@ impl Filter for SlotSet {
     }
 }
 
+/// How [`Hnsw::search_filtered_using`](crate::Hnsw::search_filtered_using) runs a
+/// filtered search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterPlan {
+    /// Let the index choose by estimated cost (what `search_filtered` does).
+    #[default]
+    Auto,
+    /// Always walk the graph (recall falls as selectivity does).
+    Graph,
+    /// Always scan the admitted slots exactly.
+    Exact,
+}
+
 /// How a filtered search will run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Plan {
@@ -217,7 +230,13 @@ impl<V: VectorSource> Hnsw<V> {
         admitted as f64 / seen as f64
     }
 
-    pub(crate) fn plan<F: Filter + ?Sized>(&self, filter: &F, k: usize, ef: usize) -> Plan {
+    pub(crate) fn plan<F: Filter + ?Sized>(
+        &self,
+        filter: &F,
+        k: usize,
+        ef: usize,
+        choice: FilterPlan,
+    ) -> Plan {
         let ef = ef.max(k).max(1);
         let live = self.len();
         let sel = self.selectivity(filter, live);
@@ -228,12 +247,16 @@ impl<V: VectorSource> Hnsw<V> {
         }
         let widening = (1.0 / sel.max(1e-9)).min(MAX_WIDENING as f64);
         let graph_cost = GRAPH_COST_PER_EF * ef as f64 * widening;
-        if exact_cost <= graph_cost || sel * (MAX_WIDENING as f64) < 1.0 {
-            Plan::Exact
-        } else {
-            Plan::Graph {
-                candidates: (ef as f64 * widening).ceil() as usize,
+        let graph = Plan::Graph {
+            candidates: (ef as f64 * widening).ceil() as usize,
+        };
+        match choice {
+            FilterPlan::Exact => Plan::Exact,
+            FilterPlan::Graph => graph,
+            FilterPlan::Auto if exact_cost <= graph_cost || sel * (MAX_WIDENING as f64) < 1.0 => {
+                Plan::Exact
             }
+            FilterPlan::Auto => graph,
         }
     }
 
@@ -244,10 +267,11 @@ impl<V: VectorSource> Hnsw<V> {
         k: usize,
         ef: usize,
         filter: &F,
+        choice: FilterPlan,
         out: &mut Vec<Neighbor>,
     ) -> Result<(), IndexError> {
         out.clear();
-        match self.plan(filter, k, ef) {
+        match self.plan(filter, k, ef, choice) {
             Plan::Exact => self.exact_with(scratch, k, filter, out),
             Plan::Graph { candidates } => match self.config.metric {
                 Metric::L2 => {

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::distance::{validate, DotKernel, L2Kernel, Metric};
 use crate::error::IndexError;
-use crate::filter::Filter;
+use crate::filter::{Filter, FilterPlan};
 use crate::nodes::Nodes;
 use crate::scratch::{Scratch, ScratchPool};
 use crate::types::{Neighbor, Slot};
@@ -278,7 +278,7 @@ impl<V: VectorSource> Hnsw<V> {
         self.prepare_query(scratch, query)?;
         out.clear();
         if self.deleted.load(Ordering::Acquire) > 0 {
-            return self.filtered_with(scratch, k, ef, &crate::filter::All, out);
+            return self.filtered_with(scratch, k, ef, &crate::filter::All, FilterPlan::Auto, out);
         }
         match self.config.metric {
             Metric::L2 => self.knn::<L2Kernel>(scratch, k, ef, out),
@@ -300,10 +300,26 @@ impl<V: VectorSource> Hnsw<V> {
         ef: usize,
         filter: &F,
     ) -> Result<Vec<Neighbor>, IndexError> {
+        self.search_filtered_using(query, k, ef, filter, FilterPlan::Auto)
+    }
+
+    /// [`search_filtered`](Self::search_filtered) with the plan chosen by the caller:
+    /// for measuring the two strategies, or when the caller knows better.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_filtered_using<F: Filter + ?Sized>(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &F,
+        plan: FilterPlan,
+    ) -> Result<Vec<Neighbor>, IndexError> {
         let mut out = Vec::with_capacity(k);
         let mut scratch = self.pool.get();
         self.prepare_query(&mut scratch, query)?;
-        self.filtered_with(&mut scratch, k, ef, filter, &mut out)?;
+        self.filtered_with(&mut scratch, k, ef, filter, plan, &mut out)?;
         Ok(out)
     }
 

@@ -55,7 +55,7 @@ mod visited;
 
 pub use distance::{scalar, validate, Metric};
 pub use error::IndexError;
-pub use filter::{Filter, SlotSet};
+pub use filter::{Filter, FilterPlan, SlotSet};
 pub use hnsw::{Hnsw, HnswConfig};
 pub use scratch::Scratch;
 pub use types::{Neighbor, Slot};
