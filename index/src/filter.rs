@@ -23,6 +23,7 @@ use crate::distance::{DotKernel, Kernel, L2Kernel, Metric};
 use crate::error::IndexError;
 use crate::hnsw::Hnsw;
 use crate::scratch::Scratch;
+use crate::search::gather;
 use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 
@@ -332,14 +333,13 @@ impl<V: VectorSource> Hnsw<V> {
             let Some(links) = view.links0(c) else {
                 continue;
             };
-            self.gather(visited, links, fresh);
-            for &n in fresh.iter() {
-                let d = self.dist::<K>(q, n);
+            gather(visited, links, fresh);
+            self.score::<K>(q, fresh, |n, d| {
                 list.insert(d, n);
                 if d < results.bound() {
                     consider(&mut view, results, n, d);
                 }
-            }
+            });
         }
         out.extend(results.iter().take(k).map(|(id, distance)| Neighbor {
             slot: Slot(id),

@@ -100,7 +100,7 @@ impl<V: VectorSource> Hnsw<V> {
             self.walk::<K>(view, q, &mut s.visited, &mut s.list, &mut s.fresh, layer);
             s.pairs.clear();
             s.pairs.extend(s.list.iter());
-            self.select::<K>(&s.pairs, m, &mut s.chosen);
+            self.select::<K>(&s.pairs, if layer == 0 { 2 * m } else { m }, &mut s.chosen);
             if let Some(own) = view.links(slot, layer) {
                 // Nobody can reach this node yet, so nobody else writes this list.
                 store_neighbours(own, &s.chosen);

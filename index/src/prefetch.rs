@@ -1,18 +1,15 @@
 //! Software prefetch of memory the search will read next.
 //!
 //! A layer-0 expansion visits up to 2·M neighbours whose vectors are scattered over the
-//! store; issuing the loads for all of them before computing the first distance overlaps
-//! their cache misses (hnswlib does the same with `_mm_prefetch`).
+//! store; requesting the next vectors while one is scored overlaps their cache misses
+//! (hnswlib does the same with `_mm_prefetch`). See `search.rs` for the measurements.
 
-/// How many cache lines of a vector to request up front; the hardware prefetcher streams
-/// the rest once it sees sequential access.
-const LINES: usize = 4;
-
-/// Prefetches the first cache lines of `v` into all cache levels.
+/// Prefetches every cache line of `v` into all cache levels. (Only the first few lines,
+/// leaving the rest to the hardware prefetcher, measured 15 % slower at 384-d.)
 #[inline(always)]
 pub fn prefetch_slice<T>(v: &[T]) {
     let bytes = std::mem::size_of_val(v);
-    let lines = bytes.div_ceil(64).min(LINES);
+    let lines = bytes.div_ceil(64);
     let base = v.as_ptr() as *const i8;
     for i in 0..lines {
         prefetch_ptr(base.wrapping_add(i * 64));

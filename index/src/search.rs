@@ -2,8 +2,17 @@
 //!
 //! The walk keeps one [`SortedList`](crate::candidates::SortedList) of capacity ef that
 //! is both the candidate queue and the result set. Expanding a node reads its list once,
-//! drops already-visited neighbours, prefetches the vectors of the rest, and only then
-//! computes distances, so the cache misses of a whole neighbourhood overlap.
+//! drops already-visited neighbours, then scores the rest with the vector
+//! [`PREFETCH_AHEAD`] places ahead already on its way into the cache.
+//!
+//! Search is memory-bound: at ef = 32 on wordnet-minilm-dev (20,000 × 384-d) a query
+//! computes ~625 distances, ~1 MB of vectors, and a distance on a hot cache takes
+//! 21 ns of the ~100 ns each one cost in all. Measured there (single thread, QPS at
+//! ef = 32): prefetching 4 of each vector's 24 cache lines for all neighbours up front,
+//! 12,500; whole vectors up front, 15,000; whole vectors 4 ahead, 17,000 (2 ahead and
+//! 8 ahead were no better).
+
+use std::sync::atomic::AtomicU32;
 
 use crossbeam_epoch as epoch;
 
@@ -15,6 +24,9 @@ use crate::scratch::Scratch;
 use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 use crate::visited::VisitedSet;
+
+/// How many vectors ahead of the one being scored to prefetch.
+const PREFETCH_AHEAD: usize = 4;
 
 impl<V: VectorSource> Hnsw<V> {
     /// Distance from `q` to the vector in `slot`.
@@ -69,32 +81,28 @@ impl<V: VectorSource> Hnsw<V> {
             let Some(links) = view.links(c, layer) else {
                 continue;
             };
-            self.gather(visited, links, fresh);
-            for &n in fresh.iter() {
-                let d = self.dist::<K>(q, n);
+            gather(visited, links, fresh);
+            self.score::<K>(q, fresh, |n, d| {
                 list.insert(d, n);
-            }
+            });
         }
     }
 
-    /// Collects the unvisited neighbours in `links` into `fresh`, marking them visited
-    /// and prefetching their vectors.
+    /// Computes the distance from `q` to each of `ids`, in order, and hands it to `f`.
+    ///
+    /// The vector [`PREFETCH_AHEAD`] places ahead is prefetched while the current one is
+    /// scored, so that a few cache misses are always in flight but the loads never crowd
+    /// out the vector being read.
     #[inline(always)]
-    pub(crate) fn gather(
-        &self,
-        visited: &mut VisitedSet,
-        links: &[std::sync::atomic::AtomicU32],
-        fresh: &mut Vec<u32>,
-    ) {
-        fresh.clear();
-        for n in neighbours(links) {
-            visited.prefetch(n);
+    pub(crate) fn score<K: Kernel>(&self, q: &[f32], ids: &[u32], mut f: impl FnMut(u32, f32)) {
+        for &n in ids.iter().take(PREFETCH_AHEAD) {
+            self.vectors.prefetch(Slot(n));
         }
-        for n in neighbours(links) {
-            if visited.insert(n) {
-                self.vectors.prefetch(Slot(n));
-                fresh.push(n);
+        for (i, &n) in ids.iter().enumerate() {
+            if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
+                self.vectors.prefetch(Slot(ahead));
             }
+            f(n, self.dist::<K>(q, n));
         }
     }
 
@@ -128,5 +136,19 @@ impl<V: VectorSource> Hnsw<V> {
             slot: Slot(id),
             distance,
         }));
+    }
+}
+
+/// Collects the unvisited neighbours in `links` into `fresh`, marking them visited.
+#[inline(always)]
+pub(crate) fn gather(visited: &mut VisitedSet, links: &[AtomicU32], fresh: &mut Vec<u32>) {
+    fresh.clear();
+    for n in neighbours(links) {
+        visited.prefetch(n);
+    }
+    for n in neighbours(links) {
+        if visited.insert(n) {
+            fresh.push(n);
+        }
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! Storage is a fixed array of buckets whose sizes double (1,024 vectors, then 2,048,
 //! ...), allocated on first use and never reallocated, so a reader may keep `&[f32]`
-//! while other threads append. Appends take a mutex (a copy of one vector, far
+//! while other threads append. Buckets of 2 MiB or more are aligned to 2 MiB and, on
+//! Linux, advised as transparent huge pages: a search touches vectors all over the
+//! store, and with 4 KiB pages the TLB misses cost about 10 % of single-thread QPS
+//! (measured on wordnet-minilm-dev, 20,000 × 384-d: 16,300 against 14,800 QPS at
+//! ef = 32 with THP forced on for the whole process). Appends take a mutex (a copy of one vector, far
 //! below the cost of the graph insert that follows) and publish the new length with
 //! a release store; a reader only forms a slice for a slot below the length it
 //! acquired, and a published slot is never written again. That is the whole
 //! soundness argument for the `unsafe` below.
 
+use std::alloc::Layout;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -57,6 +62,40 @@ fn bucket_vectors(bucket: usize) -> usize {
     1usize << (FIRST_BITS as usize + bucket)
 }
 
+/// A huge page on x86_64 and aarch64 Linux.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// The allocation of one bucket of `dim`-float vectors, or `None` if it overflows.
+fn bucket_layout(bucket: usize, dim: usize) -> Option<Layout> {
+    let bytes = bucket_vectors(bucket)
+        .checked_mul(dim)?
+        .checked_mul(std::mem::size_of::<f32>())?;
+    let align = if bytes >= HUGE_PAGE {
+        HUGE_PAGE
+    } else {
+        std::mem::align_of::<f32>()
+    };
+    Layout::from_size_align(bytes, align).ok()
+}
+
+/// Allocates a bucket, uninitialised: floats are written before they are published.
+fn alloc_bucket(layout: Layout) -> *mut f32 {
+    // SAFETY: `layout` has a non-zero size (at least 1,024 vectors of at least one float).
+    let base = unsafe { std::alloc::alloc(layout) };
+    if base.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    #[cfg(target_os = "linux")]
+    if layout.align() == HUGE_PAGE {
+        // SAFETY: madvise only changes how the kernel backs the range, which is exactly
+        // our fresh, page-aligned allocation; a failure (THP disabled) is harmless.
+        unsafe {
+            libc::madvise(base.cast(), layout.size(), libc::MADV_HUGEPAGE);
+        }
+    }
+    base.cast()
+}
+
 impl InMemoryVectors {
     /// An empty store for vectors of `dim` components.
     ///
@@ -97,8 +136,8 @@ impl InMemoryVectors {
         let (bucket, offset) = locate(slot);
         let mut base = self.buckets[bucket].load(Ordering::Relaxed);
         if base.is_null() {
-            let storage = vec![0.0f32; bucket_vectors(bucket) * self.dim].into_boxed_slice();
-            base = Box::into_raw(storage) as *mut f32;
+            let layout = bucket_layout(bucket, self.dim).ok_or(IndexError::Full(slot))?;
+            base = alloc_bucket(layout);
             self.buckets[bucket].store(base, Ordering::Release);
         }
         // SAFETY: `base` points to a live allocation of `bucket_vectors(bucket) * dim`
@@ -147,11 +186,11 @@ impl Drop for InMemoryVectors {
     fn drop(&mut self) {
         for (bucket, ptr) in self.buckets.iter_mut().enumerate() {
             let base = *ptr.get_mut();
-            if !base.is_null() {
-                let len = bucket_vectors(bucket) * self.dim;
-                // SAFETY: `base` came from `Box::into_raw` of a boxed slice of exactly
-                // `len` floats in `push`, and is freed only here, once.
-                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(base, len)) });
+            if let (false, Some(layout)) = (base.is_null(), bucket_layout(bucket, self.dim)) {
+                // SAFETY: `base` came from `alloc_bucket(bucket_layout(bucket, dim))` in
+                // `push` (the same layout, since `dim` never changes) and is freed only
+                // here, once.
+                unsafe { std::alloc::dealloc(base.cast(), layout) };
             }
         }
     }
