@@ -1,7 +1,24 @@
-//! # fletchdb-storage (not built yet)
+//! # fletchdb-storage
 //!
-//! The durability half of FletchDB, to be built: a write-ahead log with group commit,
-//! a memory-mapped vector store of fixed-size slots, and a redb catalog, as laid out in
-//! the project's DESIGN.md. It will depend on neither `fletchdb-index` nor `fletchdb`.
+//! The durability half of FletchDB, laid out in the project's DESIGN.md. It knows
+//! nothing of distances or graphs and depends on neither `fletchdb-index` nor `fletchdb`.
 //!
-//! This crate holds no code yet; nothing here stores anything.
+//! - [`wal`]: the write-ahead log. Segment files that roll over at a set size, records
+//!   with length, CRC32C, LSN and kind; group commit (one `write` and one `fdatasync`
+//!   for every writer waiting), durability modes `Sync`, `Buffered` and `None`, an
+//!   optional commit window; a failed write or sync poisons the log.
+//! - [`vectors`]: per-collection fixed-size slots in memory-mapped segment files, grown
+//!   by adding segments, so readers may hold `&[f32]` while the store grows.
+//! - [`catalog`]: collections, external id to slot maps, per-id metadata and the
+//!   checkpoint LSN, in redb.
+//! - [`DirLock`]: one open handle per database directory.
+//! - [`io`]: the file layer under the log, with an in-memory implementation that
+//!   simulates crashes and fails chosen writes and syncs.
+
+mod error;
+pub mod io;
+mod lock;
+pub mod vectors;
+
+pub use error::{Result, StorageError};
+pub use lock::{DirLock, LOCK_FILE};

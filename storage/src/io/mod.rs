@@ -1,0 +1,49 @@
+//! The file layer under the write-ahead log: two small traits, the real file system,
+//! and an in-memory file system that simulates crashes and injects failures for tests.
+//!
+//! Everything the log does to the disk goes through [`StorageDir`] and [`StorageFile`],
+//! so a test can run the same log over [`MemDir`] and crash it at any sync, or make the
+//! N-th write or sync fail (redb's `StorageBackend` plays the same role).
+
+mod mem;
+mod os;
+
+pub use mem::{Fault, MemDir};
+pub use os::OsDir;
+
+use std::fmt::Debug;
+use std::io;
+use std::path::Path;
+
+/// One open file, addressed by offset. Implementations are safe to share across threads.
+#[allow(clippy::len_without_is_empty)] // a file's length is a fallible query, not a size
+pub trait StorageFile: Send + Sync + Debug {
+    /// The file's length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Fills `buf` from `offset`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`, extending the file if needed.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Truncates or extends (with zeros) the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the file's data durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+/// A directory holding files by name: the only way the log touches the file system.
+pub trait StorageDir: Send + Sync + Debug {
+    /// The directory's path, for error messages.
+    fn path(&self) -> &Path;
+    /// Opens an existing file for reading and writing.
+    fn open(&self, name: &str) -> io::Result<Box<dyn StorageFile>>;
+    /// Creates a new, empty file; an error if it exists.
+    fn create(&self, name: &str) -> io::Result<Box<dyn StorageFile>>;
+    /// The names of the files in the directory, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Removes a file.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Renames a file, replacing `to` if it exists.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync(&self) -> io::Result<()>;
+}

@@ -1,0 +1,545 @@
+//! One memory-mapped segment file, and the table of segments readers look slots up in.
+//!
+//! This is the only file of the vector store with `unsafe` code.
+//!
+//! # Soundness
+//!
+//! Slot bytes live in shared, writable mappings ([`MmapRaw`], which hands out raw
+//! pointers only). References to slot bytes are made in one place, [`SegmentTable::get`];
+//! slot bytes are written in one place, `SegmentTable::write_slot`. What makes that sound:
+//!
+//! 1. **One writer per slot, and only before anyone can read it.** A slot is written
+//!    either by the holder of its [`SlotClaim`], or through `&mut SegmentTable`. Claims
+//!    come from an atomic counter, so a slot has at most one claim; publishing through
+//!    `&mut` raises the counter past the slots it publishes, so a claimed slot is
+//!    unpublished (until its claim publishes it) and no slice of it exists. `&mut`
+//!    excludes every reader and every claim, since both borrow the table.
+//! 2. **Publication orders the bytes.** A writer copies the vector in, then sets the
+//!    slot's bit in its segment's bitmap with `Release`; `get` tests the bit with
+//!    `Acquire` before making a slice, so a reader sees the whole vector, and by rule 1
+//!    nothing writes those bytes again while the slice (which borrows `&self`) lives.
+//! 3. **Nothing is freed while borrowed.** Mappings, segment metadata and directory
+//!    snapshots are freed only in `Drop`, which has `&mut self`: no slice, view or claim
+//!    outlives them.
+//! 4. **Nobody else touches the files.** The database directory is held under an
+//!    exclusive `DirLock` and the store never truncates a mapped segment. As with every
+//!    mmap, another process writing or truncating the files anyway breaks this
+//!    (truncation shows up as SIGBUS).
+//!
+//! # The segment directory
+//!
+//! Readers find a slot's segment through a [`Snapshot`]: an immutable `(pointer, len)`
+//! over an array of [`SegView`]s, behind an [`AtomicPtr`]. A lookup is one `Acquire`
+//! load, a bounds check, one `Acquire` bit test and the slice: no lock, no epoch pin.
+//! Growth, serialised by a mutex, writes the new views into the array past the current
+//! `len` (no reader looks there), then swaps in a new snapshot with the larger `len`.
+//! When the array is full it is copied into one twice as large.
+//!
+//! Retired snapshots and arrays are not freed: a reader may still be looking at them,
+//! and rather than track readers (DESIGN.md suggests crossbeam-epoch) we keep them until
+//! the table is dropped. Pinning an epoch on every `vector()` call, ~600 per query,
+//! costs more than what is kept: 16 bytes per segment ever added plus arrays that sum
+//! to less than twice the final one (24 bytes per segment), so O(segments) in all.
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "fletchdb-storage maps f32 vectors straight from disk and supports little-endian targets only"
+);
+
+use std::fmt;
+use std::mem::{self, ManuallyDrop};
+use std::path::{Path, PathBuf};
+use std::ptr::{self, NonNull};
+use std::slice;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+use parking_lot::Mutex;
+
+use super::files::SegmentFile;
+use super::format::{segment_name, HEADER_LEN};
+use crate::error::{Result, StorageError};
+
+/// One segment file, mapped whole and read-write, with its publication bitmap.
+pub(crate) struct Segment {
+    map: MmapRaw,
+    /// Slot 0 of this segment: `map`'s address plus [`HEADER_LEN`].
+    data: NonNull<f32>,
+    /// Bit `i` is set once slot `i` holds a complete vector (rule 2).
+    published: Box<[AtomicU64]>,
+    /// Set by every write, cleared by `flush` before it msyncs.
+    dirty: AtomicBool,
+    slots: u32,
+    path: PathBuf,
+}
+
+impl Segment {
+    /// Creates segment `index` in `dir` (see [`SegmentFile::create`]) and maps it.
+    pub(crate) fn create(dir: &Path, index: u32, dim: usize, slots: u32) -> Result<Segment> {
+        Segment::map(SegmentFile::create(dir, index, dim, slots)?)
+    }
+
+    /// Opens and checks an existing segment (see [`SegmentFile::open`]) and maps it,
+    /// reading nothing but its header.
+    pub(crate) fn open(path: PathBuf, index: u32, dim: usize) -> Result<Segment> {
+        Segment::map(SegmentFile::open(path, index, dim)?)
+    }
+
+    fn map(file: SegmentFile) -> Result<Segment> {
+        let SegmentFile {
+            file,
+            path,
+            len,
+            slots,
+        } = file;
+        // `SegmentFile` guarantees that `len` fits in `usize`.
+        let map = MmapOptions::new()
+            .len(len as usize)
+            .map_raw(&file)
+            .map_err(|e| StorageError::io(&path, e))?;
+        let data = NonNull::new(map.as_mut_ptr().wrapping_add(HEADER_LEN).cast::<f32>())
+            .ok_or_else(|| StorageError::io(&path, std::io::Error::other("mmap returned null")))?;
+        let words = (slots as usize).div_ceil(64);
+        Ok(Segment {
+            map,
+            data,
+            published: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            dirty: AtomicBool::new(false),
+            slots,
+            path,
+        })
+    }
+
+    /// Slots in this segment.
+    pub(crate) fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// The segment's file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Marks slots `[0, n)` published. Only called through `&mut SegmentTable`.
+    fn publish_prefix(&self, n: usize) {
+        let (full, rest) = (n / 64, n % 64);
+        // `Relaxed` suffices: the caller holds `&mut`, and the table reaches other threads
+        // only through something that synchronises (a spawn, a lock, an `Arc` handoff).
+        for word in &self.published[..full] {
+            word.store(u64::MAX, Ordering::Relaxed);
+        }
+        if rest > 0 {
+            self.published[full].fetch_or((1 << rest) - 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a reader needs of a segment, copied out of it so a lookup takes one hop less.
+#[derive(Clone, Copy)]
+struct SegView {
+    data: NonNull<f32>,
+    published: NonNull<AtomicU64>,
+    segment: NonNull<Segment>,
+}
+
+impl SegView {
+    fn segment(&self) -> &Segment {
+        // SAFETY: `segment` came from `Box::leak` in `SegmentTable::publish` and is freed
+        // only in `SegmentTable::drop`, which cannot run while `self` (borrowed from the
+        // table) is alive (rule 3). Segments are only ever shared, never `&mut`.
+        unsafe { self.segment.as_ref() }
+    }
+}
+
+/// An immutable prefix of the view array: the first `len` segments.
+struct Snapshot {
+    views: NonNull<SegView>,
+    len: usize,
+}
+
+impl Snapshot {
+    fn views(&self) -> &[SegView] {
+        // SAFETY: the first `len` views of the array were written before this snapshot
+        // was published and are never written again; growth writes past `len` only.
+        // Arrays are freed only in `SegmentTable::drop` (rule 3). For `len == 0`,
+        // `views` may be dangling, which `from_raw_parts` allows.
+        unsafe { slice::from_raw_parts(self.views.as_ptr(), self.len) }
+    }
+}
+
+/// A heap array of views; its capacity is fixed, its first `len` elements initialised.
+struct ViewArray {
+    ptr: NonNull<SegView>,
+    cap: usize,
+}
+
+impl ViewArray {
+    fn with_capacity(cap: usize) -> ViewArray {
+        let mut v = ManuallyDrop::new(Vec::<SegView>::with_capacity(cap));
+        ViewArray {
+            // `Vec`'s buffer is never null (dangling when nothing is allocated).
+            ptr: NonNull::new(v.as_mut_ptr()).unwrap_or(NonNull::dangling()),
+            cap: v.capacity(),
+        }
+    }
+}
+
+impl Drop for ViewArray {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` and `cap` came from a `Vec<SegView>` in `with_capacity`;
+        // `SegView` is `Copy`, so a length of 0 frees the buffer without dropping
+        // anything. Arrays live in the `Grower` (current or retired) and are dropped
+        // only with the table (rule 3), when no snapshot over them can be used.
+        drop(unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), 0, self.cap) });
+    }
+}
+
+/// Growth state, behind the table's mutex.
+struct Grower {
+    /// The array the current snapshot points into.
+    array: ViewArray,
+    /// Arrays replaced by larger ones: old snapshots still point into them.
+    old_arrays: Vec<ViewArray>,
+    /// Replaced snapshots, from `Box::into_raw`.
+    old_snapshots: Vec<*mut Snapshot>,
+}
+
+/// The mapped segments of one store, the slot counter and the publication protocol.
+pub(crate) struct SegmentTable {
+    current: AtomicPtr<Snapshot>,
+    dim: usize,
+    /// `log2(slots_per_segment)`.
+    shift: u32,
+    /// `slots_per_segment - 1`.
+    mask: u32,
+    /// One past the highest slot ever claimed, restored or published.
+    next: AtomicU32,
+    grower: Mutex<Grower>,
+    dir: PathBuf,
+}
+
+// SAFETY: the raw pointers in a table point at data it owns (snapshots, view arrays,
+// segments), all freed only in `Drop`. Shared access follows the module's rules: slot
+// bytes by rules 1 and 2, bitmaps and flags are atomics, views and snapshots are
+// immutable once published, growth state sits behind a mutex. `MmapRaw` is `Send + Sync`.
+unsafe impl Send for SegmentTable {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SegmentTable {}
+
+impl SegmentTable {
+    /// A table over `segments` (indices `0..segments.len()`, each of `slots` slots), with
+    /// nothing published. `slots` must be a power of two.
+    pub(crate) fn new(dir: PathBuf, dim: usize, slots: u32, segments: Vec<Segment>) -> Self {
+        debug_assert!(slots.is_power_of_two());
+        let empty = Box::new(Snapshot {
+            views: NonNull::dangling(),
+            len: 0,
+        });
+        let table = SegmentTable {
+            current: AtomicPtr::new(Box::into_raw(empty)),
+            dim,
+            shift: slots.trailing_zeros(),
+            mask: slots - 1,
+            next: AtomicU32::new(0),
+            grower: Mutex::new(Grower {
+                array: ViewArray::with_capacity(segments.len().max(4)),
+                old_arrays: Vec::new(),
+                old_snapshots: Vec::new(),
+            }),
+            dir,
+        };
+        if !segments.is_empty() {
+            let mut grower = table.grower.lock();
+            table.publish(&mut grower, segments);
+        }
+        table
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub(crate) fn segment_slots(&self) -> u32 {
+        self.mask + 1
+    }
+
+    /// Slots currently mapped.
+    pub(crate) fn capacity(&self) -> u64 {
+        (self.snapshot().len as u64) << self.shift
+    }
+
+    /// One past the highest slot ever claimed, restored or published.
+    pub(crate) fn len(&self) -> u32 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn snapshot(&self) -> &Snapshot {
+        // SAFETY: `current` always holds a pointer from `Box::into_raw` of a fully built
+        // snapshot, published with `Release` (see `publish`) and read here with `Acquire`.
+        // Snapshots are never mutated and freed only in `Drop` (rule 3).
+        unsafe { &*self.current.load(Ordering::Acquire) }
+    }
+
+    /// The vector in `slot`, if it is published.
+    #[inline]
+    pub(crate) fn get(&self, slot: u32) -> Option<&[f32]> {
+        let view = self.snapshot().views().get((slot >> self.shift) as usize)?;
+        let local = (slot & self.mask) as usize;
+        // SAFETY: `local < slots_per_segment`, and the bitmap has
+        // `slots_per_segment.div_ceil(64)` words; it lives as long as the table (rule 3).
+        let word = unsafe { &*view.published.as_ptr().add(local / 64) };
+        if word.load(Ordering::Acquire) & (1 << (local % 64)) == 0 {
+            return None;
+        }
+        // SAFETY: the slot lies inside the mapping (`local < slots_per_segment`); its bit
+        // was set with `Release` after its `dim` floats were written, and our `Acquire`
+        // load saw it, so the bytes are initialised and visible; nothing writes them while
+        // `&self` is borrowed (rules 1 and 2); the mapping outlives `&self` (rule 3).
+        // The mapping is page aligned and slots are `dim * 4` bytes, so `f32` alignment holds.
+        Some(unsafe { slice::from_raw_parts(view.data.as_ptr().add(local * self.dim), self.dim) })
+    }
+
+    /// Takes the next slot, mapping a new segment if it needs one.
+    ///
+    /// If mapping fails the slot is still taken: it stays a hole.
+    pub(crate) fn claim(&self) -> Result<SlotClaim<'_>> {
+        let slot = self
+            .next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| {
+                StorageError::InvalidArgument(format!(
+                    "the vector store is full: all {} slots are taken",
+                    u32::MAX
+                ))
+            })?;
+        self.ensure_segments((slot >> self.shift) as usize + 1)?;
+        Ok(SlotClaim { table: self, slot })
+    }
+
+    /// Writes and publishes `slot` whatever its state, mapping segments up to it, and
+    /// raises `len` past it.
+    pub(crate) fn write_exclusive(&mut self, slot: u32, v: &[f32]) -> Result<()> {
+        self.check_dim(v)?;
+        let end = slot.checked_add(1).ok_or_else(|| {
+            StorageError::InvalidArgument(format!("slot {slot} is beyond the largest slot"))
+        })?;
+        self.ensure_segments((slot >> self.shift) as usize + 1)?;
+        // SAFETY: `&mut self` excludes every reader and every claim (rule 1).
+        unsafe { self.write_slot(slot, v) }?;
+        let next = self.next.get_mut();
+        *next = (*next).max(end);
+        Ok(())
+    }
+
+    /// Publishes slots `[0, upto)` as they are in the files and raises `len` to `upto`.
+    pub(crate) fn publish_prefix(&mut self, upto: u32) -> Result<()> {
+        let capacity = self.capacity();
+        if u64::from(upto) > capacity {
+            let missing = capacity >> self.shift;
+            return Err(StorageError::corruption(
+                self.dir.join(segment_name(missing as u32)),
+                0,
+                format!("{upto} slots were checkpointed but the segments hold only {capacity}: segment file missing"),
+            ));
+        }
+        let per = self.segment_slots() as usize;
+        let mut left = upto as usize;
+        for view in self.snapshot().views() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(per);
+            view.segment().publish_prefix(n);
+            left -= n;
+        }
+        let next = self.next.get_mut();
+        *next = (*next).max(upto);
+        Ok(())
+    }
+
+    /// Msyncs every segment written since the last flush.
+    pub(crate) fn flush(&self) -> Result<()> {
+        for view in self.snapshot().views() {
+            let seg = view.segment();
+            // `Acquire` pairs with the writers' `Release` swap: what they wrote before
+            // setting the flag is in memory before msync runs.
+            if seg.dirty.swap(false, Ordering::Acquire) {
+                if let Err(e) = seg.map.flush() {
+                    seg.dirty.store(true, Ordering::Relaxed);
+                    return Err(StorageError::io(&seg.path, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_dim(&self, v: &[f32]) -> Result<()> {
+        if v.len() == self.dim {
+            Ok(())
+        } else {
+            Err(StorageError::DimensionMismatch {
+                expected: self.dim,
+                got: v.len(),
+            })
+        }
+    }
+
+    /// Copies `v` into `slot`, marks its segment dirty, then publishes the slot.
+    ///
+    /// # Safety
+    ///
+    /// Nothing else may read or write `slot`'s bytes during the call, and no slice of
+    /// them may be alive (rule 1): the caller holds `&mut self` or the slot's claim.
+    unsafe fn write_slot(&self, slot: u32, v: &[f32]) -> Result<()> {
+        self.check_dim(v)?;
+        let Some(view) = self.snapshot().views().get((slot >> self.shift) as usize) else {
+            return Err(StorageError::InvalidArgument(format!(
+                "slot {slot} is not mapped"
+            )));
+        };
+        let local = (slot & self.mask) as usize;
+        // SAFETY: `v` has `dim` floats; the destination is slot `local` of the mapping,
+        // `dim` floats in bounds since `local < slots_per_segment`; a mapping never
+        // overlaps `v`. The caller guarantees nobody else accesses the slot (rule 1).
+        unsafe {
+            ptr::copy_nonoverlapping(
+                v.as_ptr(),
+                view.data.as_ptr().add(local * self.dim),
+                self.dim,
+            )
+        };
+        let seg = view.segment();
+        // An RMW, not a store, so every writer's `Release` reaches the `Acquire` in
+        // `flush` (a plain store by another writer would end the release sequence).
+        seg.dirty.swap(true, Ordering::Release);
+        seg.published[local / 64].fetch_or(1 << (local % 64), Ordering::Release);
+        Ok(())
+    }
+
+    /// Maps segments until there are at least `count`. Segments made before a failure
+    /// are kept.
+    fn ensure_segments(&self, count: usize) -> Result<()> {
+        if self.snapshot().len >= count {
+            return Ok(());
+        }
+        let mut grower = self.grower.lock();
+        // Only the mutex holder publishes, so this is the latest snapshot.
+        let have = self.snapshot().len;
+        let mut made = Vec::with_capacity(count.saturating_sub(have));
+        let mut failure = None;
+        for index in have..count {
+            let created = u32::try_from(index)
+                .map_err(|_| {
+                    StorageError::InvalidArgument(format!("segment {index} is out of range"))
+                })
+                .and_then(|index| {
+                    Segment::create(&self.dir, index, self.dim, self.segment_slots())
+                });
+            match created {
+                Ok(seg) => made.push(seg),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !made.is_empty() {
+            self.publish(&mut grower, made);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Appends `segments` to the directory and publishes the new snapshot. The caller
+    /// holds the growth mutex (or `&mut self`).
+    fn publish(&self, grower: &mut Grower, segments: Vec<Segment>) {
+        let len = self.snapshot().len;
+        let new_len = len + segments.len();
+        if new_len > grower.array.cap {
+            let bigger = ViewArray::with_capacity(new_len.max(grower.array.cap * 2));
+            // SAFETY: the old array's first `len` views are initialised; the new array
+            // has room for `new_len >= len`; distinct allocations do not overlap.
+            unsafe {
+                ptr::copy_nonoverlapping(grower.array.ptr.as_ptr(), bigger.ptr.as_ptr(), len)
+            };
+            // Old snapshots still point into the old array: keep it until `Drop`.
+            grower
+                .old_arrays
+                .push(mem::replace(&mut grower.array, bigger));
+        }
+        for (i, seg) in segments.into_iter().enumerate() {
+            let segment = NonNull::from(Box::leak(Box::new(seg)));
+            // SAFETY: just leaked; freed only in `Drop`.
+            let seg = unsafe { segment.as_ref() };
+            let view = SegView {
+                data: seg.data,
+                published: NonNull::from(&*seg.published).cast::<AtomicU64>(),
+                segment,
+            };
+            // SAFETY: `len + i < new_len <= cap`. No snapshot covers index `len + i`, so
+            // no reader looks at it; other writers are excluded by the mutex.
+            unsafe { grower.array.ptr.as_ptr().add(len + i).write(view) };
+        }
+        let snapshot = Box::new(Snapshot {
+            views: grower.array.ptr,
+            len: new_len,
+        });
+        // `Release` publishes the views written above, and the segments behind them.
+        let old = self.current.swap(Box::into_raw(snapshot), Ordering::AcqRel);
+        // Readers may still hold the old snapshot: keep it until `Drop`.
+        grower.old_snapshots.push(old);
+    }
+}
+
+impl Drop for SegmentTable {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader, claim or slice is alive (rule 3). Each pointer
+        // freed here came from `Box::into_raw` (snapshots) or `Box::leak` (segments, via
+        // a `&mut`, so it may free them) and is freed exactly once:
+        // segments through the current snapshot, which lists every segment, snapshots
+        // from `current` and the retired list. The view arrays are freed after this, when
+        // the `Grower` field drops.
+        unsafe {
+            let current = Box::from_raw(*self.current.get_mut());
+            for view in current.views() {
+                drop(Box::from_raw(view.segment.as_ptr()));
+            }
+            for &snapshot in &self.grower.get_mut().old_snapshots {
+                drop(Box::from_raw(snapshot));
+            }
+        }
+    }
+}
+
+/// The right to write one slot: at most one claim exists per slot, and only for a slot
+/// that is not published.
+pub(crate) struct SlotClaim<'a> {
+    table: &'a SegmentTable,
+    slot: u32,
+}
+
+impl SlotClaim<'_> {
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// Copies `v` into the slot and publishes it.
+    pub(crate) fn write(self, v: &[f32]) -> Result<u32> {
+        // SAFETY: this claim is the slot's only one, the slot is unpublished, and the
+        // claim is consumed, so nothing else reads or writes it (rule 1).
+        unsafe { self.table.write_slot(self.slot, v) }?;
+        Ok(self.slot)
+    }
+}
+
+impl fmt::Debug for SlotClaim<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotClaim")
+            .field("slot", &self.slot)
+            .finish()
+    }
+}

@@ -1,0 +1,299 @@
+//! [`VectorStore`]: one collection's vectors in fixed-size slots of mapped segment files.
+
+use std::fmt;
+use std::path::Path;
+
+use super::files::{create_dir, scan};
+use super::format::{default_segment_slots, segment_len, segment_name, SegmentHeader};
+use super::segment::{Segment, SegmentTable, SlotClaim};
+use crate::error::{Result, StorageError};
+
+/// How to open a [`VectorStore`].
+///
+/// ```
+/// use fletchdb_storage::vectors::VectorStoreOptions;
+/// let options = VectorStoreOptions::default().with_segment_slots(1024);
+/// assert_eq!(options.segment_slots, Some(1024));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VectorStoreOptions {
+    /// Slots per segment file for a new store: a power of two. `None` picks the largest
+    /// power of two whose slots fit in 64 MiB (at least 1). An existing store keeps the
+    /// value its files were made with, whatever this says.
+    pub segment_slots: Option<u32>,
+}
+
+impl VectorStoreOptions {
+    /// Sets [`segment_slots`](Self::segment_slots).
+    #[must_use]
+    pub fn with_segment_slots(mut self, slots: u32) -> Self {
+        self.segment_slots = Some(slots);
+        self
+    }
+}
+
+/// The vectors of one collection: `dim` floats in each numbered slot, stored in
+/// memory-mapped segment files `vec-0.seg`, `vec-1.seg`, ... in one directory.
+///
+/// The store grows by adding segment files, so existing mappings never move: slices
+/// returned by [`vector`](Self::vector) stay valid (for as long as they borrow the store)
+/// while other threads [`reserve`](Self::reserve) and write more slots. A slot is
+/// readable once it is *published*: written through a [`Reservation`], restored with
+/// [`restore`](Self::restore), or taken as it is on disk with
+/// [`publish_existing`](Self::publish_existing). A published slot is never written again
+/// while the store is shared.
+///
+/// The store knows nothing of ids, distances or graphs; durability of the data comes from
+/// [`flush`](Self::flush) (the checkpoint) and the write-ahead log (replayed with
+/// `restore`).
+///
+/// ```
+/// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = VectorStore::open(dir.path(), 3, VectorStoreOptions::default())?;
+/// let slot = store.reserve()?.write(&[1.0, 2.0, 3.0])?;
+/// assert_eq!(store.vector(slot), Some(&[1.0, 2.0, 3.0][..]));
+/// store.flush()?;
+/// drop(store);
+///
+/// // After a restart nothing is published until the caller says what was checkpointed.
+/// let mut store = VectorStore::open(dir.path(), 3, VectorStoreOptions::default())?;
+/// assert_eq!(store.vector(slot), None);
+/// store.publish_existing(slot + 1)?;
+/// assert_eq!(store.vector(slot), Some(&[1.0, 2.0, 3.0][..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct VectorStore {
+    table: SegmentTable,
+}
+
+impl VectorStore {
+    /// Opens the store in `dir` for vectors of `dim` floats, creating the directory if it
+    /// is missing.
+    ///
+    /// Existing segments are mapped without reading their slots (only each header is
+    /// read), so opening takes milliseconds whatever the store's size. Leftover
+    /// `vec-<n>.seg.tmp` files from an interrupted segment creation are removed. No slot is
+    /// published: call [`publish_existing`](Self::publish_existing) with the checkpointed
+    /// count, then [`restore`](Self::restore) what the log holds after it.
+    ///
+    /// # Errors
+    ///
+    /// - [`StorageError::InvalidArgument`] if `dim` is 0 or too large, or
+    ///   `options.segment_slots` is not a power of two or makes segments too large.
+    /// - [`StorageError::DimensionMismatch`] if the segments hold vectors of another size.
+    /// - [`StorageError::UnsupportedVersion`] for a segment of an unknown format version.
+    /// - [`StorageError::Corruption`] naming the file for a bad magic number or header
+    ///   checksum, a header whose index disagrees with the file name, a file of the wrong
+    ///   length (truncated, say), segments of different sizes, or a missing segment
+    ///   (`vec-1.seg` absent while `vec-2.seg` exists).
+    /// - [`StorageError::Io`] naming the path if the file system fails.
+    pub fn open(dir: &Path, dim: usize, options: VectorStoreOptions) -> Result<VectorStore> {
+        if dim == 0 || u32::try_from(dim).is_err() {
+            return Err(StorageError::InvalidArgument(format!(
+                "vector dimension {dim} is out of range"
+            )));
+        }
+        let requested = match options.segment_slots {
+            Some(n) if !n.is_power_of_two() => {
+                return Err(StorageError::InvalidArgument(format!(
+                    "segment_slots must be a power of two, not {n}"
+                )))
+            }
+            Some(n) => n,
+            None => default_segment_slots(dim),
+        };
+        if segment_len(dim, requested).is_none() {
+            return Err(StorageError::InvalidArgument(format!(
+                "segments of {requested} slots of {dim} floats are too large to map"
+            )));
+        }
+        create_dir(dir)?;
+        let indices = scan(dir)?;
+        let mut segments: Vec<Segment> = Vec::with_capacity(indices.len());
+        for &index in &indices {
+            let seg = Segment::open(dir.join(segment_name(index)), index, dim)?;
+            if let Some(first) = segments.first() {
+                if seg.slots() != first.slots() {
+                    return Err(StorageError::corruption(
+                        seg.path(),
+                        SegmentHeader::SLOTS_OFFSET,
+                        format!(
+                            "{} slots per segment, but {} has {}",
+                            seg.slots(),
+                            first.path().display(),
+                            first.slots()
+                        ),
+                    ));
+                }
+            }
+            if u64::from(index) * u64::from(seg.slots()) > u64::from(u32::MAX) {
+                return Err(StorageError::corruption(
+                    seg.path(),
+                    SegmentHeader::INDEX_OFFSET,
+                    "segment lies beyond the last addressable slot",
+                ));
+            }
+            segments.push(seg);
+        }
+        let slots = segments.first().map_or(requested, Segment::slots);
+        Ok(VectorStore {
+            table: SegmentTable::new(dir.to_path_buf(), dim, slots, segments),
+        })
+    }
+
+    /// The directory holding the segment files.
+    pub fn dir(&self) -> &Path {
+        self.table.dir()
+    }
+
+    /// Floats per vector.
+    pub fn dim(&self) -> usize {
+        self.table.dim()
+    }
+
+    /// Slots per segment file, a power of two.
+    pub fn segment_slots(&self) -> u32 {
+        self.table.segment_slots()
+    }
+
+    /// Slots currently mapped: the number of segment files times
+    /// [`segment_slots`](Self::segment_slots).
+    pub fn capacity(&self) -> usize {
+        usize::try_from(self.table.capacity()).unwrap_or(usize::MAX)
+    }
+
+    /// One past the highest slot ever reserved, restored or published: the high-water
+    /// mark. Slots below it may still be unpublished (reserved but not yet written, or
+    /// holes left by dropped reservations).
+    pub fn len(&self) -> usize {
+        self.table.len() as usize
+    }
+
+    /// Whether no slot was ever reserved, restored or published.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next free slot, adding a segment file if the mapped ones are full.
+    ///
+    /// Safe to call from many threads at once; each gets a different slot.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Io`] if a new segment cannot be created (the slot is then lost:
+    /// it stays an unpublished hole), or [`StorageError::InvalidArgument`] once all
+    /// `u32::MAX` slots are taken.
+    pub fn reserve(&self) -> Result<Reservation<'_>> {
+        Ok(Reservation {
+            claim: self.table.claim()?,
+        })
+    }
+
+    /// The vector in `slot`, if it is published; `None` for holes, slots still being
+    /// written, and slots past the end.
+    ///
+    /// This is the search hot path: no lock, no allocation, one atomic load of the
+    /// segment directory and one bit test.
+    #[inline]
+    pub fn vector(&self, slot: u32) -> Option<&[f32]> {
+        self.table.get(slot)
+    }
+
+    /// Writes `v` into `slot` and publishes it, whatever the slot's state, adding
+    /// segments up to it if needed, and raises [`len`](Self::len) past it. For replaying
+    /// the write-ahead log before the store is shared; replaying a record twice is
+    /// harmless.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::DimensionMismatch`] if `v.len() != dim` (nothing is written),
+    /// [`StorageError::InvalidArgument`] for slot `u32::MAX`, [`StorageError::Io`] if a
+    /// segment cannot be created.
+    pub fn restore(&mut self, slot: u32, v: &[f32]) -> Result<()> {
+        self.table.write_exclusive(slot, v)
+    }
+
+    /// Publishes slots `[0, upto)` as the segment files hold them, and raises
+    /// [`len`](Self::len) to `upto`. Called at open with the slot count of the last
+    /// checkpoint, whose [`flush`](Self::flush) made that data durable.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Corruption`] naming the first missing segment file if `upto`
+    /// exceeds [`capacity`](Self::capacity).
+    pub fn publish_existing(&mut self, upto: u32) -> Result<()> {
+        self.table.publish_prefix(upto)
+    }
+
+    /// Makes every vector written so far durable: msyncs each segment written since the
+    /// last flush. The checkpoint's barrier for vector data. (Segment files are durable
+    /// in the directory from their creation: each is renamed into place and the
+    /// directory fsynced before it is used.)
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Io`] naming the segment whose msync failed. Like a failed fsync,
+    /// this means written data may be lost: the caller should not complete a
+    /// checkpoint, and should treat the store as failed.
+    pub fn flush(&self) -> Result<()> {
+        self.table.flush()
+    }
+}
+
+impl fmt::Debug for VectorStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VectorStore")
+            .field("dir", &self.dir())
+            .field("dim", &self.dim())
+            .field("segment_slots", &self.segment_slots())
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+/// The exclusive right to write one slot of a [`VectorStore`], from
+/// [`VectorStore::reserve`].
+///
+/// Each slot is reserved at most once, so a reservation is its slot's only writer, which
+/// is what lets [`write`](Self::write) fill the slot through `&VectorStore` while other
+/// threads read. Dropping a reservation without writing leaves the slot unpublished for
+/// good: a hole that [`VectorStore::vector`] reports as `None`.
+///
+/// ```
+/// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = VectorStore::open(dir.path(), 2, VectorStoreOptions::default())?;
+/// let reservation = store.reserve()?;
+/// let slot = reservation.slot(); // e.g. logged before the vector is written
+/// assert_eq!(store.vector(slot), None);
+/// reservation.write(&[0.5, -0.5])?;
+/// assert_eq!(store.vector(slot), Some(&[0.5, -0.5][..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "dropping a reservation leaves its slot an unpublished hole"]
+pub struct Reservation<'a> {
+    claim: SlotClaim<'a>,
+}
+
+impl Reservation<'_> {
+    /// The reserved slot.
+    pub fn slot(&self) -> u32 {
+        self.claim.slot()
+    }
+
+    /// Copies `v` into the slot, then publishes it, and returns the slot.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::DimensionMismatch`] if `v.len()` is not the store's `dim`; nothing
+    /// is written or published, and the slot stays a hole.
+    pub fn write(self, v: &[f32]) -> Result<u32> {
+        self.claim.write(v)
+    }
+}

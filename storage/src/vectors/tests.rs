@@ -1,0 +1,508 @@
+//! Tests of the vector store: round trips, growth, reopening, replay, concurrency, and
+//! damaged files.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::format::{SegmentHeader, HEADER_LEN, HEADER_USED};
+use super::{VectorStore, VectorStoreOptions};
+use crate::StorageError;
+
+const DIM: usize = 3;
+
+/// The vector every test writes into `slot`, so readers can check what they see.
+fn vector_for(slot: u32, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|i| slot as f32 * 10.0 + i as f32 + 0.5)
+        .collect()
+}
+
+fn tiny(slots: u32) -> VectorStoreOptions {
+    VectorStoreOptions::default().with_segment_slots(slots)
+}
+
+fn open(dir: &Path) -> crate::Result<VectorStore> {
+    VectorStore::open(dir, DIM, tiny(4))
+}
+
+fn seg(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("vec-{n}.seg"))
+}
+
+/// A store in `dir` with `n` vectors written (segments of 4 slots), flushed and closed.
+fn populate(dir: &Path, n: u32) {
+    let store = open(dir).unwrap();
+    for slot in 0..n {
+        assert_eq!(
+            store
+                .reserve()
+                .unwrap()
+                .write(&vector_for(slot, DIM))
+                .unwrap(),
+            slot
+        );
+    }
+    store.flush().unwrap();
+}
+
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    assert!(store.is_empty());
+    assert_eq!(
+        (store.dim(), store.segment_slots(), store.capacity()),
+        (DIM, 4, 0)
+    );
+    assert_eq!(store.vector(0), None);
+
+    let r = store.reserve().unwrap();
+    assert_eq!(r.slot(), 0);
+    assert_eq!(store.vector(0), None, "reserved, not yet written");
+    assert_eq!(r.write(&[1.0, 2.0, 3.0]).unwrap(), 0);
+    assert_eq!(store.vector(0), Some(&[1.0, 2.0, 3.0][..]));
+    assert_eq!((store.len(), store.capacity()), (1, 4));
+    assert_eq!(store.vector(1), None);
+    assert_eq!(store.vector(4), None);
+    assert_eq!(store.vector(u32::MAX), None);
+}
+
+#[test]
+fn default_segment_slots_fill_64_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = VectorStore::open(dir.path(), 128, VectorStoreOptions::default()).unwrap();
+    assert_eq!(store.segment_slots(), 1 << 17);
+    let slot = store.reserve().unwrap().write(&[1.0; 128]).unwrap();
+    assert_eq!(store.vector(slot), Some(&[1.0; 128][..]));
+    let len = fs::metadata(seg(dir.path(), 0)).unwrap().len();
+    assert_eq!(len, 4096 + (1 << 17) * 128 * 4);
+}
+
+#[test]
+fn wrong_dimension_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let r = store.reserve().unwrap();
+    let err = r.write(&[1.0, 2.0]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::DimensionMismatch {
+                expected: 3,
+                got: 2
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.vector(0), None);
+    assert_eq!(store.reserve().unwrap().write(&[0.0; 3]).unwrap(), 1);
+}
+
+#[test]
+fn grows_across_many_tiny_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let mut held = Vec::new();
+    for slot in 0..101 {
+        store
+            .reserve()
+            .unwrap()
+            .write(&vector_for(slot, DIM))
+            .unwrap();
+        // Slices taken earlier stay valid while the store grows.
+        held.push(store.vector(slot).unwrap());
+    }
+    for (slot, v) in held.iter().enumerate() {
+        assert_eq!(*v, &vector_for(slot as u32, DIM)[..]);
+    }
+    assert_eq!((store.len(), store.capacity()), (101, 104));
+    for n in 0..26 {
+        let len = fs::metadata(seg(dir.path(), n)).unwrap().len();
+        assert_eq!(len, (HEADER_LEN + 4 * DIM * 4) as u64);
+    }
+    assert!(!seg(dir.path(), 26).exists());
+}
+
+#[test]
+fn reopen_and_publish_existing_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 10);
+    let mut store = open(dir.path()).unwrap();
+    assert_eq!((store.len(), store.capacity()), (0, 12));
+    assert_eq!(store.vector(0), None, "nothing is published at open");
+    store.publish_existing(10).unwrap();
+    assert_eq!(store.len(), 10);
+    for slot in 0..10 {
+        assert_eq!(store.vector(slot), Some(&vector_for(slot, DIM)[..]));
+    }
+    assert_eq!(store.vector(10), None);
+    assert_eq!(store.reserve().unwrap().slot(), 10);
+}
+
+#[test]
+fn existing_segment_slots_win_over_options() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 5);
+    let store = VectorStore::open(dir.path(), DIM, tiny(64)).unwrap();
+    assert_eq!((store.segment_slots(), store.capacity()), (4, 8));
+}
+
+#[test]
+fn publish_existing_beyond_capacity_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 6);
+    let mut store = open(dir.path()).unwrap();
+    let err = store.publish_existing(9).unwrap_err();
+    match err {
+        StorageError::Corruption { file, .. } => assert_eq!(file, seg(dir.path(), 2)),
+        other => panic!("{other}"),
+    }
+    store.publish_existing(8).unwrap();
+    assert_eq!(
+        store.vector(7),
+        Some(&[0.0; 3][..]),
+        "never written: zeros from the sparse file"
+    );
+}
+
+#[test]
+fn restore_out_of_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path()).unwrap();
+    for slot in [9, 2, 5] {
+        store.restore(slot, &vector_for(slot, DIM)).unwrap();
+    }
+    assert_eq!((store.len(), store.capacity()), (10, 12));
+    for slot in 0..12 {
+        let expected = [2, 5, 9].contains(&slot).then(|| vector_for(slot, DIM));
+        assert_eq!(store.vector(slot), expected.as_deref(), "slot {slot}");
+    }
+    // Replaying again is harmless; a lower slot does not lower len.
+    store.restore(2, &vector_for(2, DIM)).unwrap();
+    assert_eq!(store.vector(2), Some(&vector_for(2, DIM)[..]));
+    assert_eq!(store.len(), 10);
+    assert!(matches!(
+        store.restore(3, &[1.0]),
+        Err(StorageError::DimensionMismatch {
+            expected: 3,
+            got: 1
+        })
+    ));
+    assert_eq!(store.vector(3), None);
+    assert!(matches!(
+        store.restore(u32::MAX, &[0.0; 3]),
+        Err(StorageError::InvalidArgument(_))
+    ));
+    assert_eq!(store.reserve().unwrap().slot(), 10);
+
+    // Restored data reaches the files.
+    store.flush().unwrap();
+    drop(store);
+    let mut store = open(dir.path()).unwrap();
+    store.publish_existing(10).unwrap();
+    assert_eq!(store.vector(9), Some(&vector_for(9, DIM)[..]));
+}
+
+#[test]
+fn dropped_reservation_leaves_a_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let hole = store.reserve().unwrap();
+    assert_eq!(hole.slot(), 0);
+    drop(hole);
+    assert_eq!(
+        store.reserve().unwrap().write(&vector_for(1, DIM)).unwrap(),
+        1
+    );
+    assert_eq!(store.vector(0), None);
+    assert_eq!(store.vector(1), Some(&vector_for(1, DIM)[..]));
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn concurrent_writers_and_readers() {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 500;
+    const TOTAL: u32 = (WRITERS * PER_WRITER) as u32;
+    let dim = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let store = VectorStore::open(dir.path(), dim, tiny(32)).unwrap();
+    let done = AtomicBool::new(false);
+    let seen = AtomicUsize::new(0);
+    // Every 7th reservation is dropped unwritten, to leave holes.
+    let is_hole = |slot: u32| slot % 7 == 3;
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..PER_WRITER {
+                        let r = store.reserve().unwrap();
+                        let slot = r.slot();
+                        if !is_hole(slot) {
+                            assert_eq!(r.write(&vector_for(slot, dim)).unwrap(), slot);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let finished = done.load(Ordering::Acquire);
+                let len = store.len() as u32;
+                for slot in (0..len + 2).rev() {
+                    if let Some(v) = store.vector(slot) {
+                        assert_eq!(v, &vector_for(slot, dim)[..], "slot {slot}");
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if finished {
+                    break;
+                }
+            });
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+    });
+    assert!(seen.load(Ordering::Relaxed) > 0);
+    assert_eq!(store.len(), TOTAL as usize);
+    for slot in 0..TOTAL {
+        let expected = (!is_hole(slot)).then(|| vector_for(slot, dim));
+        assert_eq!(store.vector(slot), expected.as_deref(), "slot {slot}");
+    }
+    store.flush().unwrap();
+}
+
+#[test]
+fn flush_makes_writes_readable_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    store.flush().unwrap(); // nothing mapped yet
+    for slot in 0..6 {
+        store
+            .reserve()
+            .unwrap()
+            .write(&vector_for(slot, DIM))
+            .unwrap();
+    }
+    store.flush().unwrap();
+    store.flush().unwrap(); // nothing dirty
+    store.reserve().unwrap().write(&vector_for(6, DIM)).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mut store = open(dir.path()).unwrap();
+    store.publish_existing(7).unwrap();
+    for slot in 0..7 {
+        assert_eq!(store.vector(slot), Some(&vector_for(slot, DIM)[..]));
+    }
+}
+
+#[test]
+fn creates_missing_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("c").join("7");
+    let store = open(&nested).unwrap();
+    store.reserve().unwrap().write(&[1.0; 3]).unwrap();
+    assert!(seg(&nested, 0).exists());
+}
+
+#[test]
+fn bad_arguments_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    for (dim, options) in [
+        (0, tiny(4)),
+        (3, tiny(0)),
+        (3, tiny(6)),
+        (1 << 30, tiny(1 << 31)),
+    ] {
+        let err = VectorStore::open(dir.path(), dim, options).unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidArgument(_)),
+            "{dim} {options:?}: {err}"
+        );
+    }
+}
+
+// Damaged files: each a typed error naming the file, never a panic.
+
+fn expect_corruption(dir: &Path, bad: &Path) {
+    match open(dir) {
+        Err(StorageError::Corruption { file, .. }) => assert_eq!(file, bad),
+        Err(other) => panic!("expected corruption in {}, got {other}", bad.display()),
+        Ok(_) => panic!("expected corruption in {}, opened fine", bad.display()),
+    }
+}
+
+#[test]
+fn flipped_header_byte_is_corruption() {
+    for offset in [0u64, 12, 16, 20, 24, 27] {
+        let dir = tempfile::tempdir().unwrap();
+        populate(dir.path(), 10);
+        let path = seg(dir.path(), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[offset as usize] ^= 0x10;
+        fs::write(&path, &bytes).unwrap();
+        expect_corruption(dir.path(), &path);
+    }
+}
+
+#[test]
+fn truncated_segment_is_corruption() {
+    for len in [0u64, 10, HEADER_LEN as u64, HEADER_LEN as u64 + 47] {
+        let dir = tempfile::tempdir().unwrap();
+        populate(dir.path(), 10);
+        let path = seg(dir.path(), 2);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        expect_corruption(dir.path(), &path);
+    }
+    // Too long is as wrong as too short.
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 10);
+    let path = seg(dir.path(), 0);
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    expect_corruption(dir.path(), &path);
+}
+
+#[test]
+fn missing_middle_segment_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 10);
+    fs::remove_file(seg(dir.path(), 1)).unwrap();
+    expect_corruption(dir.path(), &seg(dir.path(), 1));
+
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 10);
+    fs::remove_file(seg(dir.path(), 0)).unwrap();
+    expect_corruption(dir.path(), &seg(dir.path(), 0));
+}
+
+#[test]
+fn wrong_dimension_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 5);
+    let err = VectorStore::open(dir.path(), 5, tiny(4)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::DimensionMismatch {
+                expected: 5,
+                got: 3
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_version_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 5);
+    let path = seg(dir.path(), 1);
+    let mut header = SegmentHeader {
+        dim: 3,
+        slots: 4,
+        index: 1,
+    }
+    .encode();
+    header[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let crc = crc32c::crc32c(&header[..24]);
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    patch(&path, 0, &header);
+    match open(dir.path()) {
+        Err(StorageError::UnsupportedVersion {
+            file,
+            found: 2,
+            supported: 1,
+        }) => assert_eq!(file, path),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn valid_headers_that_lie_are_corruption() {
+    let cases: [(u32, SegmentHeader); 3] = [
+        // The header names another segment.
+        (
+            1,
+            SegmentHeader {
+                dim: 3,
+                slots: 4,
+                index: 0,
+            },
+        ),
+        // A different segment size from vec-0.seg (length adjusted to match the header).
+        (
+            1,
+            SegmentHeader {
+                dim: 3,
+                slots: 8,
+                index: 1,
+            },
+        ),
+        // Not a power of two.
+        (
+            0,
+            SegmentHeader {
+                dim: 3,
+                slots: 3,
+                index: 0,
+            },
+        ),
+    ];
+    for (n, header) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        populate(dir.path(), 5);
+        let path = seg(dir.path(), n);
+        let bytes: [u8; HEADER_USED] = header.encode();
+        patch(&path, 0, &bytes);
+        let len = HEADER_LEN as u64 + u64::from(header.slots) * 12;
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        expect_corruption(dir.path(), &path);
+    }
+}
+
+#[test]
+fn leftover_temp_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 5);
+    fs::write(dir.path().join("vec-2.seg.tmp"), b"half made").unwrap();
+    fs::write(dir.path().join("graph.hnsw.tmp"), b"not ours").unwrap();
+    let mut store = open(dir.path()).unwrap();
+    assert!(!dir.path().join("vec-2.seg.tmp").exists());
+    assert!(dir.path().join("graph.hnsw.tmp").exists());
+    assert_eq!(store.capacity(), 8);
+    store.publish_existing(5).unwrap();
+    assert_eq!(store.vector(4), Some(&vector_for(4, DIM)[..]));
+    // Growth creates the segment the temp file would have become.
+    for slot in 5..9 {
+        store
+            .reserve()
+            .unwrap()
+            .write(&vector_for(slot, DIM))
+            .unwrap();
+    }
+    assert_eq!(store.vector(8), Some(&vector_for(8, DIM)[..]));
+}
