@@ -15,6 +15,7 @@
 //! - [`io`]: the file layer under the log, with an in-memory implementation that
 //!   simulates crashes and fails chosen writes and syncs.
 
+pub mod catalog;
 mod error;
 pub mod io;
 mod lock;
