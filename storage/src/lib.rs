@@ -20,6 +20,7 @@ mod error;
 pub mod io;
 mod lock;
 pub mod vectors;
+pub mod wal;
 
 pub use error::{Result, StorageError};
 pub use lock::{DirLock, LOCK_FILE};

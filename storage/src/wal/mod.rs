@@ -1,0 +1,15 @@
+//! The write-ahead log: segment files of checksummed records, group commit, recovery.
+
+mod group_commit;
+mod log;
+mod options;
+mod reader;
+mod record;
+mod segment;
+mod writer;
+
+pub use group_commit::WalStats;
+pub use log::{Recovery, Wal};
+pub use options::{Durability, WalOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use reader::{Record, WalReader};
+pub use record::RESERVED_KINDS;

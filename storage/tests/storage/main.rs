@@ -1,0 +1,7 @@
+//! The storage engine's integration tests: one binary, one module per scenario.
+
+mod common;
+mod wal_basic;
+mod wal_crash;
+mod wal_damage;
+mod wal_faults;
