@@ -29,7 +29,7 @@ fn main() {
     );
     for sel in [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001] {
         let modulus = (1.0 / sel) as u32;
-        let filter = move |s: Slot| s.0.wrapping_mul(2_654_435_761) % modulus == 0;
+        let filter = move |s: Slot| s.0.wrapping_mul(2_654_435_761).is_multiple_of(modulus);
         let truth: Vec<Vec<u32>> = queries
             .chunks(dim)
             .map(|q| {

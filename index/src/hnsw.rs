@@ -262,6 +262,40 @@ impl<V: VectorSource> Hnsw<V> {
         Ok(out)
     }
 
+    /// [`search`](Self::search) into `out` (cleared first), with scratch borrowed from
+    /// the index's pool: once `out` has grown to `k`, this allocates nothing.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        let mut scratch = self.pool.get();
+        self.search_with(&mut scratch, query, k, ef, out)
+    }
+
+    /// [`search_filtered`](Self::search_filtered) into `out` (cleared first), with
+    /// scratch from the index's pool.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_filtered_into<F: Filter + ?Sized>(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &F,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        let mut scratch = self.pool.get();
+        self.prepare_query(&mut scratch, query)?;
+        self.filtered_with(&mut scratch, k, ef, filter, FilterPlan::Auto, out)
+    }
+
     /// [`search`](Self::search) into `out` (cleared first) with caller-owned scratch:
     /// once `scratch` and `out` have grown to size, this allocates nothing.
     ///
@@ -335,7 +369,7 @@ impl<V: VectorSource> Hnsw<V> {
         ef: usize,
     ) -> Result<Vec<Vec<Neighbor>>, IndexError> {
         let dim = self.dim();
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(IndexError::DimensionMismatch {
                 expected: dim,
                 got: queries.len() % dim,
@@ -402,7 +436,7 @@ impl Hnsw<InMemoryVectors> {
     /// As [`add`](Self::add); every vector is validated before any is stored.
     pub fn add_batch(&self, vectors: &[f32]) -> Result<Vec<Slot>, IndexError> {
         let dim = self.dim();
-        if vectors.len() % dim != 0 {
+        if !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::DimensionMismatch {
                 expected: dim,
                 got: vectors.len() % dim,

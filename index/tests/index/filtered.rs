@@ -62,7 +62,7 @@ fn one_percent_selectivity_keeps_recall() {
 fn moderate_and_high_selectivity_walk_the_graph_with_good_recall() {
     let (index, queries, dim) = index_and_queries();
     for modulus in [2u32, 4, 10] {
-        let f = move |s: Slot| s.0 % modulus == 0;
+        let f = move |s: Slot| s.0.is_multiple_of(modulus);
         let r = check(&index, &queries, dim, &f);
         assert!(r >= 0.9, "1/{modulus} admitted: recall {r}");
     }

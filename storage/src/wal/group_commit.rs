@@ -99,6 +99,8 @@ pub struct WalStats {
     pub syncs: u64,
     /// Records appended.
     pub records: u64,
+    /// Bytes of the records appended, headers and padding included.
+    pub bytes: u64,
     /// Nanoseconds leaders spent in `write` and `fdatasync`.
     pub io_nanos: u64,
 }
@@ -215,6 +217,7 @@ impl Shared {
         st.tail.offset += total;
         st.next_lsn += 1;
         st.stats.records += 1;
+        st.stats.bytes += total;
     }
 
     fn done(&self, target: u64, durable: bool) -> bool {

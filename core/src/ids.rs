@@ -1,0 +1,162 @@
+//! External ids and the slots that hold their vectors, both ways, and per-id write
+//! ordering.
+//!
+//! `by_id` answers `get`, `contains` and the insert-or-replace checks; `by_slot` turns
+//! search results back into ids. A slot's entry is trusted only while `by_id` points
+//! back at the slot, so a result whose id has moved on (an upsert or delete racing the
+//! search) is dropped rather than returned under the wrong id. Every change is also
+//! noted in `dirty`, which the next checkpoint writes to the catalog.
+//!
+//! Writers of one id are serialised by a striped lock held from the existence check
+//! through the log append to the map update, so the map changes in log order and replay
+//! rebuilds the same map.
+
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use rustc_hash::FxHashMap;
+
+/// Stripes of the per-id write lock.
+const STRIPES: usize = 1024;
+
+/// The id maps of one collection.
+#[derive(Debug, Default)]
+pub(crate) struct Ids {
+    by_id: FxHashMap<u64, u32>,
+    by_slot: Vec<u64>,
+    dirty: Vec<u64>,
+}
+
+impl Ids {
+    /// Maps built from the pairs a checkpoint stored.
+    pub(crate) fn from_pairs(pairs: &[(u64, u32)]) -> Ids {
+        let mut ids = Ids {
+            by_id: FxHashMap::with_capacity_and_hasher(pairs.len(), Default::default()),
+            by_slot: Vec::new(),
+            dirty: Vec::new(),
+        };
+        if let Some(max) = pairs.iter().map(|p| p.1).max() {
+            ids.by_slot.resize(max as usize + 1, 0);
+        }
+        for &(id, slot) in pairs {
+            ids.by_id.insert(id, slot);
+            ids.by_slot[slot as usize] = id;
+        }
+        ids
+    }
+
+    pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The id whose vector is in `slot`, if one still is.
+    #[inline]
+    pub(crate) fn id_of(&self, slot: u32) -> Option<u64> {
+        let id = *self.by_slot.get(slot as usize)?;
+        (self.by_id.get(&id) == Some(&slot)).then_some(id)
+    }
+
+    /// Points `id` at `slot`; returns the slot it had.
+    pub(crate) fn set(&mut self, id: u64, slot: u32) -> Option<u32> {
+        if self.by_slot.len() <= slot as usize {
+            let len = (slot as usize + 1).max(self.by_slot.len() * 2);
+            self.by_slot.resize(len, 0);
+        }
+        self.by_slot[slot as usize] = id;
+        self.dirty.push(id);
+        self.by_id.insert(id, slot)
+    }
+
+    /// Forgets `id`; returns the slot it had.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<u32> {
+        let old = self.by_id.remove(&id);
+        if old.is_some() {
+            self.dirty.push(id);
+        }
+        old
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Takes the ids changed since the last call (each once).
+    pub(crate) fn take_dirty(&mut self) -> Vec<u64> {
+        let mut d = std::mem::take(&mut self.dirty);
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    /// Puts back ids a failed checkpoint took.
+    pub(crate) fn restore_dirty(&mut self, ids: Vec<u64>) {
+        self.dirty.extend(ids);
+    }
+}
+
+/// [`Ids`] behind a read-write lock, with the per-id write stripes.
+#[derive(Debug)]
+pub(crate) struct IdMap {
+    ids: RwLock<Ids>,
+    stripes: Box<[Mutex<()>]>,
+}
+
+impl IdMap {
+    pub(crate) fn new(ids: Ids) -> IdMap {
+        IdMap {
+            ids: RwLock::new(ids),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Ids> {
+        self.ids.read()
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Ids> {
+        self.ids.write()
+    }
+
+    fn stripe_of(id: u64) -> usize {
+        // Fibonacci hashing spreads sequential ids over the stripes.
+        (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % STRIPES
+    }
+
+    /// The write lock of `id`.
+    pub(crate) fn lock(&self, id: u64) -> MutexGuard<'_, ()> {
+        self.stripes[Self::stripe_of(id)].lock()
+    }
+
+    /// The write locks of all of `ids`, taken in stripe order (so two batches never
+    /// deadlock).
+    pub(crate) fn lock_all(&self, ids: &[u64]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids.iter().map(|&id| Self::stripe_of(id)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|s| self.stripes[s].lock())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_slots_do_not_map_back() {
+        let mut ids = Ids::from_pairs(&[(10, 0), (11, 1)]);
+        assert_eq!(ids.id_of(1), Some(11));
+        assert_eq!(ids.set(11, 5), Some(1));
+        assert_eq!(ids.id_of(1), None, "slot 1 no longer holds id 11");
+        assert_eq!(ids.id_of(5), Some(11));
+        assert_eq!(ids.remove(10), Some(0));
+        assert_eq!(ids.id_of(0), None);
+        assert_eq!(ids.id_of(99), None);
+        assert_eq!(ids.take_dirty(), vec![10, 11]);
+        assert!(ids.take_dirty().is_empty());
+        // Slot 2 was never mapped: by_slot holds 0 there, and id 0 is not at slot 2.
+        ids.set(0, 7);
+        assert_eq!(ids.id_of(2), None);
+        assert_eq!(ids.id_of(7), Some(0));
+    }
+}

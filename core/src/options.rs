@@ -1,0 +1,249 @@
+//! What a database, a collection and a search can be told: [`Options`],
+//! [`CollectionConfig`], [`SearchOptions`].
+
+use std::time::Duration;
+
+pub use fletchdb_index::Metric;
+pub use fletchdb_storage::wal::Durability;
+
+use crate::error::{Error, Result};
+
+/// How [`Database::open`](crate::Database::open) opens a database.
+///
+/// ```
+/// use std::time::Duration;
+/// use fletchdb::{Durability, Options};
+/// let opts = Options {
+///     durability: Durability::Buffered { interval: Duration::from_millis(10) },
+///     ..Options::default()
+/// };
+/// assert_eq!(opts.checkpoint_bytes, 256 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// When a write counts as done: [`Durability::Sync`] (the default) acknowledges after
+    /// `fdatasync`, so an acknowledged write survives power loss; `Buffered` once the
+    /// operating system has it (it survives the process being killed), syncing every
+    /// interval; `None` syncs only at checkpoints and `flush`.
+    pub durability: Durability,
+    /// The longest a group commit waits for more writers to join (see
+    /// [`WalOptions::commit_window`](fletchdb_storage::wal::WalOptions::commit_window)).
+    /// Zero, the default, never waits.
+    pub commit_window: Duration,
+    /// Log bytes written since the last checkpoint that make the background thread take
+    /// one, so the log never grows without bound. Zero turns background checkpoints off
+    /// (`checkpoint` and closing still take them).
+    pub checkpoint_bytes: u64,
+    /// Size of each write-ahead log segment file.
+    pub wal_segment_size: u64,
+    /// Checkpoint when the database is closed (or dropped), so that the next open has
+    /// nothing to replay. On by default.
+    pub checkpoint_on_close: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Sync,
+            commit_window: Duration::ZERO,
+            checkpoint_bytes: 256 << 20,
+            wal_segment_size: 64 << 20,
+            checkpoint_on_close: true,
+        }
+    }
+}
+
+impl Options {
+    /// The default options: synchronous durability, checkpoints every 256 MiB of log.
+    pub fn new() -> Self {
+        Options::default()
+    }
+
+    /// These options with another durability mode.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// How a collection is built. `dim` and `metric` have no default; the rest follow
+/// hnswlib (`m` 16, `ef_construction` 200).
+///
+/// ```
+/// use fletchdb::{CollectionConfig, Metric};
+/// let config = CollectionConfig { m: 32, ..CollectionConfig::new(384, Metric::Cosine) };
+/// assert_eq!(config.ef_construction, 200);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionConfig {
+    /// Components per vector, 1 to 65,536.
+    pub dim: usize,
+    /// The distance: squared L2, inner product (`1 - dot`) or cosine.
+    pub metric: Metric,
+    /// HNSW links per node (up to `2 * m` on the bottom layer), 2 to 128.
+    pub m: usize,
+    /// Candidates considered while inserting, 1 to 65,536: larger builds slower and
+    /// searches better.
+    pub ef_construction: usize,
+    /// Seed of the HNSW level assignment.
+    pub seed: u64,
+}
+
+/// Version of [`CollectionConfig`]'s stored encoding.
+const CONFIG_VERSION: u8 = 1;
+
+impl CollectionConfig {
+    /// A configuration for `dim`-component vectors under `metric`, with the default
+    /// graph parameters.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        CollectionConfig {
+            dim,
+            metric,
+            m: 16,
+            ef_construction: 200,
+            seed: 0x5eed,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(1..=65_536).contains(&self.dim) {
+            return Err(Error::InvalidArgument(format!(
+                "dim must be between 1 and 65536, not {}",
+                self.dim
+            )));
+        }
+        if !(2..=128).contains(&self.m) {
+            return Err(Error::InvalidArgument(format!(
+                "m must be between 2 and 128, not {}",
+                self.m
+            )));
+        }
+        if !(1..=65_536).contains(&self.ef_construction) {
+            return Err(Error::InvalidArgument(format!(
+                "ef_construction must be between 1 and 65536, not {}",
+                self.ef_construction
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn hnsw(&self) -> fletchdb_index::HnswConfig {
+        fletchdb_index::HnswConfig {
+            metric: self.metric,
+            m: self.m,
+            ef_construction: self.ef_construction,
+            seed: self.seed,
+        }
+    }
+
+    /// The stored form (the dimension is stored beside it by the catalog):
+    /// `version u8, metric u8, m u32, ef_construction u32, seed u64`, little-endian.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(18);
+        b.push(CONFIG_VERSION);
+        b.push(self.metric.code());
+        b.extend_from_slice(&(self.m as u32).to_le_bytes());
+        b.extend_from_slice(&(self.ef_construction as u32).to_le_bytes());
+        b.extend_from_slice(&self.seed.to_le_bytes());
+        b
+    }
+
+    /// Decodes what [`encode`](Self::encode) wrote; `None` for anything else.
+    pub(crate) fn decode(dim: u32, b: &[u8]) -> Option<CollectionConfig> {
+        if b.len() != 18 || b[0] != CONFIG_VERSION {
+            return None;
+        }
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&b[10..18]);
+        let config = CollectionConfig {
+            dim: dim as usize,
+            metric: Metric::from_code(b[1])?,
+            m: u32_at(2) as usize,
+            ef_construction: u32_at(6) as usize,
+            seed: u64::from_le_bytes(seed),
+        };
+        config.check().ok().map(|_| config)
+    }
+}
+
+/// Which ids a search may return.
+#[derive(Clone, Copy)]
+pub enum IdFilter<'a> {
+    /// Only these ids (unknown ids are ignored).
+    Ids(&'a [u64]),
+    /// Only ids for which this returns true.
+    Predicate(&'a (dyn Fn(u64) -> bool + Sync)),
+}
+
+impl std::fmt::Debug for IdFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdFilter::Ids(ids) => write!(f, "Ids({} ids)", ids.len()),
+            IdFilter::Predicate(_) => write!(f, "Predicate(..)"),
+        }
+    }
+}
+
+/// How a search runs.
+///
+/// ```
+/// use fletchdb::{IdFilter, SearchOptions};
+/// let allowed = [3u64, 7, 11];
+/// let opts = SearchOptions { ef: 128, filter: Some(IdFilter::Ids(&allowed)) };
+/// assert_eq!(SearchOptions::default().ef, 64);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions<'a> {
+    /// Candidates explored (at least `k` are): larger is slower and more accurate.
+    pub ef: usize,
+    /// Restrict the results to some ids. When the filter admits few vectors the search
+    /// scans them exactly, so recall does not collapse at low selectivity.
+    pub filter: Option<IdFilter<'a>>,
+}
+
+impl Default for SearchOptions<'_> {
+    fn default() -> Self {
+        SearchOptions {
+            ef: 64,
+            filter: None,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The id the vector was inserted with.
+    pub id: u64,
+    /// Its distance to the query (smaller is closer).
+    pub distance: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_rejects_damage() {
+        let c = CollectionConfig {
+            m: 24,
+            seed: 99,
+            ..CollectionConfig::new(128, Metric::InnerProduct)
+        };
+        let b = c.encode();
+        assert_eq!(CollectionConfig::decode(128, &b), Some(c));
+        for cut in 0..b.len() {
+            assert_eq!(CollectionConfig::decode(128, &b[..cut]), None);
+        }
+        let mut bad = b.clone();
+        bad[1] = 9;
+        assert_eq!(CollectionConfig::decode(128, &bad), None);
+        let mut bad = b;
+        bad[2] = 1; // m = 1
+        assert_eq!(CollectionConfig::decode(128, &bad), None);
+        assert_eq!(CollectionConfig::decode(0, &c.encode()), None);
+    }
+}

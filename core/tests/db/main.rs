@@ -1,0 +1,9 @@
+//! The database's integration tests: one binary, one module per scenario.
+
+mod common;
+
+mod api;
+mod bad_input;
+mod concurrent;
+mod crash;
+mod recovery;
