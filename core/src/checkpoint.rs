@@ -14,7 +14,11 @@
 //! 6. One catalog transaction: the id changes, each collection's slot mark and graph
 //!    generation, and X. This commit is the checkpoint: a crash before it leaves the
 //!    previous checkpoint and its graph files in force.
-//! 7. Remove the older graph files and the log segments wholly below X.
+//! 7. Remove the older graph files and the log segments wholly below X. (At step 1 the
+//!    log was told to start a new segment at X, so that is all of them, and recovery
+//!    reads nothing the checkpoint holds.)
+//!
+//! A checkpoint with nothing written since the last one does nothing.
 //!
 //! (Reading the slots after saving the graph, as a first version did, let the catalog
 //! name a slot the saved graph lacked; the SIGKILL test found it as a vector no
@@ -80,7 +84,14 @@ impl DbInner {
         let _one = self.checkpoint_lock.lock();
         let (x, work) = {
             let _gate = self.gate.write();
+            let records = self.wal.stats().records;
+            if records == self.records_at_checkpoint.load(Ordering::Acquire) {
+                // Nothing was written since the last checkpoint.
+                return Ok(self.checkpoint_lsn.load(Ordering::Acquire));
+            }
+            self.records_at_checkpoint.store(records, Ordering::Release);
             let x = self.wal.next_lsn();
+            self.wal.roll_over();
             let work: Vec<(Arc<CollectionInner>, Vec<u64>)> = self
                 .collections
                 .read()
@@ -92,8 +103,13 @@ impl DbInner {
         self.wal_bytes_at_checkpoint
             .store(self.wal.stats().bytes, Ordering::Release);
         match self.checkpoint_at(x, &work) {
-            Ok(()) => Ok(x),
+            Ok(()) => {
+                self.checkpoint_lsn.store(x, Ordering::Release);
+                Ok(x)
+            }
             Err(e) => {
+                self.records_at_checkpoint
+                    .store(u64::MAX, Ordering::Release);
                 for (c, dirty) in work {
                     c.ids.write().restore_dirty(dirty);
                 }

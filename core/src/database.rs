@@ -41,6 +41,11 @@ pub(crate) struct DbInner {
     pub(crate) checkpoint_lock: Mutex<()>,
     /// Log bytes appended when the last checkpoint started.
     pub(crate) wal_bytes_at_checkpoint: AtomicU64,
+    /// Log records appended (since open) when the last checkpoint started, or
+    /// `u64::MAX` if the state on disk needs one (the open replayed records).
+    pub(crate) records_at_checkpoint: AtomicU64,
+    /// The LSN of the last checkpoint.
+    pub(crate) checkpoint_lsn: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// Log records replayed when the database was opened.
     pub(crate) replayed: u64,
@@ -256,8 +261,14 @@ impl DbInner {
         wal: Wal,
         collections: BTreeMap<String, Arc<CollectionInner>>,
         replayed: u64,
+        checkpoint_lsn: u64,
     ) -> DbInner {
         let bytes = wal.stats().bytes;
+        let records = if replayed > 0 {
+            u64::MAX
+        } else {
+            wal.stats().records
+        };
         DbInner {
             path,
             options,
@@ -267,6 +278,8 @@ impl DbInner {
             gate: RwLock::new(()),
             checkpoint_lock: Mutex::new(()),
             wal_bytes_at_checkpoint: AtomicU64::new(bytes),
+            records_at_checkpoint: AtomicU64::new(records),
+            checkpoint_lsn: AtomicU64::new(checkpoint_lsn),
             closed: AtomicBool::new(false),
             replayed,
             stop: Arc::new((Mutex::new(false), Condvar::new())),

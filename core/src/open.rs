@@ -201,6 +201,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
         wal,
         collections,
         replayed,
+        x,
     ))
 }
 

@@ -27,14 +27,16 @@
 //! links to nodes outside that snapshot are left out.
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
 
 use crossbeam_epoch as epoch;
 
 use crate::distance::Metric;
 use crate::error::IndexError;
 use crate::hnsw::{Entry, Hnsw, HnswConfig, MAX_SLOTS};
-use crate::nodes::{neighbours, store_neighbours, MAX_LEVEL};
+use crate::nodes::{neighbours, store_neighbours, CHUNK, MAX_LEVEL};
 use crate::vectors::VectorSource;
 
 const MAGIC: &[u8; 8] = b"FLETCHGR";
@@ -44,6 +46,8 @@ const HEADER: usize = 48;
 const ABSENT: u8 = 0;
 const LIVE: u8 = 1;
 const DELETED: u8 = 2;
+/// `levels[slot]` of a slot with no node.
+const NO_LEVEL: u8 = u8::MAX;
 
 impl<V: VectorSource> Hnsw<V> {
     /// Writes the graph (not the vectors) to `w`, in the format above.
@@ -190,21 +194,29 @@ impl<V: VectorSource> Hnsw<V> {
             });
         }
 
-        // Pass 1: states and levels, so that links can be checked against them.
-        let records = r.pos;
-        let mut levels: Vec<Option<usize>> = Vec::with_capacity(bound.min(body));
+        // Pass 1, sequential: each node's state, level and where its lists start, so
+        // that pass 2 can check links against levels and run in parallel.
+        let mut levels: Vec<u8> = Vec::with_capacity(bound.min(body));
+        let mut starts: Vec<usize> = Vec::with_capacity(bound.min(body));
+        let mut deleted_flags: Vec<bool> = Vec::with_capacity(bound.min(body));
         let mut deleted = 0usize;
         for _ in 0..bound {
             let at = r.pos;
             match r.u8()? {
-                ABSENT => levels.push(None),
+                ABSENT => {
+                    levels.push(NO_LEVEL);
+                    starts.push(0);
+                    deleted_flags.push(false);
+                }
                 state @ (LIVE | DELETED) => {
                     let level = r.u8()? as usize;
                     if level > MAX_LEVEL {
                         return Err(corrupt(at + 1, "node level out of range"));
                     }
                     deleted += (state == DELETED) as usize;
-                    levels.push(Some(level));
+                    levels.push(level as u8);
+                    deleted_flags.push(state == DELETED);
+                    starts.push(r.pos);
                     for layer in 0..=level {
                         let cap = if layer == 0 { 2 * m } else { m };
                         let count = r.u16()? as usize;
@@ -220,12 +232,18 @@ impl<V: VectorSource> Hnsw<V> {
         if r.pos != body {
             return Err(corrupt(r.pos, "trailing bytes after the last node"));
         }
-        let top = levels.iter().flatten().copied().max();
+        let present = levels.iter().filter(|&&l| l != NO_LEVEL).count();
+        let top = levels
+            .iter()
+            .filter(|&&l| l != NO_LEVEL)
+            .max()
+            .map(|&l| l as usize);
+        let level_of = |id: u32| levels.get(id as usize).copied().filter(|&l| l != NO_LEVEL);
         match top {
             None if entry_slot != u32::MAX => {
                 return Err(corrupt(40, "entry point in an empty graph"))
             }
-            Some(_) if levels.get(entry_slot as usize).copied().flatten() != Some(entry_level) => {
+            Some(_) if level_of(entry_slot).map(usize::from) != Some(entry_level) => {
                 return Err(corrupt(40, "entry point is not a node of its level"))
             }
             Some(t) if t != entry_level => {
@@ -234,58 +252,79 @@ impl<V: VectorSource> Hnsw<V> {
             _ => {}
         }
 
-        // Pass 2: build the nodes.
+        // Pass 2, one chunk of nodes per task: fill the lists, checking every link.
         if bound > 0 {
             index.nodes.ensure(bound - 1);
         }
-        let guard = epoch::pin();
-        let mut view = index.nodes.view(&guard);
-        let mut ids = Vec::with_capacity(2 * m);
-        r.pos = records;
-        for slot in 0..bound as u32 {
-            let state = r.u8()?;
-            if state == ABSENT {
-                continue;
-            }
-            let level = r.u8()? as usize;
-            let meta = view
-                .meta(slot)
-                .ok_or_else(|| corrupt(r.pos, "slot out of range"))?;
-            meta.restore(level, state == DELETED, index.nodes.stride_up());
-            for layer in 0..=level {
-                let count = r.u16()? as usize;
-                ids.clear();
-                for _ in 0..count {
-                    let at = r.pos;
-                    let id = r.u32()?;
-                    if levels
-                        .get(id as usize)
-                        .copied()
-                        .flatten()
-                        .is_none_or(|l| l < layer)
-                    {
-                        return Err(corrupt(at, "link to a node missing from its layer"));
+        let indegree: Vec<AtomicU32> = (0..bound).map(|_| AtomicU32::new(0)).collect();
+        let body_bytes = &bytes[..body];
+        let stride_up = index.nodes.stride_up();
+        (0..bound.div_ceil(CHUNK)).into_par_iter().try_for_each(
+            |chunk| -> Result<(), IndexError> {
+                let slots = chunk * CHUNK..((chunk + 1) * CHUNK).min(bound);
+                let guard = epoch::pin();
+                let mut view = index.nodes.view(&guard);
+                let mut ids = Vec::with_capacity(2 * m);
+                let mut sorted = Vec::with_capacity(2 * m);
+                for slot in slots {
+                    let level = levels[slot];
+                    if level == NO_LEVEL {
+                        continue;
                     }
-                    if id == slot {
-                        return Err(corrupt(at, "node links to itself"));
-                    }
-                    if ids.contains(&id) {
-                        return Err(corrupt(at, "duplicate link"));
-                    }
-                    ids.push(id);
-                }
-                if layer == 0 && ids.is_empty() && levels.iter().flatten().nth(1).is_some() {
-                    return Err(corrupt(r.pos, "isolated node"));
-                }
-                let list = view
-                    .links(slot, layer)
-                    .ok_or_else(|| corrupt(r.pos, "missing layer"))?;
-                store_neighbours(list, &ids);
-                if layer == 0 {
-                    for &id in &ids {
-                        if let Some(m) = view.meta(id) {
-                            m.indegree.fetch_add(1, Ordering::Relaxed);
+                    let slot32 = slot as u32;
+                    let meta = view
+                        .meta(slot32)
+                        .ok_or_else(|| corrupt(starts[slot], "slot out of range"))?;
+                    meta.restore(level as usize, deleted_flags[slot], stride_up);
+                    let r = &mut Reader {
+                        bytes: body_bytes,
+                        pos: starts[slot],
+                    };
+                    for layer in 0..=level as usize {
+                        let count = r.u16()? as usize;
+                        ids.clear();
+                        for _ in 0..count {
+                            let at = r.pos;
+                            let id = r.u32()?;
+                            if level_of(id).is_none_or(|l| (l as usize) < layer) {
+                                return Err(corrupt(at, "link to a node missing from its layer"));
+                            }
+                            if id == slot32 {
+                                return Err(corrupt(at, "node links to itself"));
+                            }
+                            ids.push(id);
                         }
+                        sorted.clear();
+                        sorted.extend_from_slice(&ids);
+                        sorted.sort_unstable();
+                        if sorted.windows(2).any(|w| w[0] == w[1]) {
+                            return Err(corrupt(r.pos, "duplicate link"));
+                        }
+                        if layer == 0 && ids.is_empty() && present > 1 {
+                            return Err(corrupt(r.pos, "isolated node"));
+                        }
+                        let list = view
+                            .links(slot32, layer)
+                            .ok_or_else(|| corrupt(r.pos, "missing layer"))?;
+                        store_neighbours(list, &ids);
+                        if layer == 0 {
+                            for &id in &ids {
+                                indegree[id as usize].fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        {
+            let guard = epoch::pin();
+            let mut view = index.nodes.view(&guard);
+            for (slot, d) in indegree.iter().enumerate() {
+                let d = d.load(Ordering::Relaxed);
+                if d > 0 {
+                    if let Some(meta) = view.meta(slot as u32) {
+                        meta.indegree.store(d, Ordering::Relaxed);
                     }
                 }
             }
@@ -296,8 +335,7 @@ impl<V: VectorSource> Hnsw<V> {
                 level: t,
             });
         }
-        let live_or_deleted = levels.iter().flatten().count();
-        index.inserted.store(live_or_deleted, Ordering::Release);
+        index.inserted.store(present, Ordering::Release);
         index.deleted.store(deleted, Ordering::Release);
         index.slot_bound.store(bound as u32, Ordering::Release);
         Ok(index)

@@ -150,6 +150,16 @@ impl Wal {
         self.shared.max_payload
     }
 
+    /// Makes the next record start a new segment (if the current one holds any).
+    /// A checkpoint calls it at its LSN, so that every older segment becomes wholly
+    /// unnecessary and recovery never reads records the checkpoint already holds.
+    pub fn roll_over(&self) {
+        let mut st = self.shared.state.lock();
+        if st.tail.offset > SEGMENT_HEADER as u64 {
+            st.tail.offset = st.tail.header.size;
+        }
+    }
+
     /// How many segment files the log has.
     pub fn segment_count(&self) -> usize {
         self.shared.writer.lock().segment_count()
