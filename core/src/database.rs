@@ -253,16 +253,15 @@ impl Database {
 }
 
 impl DbInner {
-    pub(crate) fn new(
-        path: PathBuf,
-        options: Options,
-        lock: DirLock,
-        catalog: Catalog,
-        wal: Wal,
-        collections: BTreeMap<String, Arc<CollectionInner>>,
-        replayed: u64,
-        checkpoint_lsn: u64,
-    ) -> DbInner {
+    pub(crate) fn new(path: PathBuf, options: Options, r: Recovered) -> DbInner {
+        let Recovered {
+            lock,
+            catalog,
+            wal,
+            collections,
+            replayed,
+            checkpoint_lsn,
+        } = r;
         let bytes = wal.stats().bytes;
         let records = if replayed > 0 {
             u64::MAX
@@ -333,6 +332,18 @@ impl Drop for DbInner {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// What opening a database recovered, for [`DbInner::new`].
+pub(crate) struct Recovered {
+    pub(crate) lock: DirLock,
+    pub(crate) catalog: Catalog,
+    pub(crate) wal: Wal,
+    pub(crate) collections: BTreeMap<String, Arc<CollectionInner>>,
+    /// Log records replayed.
+    pub(crate) replayed: u64,
+    /// The LSN of the checkpoint the open started from.
+    pub(crate) checkpoint_lsn: u64,
 }
 
 /// The directory of collection `cid`.

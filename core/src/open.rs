@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use crate::checkpoint::{decode_generation, graph_file, remove_stale_graphs};
 use crate::collection::CollectionInner;
-use crate::database::{collection_dir, DbInner};
+use crate::database::{collection_dir, DbInner, Recovered};
 use crate::error::{Error, Result};
 use crate::ids::{IdMap, Ids};
 use crate::options::{CollectionConfig, Options};
@@ -196,12 +196,14 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
     Ok(DbInner::new(
         path.to_path_buf(),
         options,
-        lock,
-        catalog,
-        wal,
-        collections,
-        replayed,
-        x,
+        Recovered {
+            lock,
+            catalog,
+            wal,
+            collections,
+            replayed,
+            checkpoint_lsn: x,
+        },
     ))
 }
 
