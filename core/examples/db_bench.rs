@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p fletchdb --example db_bench -- build PATH N DIM
 //! cargo run --release -p fletchdb --example db_bench -- open PATH
+//! cargo run --release -p fletchdb --example db_bench -- touch PATH        # one write, close
 //! cargo run --release -p fletchdb --example db_bench -- crash PATH N      # N more, then abort
 //! cargo run --release -p fletchdb --example db_bench -- writers PATH THREADS N DIM sync|buffered|none
 //! ```
@@ -86,6 +87,15 @@ fn main() {
                 rss_mib(),
                 (rss_open - before) * 1048576.0 / n.max(1) as f64,
             );
+        }
+        "touch" => {
+            // One write and a clean close: the checkpoint leaves the log as it always is.
+            let db = Database::open(arg(1), Options::default()).unwrap();
+            let c = db.collection("bench").unwrap();
+            let v = c.get(0).unwrap().expect("id 0");
+            c.upsert(0, &v).unwrap();
+            drop(c);
+            db.close().unwrap();
         }
         "crash" => {
             let (path, n): (String, usize) = (arg(1), arg(2).parse().unwrap());

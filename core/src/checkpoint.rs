@@ -91,7 +91,11 @@ impl DbInner {
             }
             self.records_at_checkpoint.store(records, Ordering::Release);
             let x = self.wal.next_lsn();
-            self.wal.roll_over();
+            if let Err(e) = self.wal.roll_over() {
+                self.records_at_checkpoint
+                    .store(u64::MAX, Ordering::Release);
+                return Err(e.into());
+            }
             let work: Vec<(Arc<CollectionInner>, Vec<u64>)> = self
                 .collections
                 .read()

@@ -41,6 +41,8 @@ struct Pending {
     store: VectorStore,
     ids: Ids,
     generation: Option<u64>,
+    /// The checkpoint's graph file and its bytes, if it has one.
+    graph: Option<(PathBuf, Vec<u8>)>,
     /// Slots the log put vectors into, in order.
     inserted: Vec<u32>,
     /// Slots the log replaced or deleted.
@@ -73,11 +75,33 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
         let mut store = VectorStore::open(&dir, config.dim, VectorStoreOptions::default())?;
         let state = catalog.collection_state(record.id)?;
         store.publish_existing(state.next_slot)?;
-        let ids = Ids::from_pairs(&catalog.ids(record.id)?);
+        let generation = decode_generation(&state.blob);
+        // The id map (from the catalog) and the graph file are independent: load them on
+        // two threads.
+        let (ids, graph) = std::thread::scope(|s| {
+            let ids = s.spawn(|| catalog.ids(record.id).map(|pairs| Ids::from_pairs(&pairs)));
+            let graph = generation
+                .map(|g| {
+                    let file = graph_file(&dir, g);
+                    std::fs::read(&file)
+                        .map(|bytes| (file.clone(), bytes))
+                        .map_err(|e| Error::Io {
+                            path: file,
+                            source: e,
+                        })
+                })
+                .transpose();
+            let ids = ids
+                .join()
+                .map_err(|_| Error::InvalidArgument("the id map loader panicked".into()));
+            (ids, graph)
+        });
+        let (ids, graph) = (ids??, graph?);
         pending.insert(
             record.id,
             Pending {
-                generation: decode_generation(&state.blob),
+                generation,
+                graph,
                 record,
                 config,
                 dir,
@@ -210,17 +234,12 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
 /// Loads a collection's graph and brings it up to date with the replayed log.
 fn build(p: Pending) -> Result<CollectionInner> {
     let vectors = StoreVectors { store: p.store };
-    let index = match p.generation {
-        Some(generation) => {
-            let file = graph_file(&p.dir, generation);
-            let bytes = std::fs::read(&file).map_err(|e| Error::Io {
-                path: file.clone(),
-                source: e,
-            })?;
-            let index = Hnsw::load(&bytes, vectors).map_err(|e| graph_error(&file, e))?;
+    let index = match &p.graph {
+        Some((file, bytes)) => {
+            let index = Hnsw::load(bytes, vectors).map_err(|e| graph_error(file, e))?;
             if *index.config() != p.config.hnsw() {
                 return Err(Error::corruption(
-                    &file,
+                    file,
                     12,
                     "the graph was built with another configuration than its collection's",
                 ));
@@ -253,7 +272,11 @@ fn build(p: Pending) -> Result<CollectionInner> {
     }
     // A fuzzy checkpoint may hold nodes whose id mapping it did not: no id points to
     // them, so they can never be returned; tombstone them so they are not counted.
-    let bound = index.vectors().store.len() as u32;
+    let bound = if p.inserted.is_empty() && p.removed.is_empty() {
+        0 // nothing replayed: the checkpoint's graph and ids agree
+    } else {
+        index.vectors().store.len() as u32
+    };
     let orphans: Vec<u32> = (0..bound)
         .filter(|&s| index.contains(Slot(s)) && p.ids.id_of(s).is_none())
         .collect();

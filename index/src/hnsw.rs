@@ -93,6 +93,10 @@ pub struct Hnsw<V> {
     /// One past the highest slot ever claimed.
     pub(crate) slot_bound: AtomicU32,
     pub(crate) pool: ScratchPool,
+    /// Set once every node's layer-0 in-degree is counted. A new index counts as it
+    /// goes; a loaded one counts on its first insert (see `insert.rs`), so that opening
+    /// a database to search never pays for it.
+    pub(crate) indegrees: std::sync::OnceLock<()>,
 }
 
 /// The entry point: the node search starts from, on the top layer.
@@ -121,6 +125,7 @@ impl<V: VectorSource> Hnsw<V> {
             deleted: AtomicUsize::new(0),
             slot_bound: AtomicU32::new(0),
             pool: ScratchPool::default(),
+            indegrees: std::sync::OnceLock::from(()),
         })
     }
 

@@ -21,6 +21,7 @@ use crate::vectors::VectorSource;
 
 impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn insert_with<K: Kernel>(&self, slot: Slot) -> Result<(), IndexError> {
+        self.indegrees.get_or_init(|| self.count_indegrees());
         let level = level_for(self.config.seed, slot.0, self.level_mult);
         self.nodes.ensure(slot.index());
         let guard = epoch::pin();
@@ -197,6 +198,31 @@ impl<V: VectorSource> Hnsw<V> {
         store_neighbours(list, &keep);
         scratch.selected = keep;
         scratch.pairs = pairs;
+    }
+}
+
+impl<V: VectorSource> Hnsw<V> {
+    /// Counts every node's layer-0 in-degree from the lists (after a load). Runs once,
+    /// before the first insert; other inserts wait for it, searches do not.
+    fn count_indegrees(&self) {
+        let bound = self.slot_bound();
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let mut counts = vec![0u32; bound];
+        for slot in 0..bound as u32 {
+            if let Some(list) = view.links0(slot) {
+                for n in neighbours(list) {
+                    if let Some(c) = counts.get_mut(n as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+        }
+        for (slot, &c) in counts.iter().enumerate() {
+            if let Some(m) = view.meta(slot as u32) {
+                m.indegree.store(c, Ordering::Release);
+            }
+        }
     }
 }
 

@@ -4,13 +4,16 @@ use crossbeam_epoch as epoch;
 
 use crate::error::IndexError;
 use crate::hnsw::Hnsw;
+use std::sync::atomic::Ordering;
+
 use crate::nodes::neighbours;
 use crate::vectors::VectorSource;
 
 impl<V: VectorSource> Hnsw<V> {
     /// Checks the graph's invariants: every link names a node present on that layer, no
     /// node links to itself or names a neighbour twice, lists are within capacity, the
-    /// entry point is a node of the top level, and the node counts add up. Meant for a
+    /// entry point is a node of the top level, the node counts add up, and each node's
+    /// recorded layer-0 in-degree is the number of lists naming it. Meant for a
     /// quiescent index (no inserts running).
     ///
     /// # Errors
@@ -52,6 +55,7 @@ impl<V: VectorSource> Hnsw<V> {
             (e, t) => return Err(bad(0, format!("entry point {e:?} but top level {t:?}"))),
         }
         let mut seen = Vec::new();
+        let mut indegree = vec![0u32; bound];
         for (s, level) in levels.iter().enumerate() {
             let Some(level) = *level else { continue };
             for layer in 0..=level {
@@ -86,6 +90,13 @@ impl<V: VectorSource> Hnsw<V> {
                     return Err(bad(s, format!("duplicate link on layer {layer}")));
                 }
             }
+            if let (true, Some(list)) = (layer_zero_counts_needed(self), view.links0(s as u32)) {
+                for n in neighbours(list) {
+                    if let Some(c) = indegree.get_mut(n as usize) {
+                        *c += 1;
+                    }
+                }
+            }
             if present > 1 && level == 0 {
                 let l0 = view.links0(s as u32).map(|l| neighbours(l).count());
                 if l0 == Some(0) {
@@ -93,6 +104,25 @@ impl<V: VectorSource> Hnsw<V> {
                 }
             }
         }
+        if layer_zero_counts_needed(self) {
+            for (s, &want) in indegree.iter().enumerate() {
+                let got = view
+                    .meta(s as u32)
+                    .map_or(0, |m| m.indegree.load(Ordering::Acquire));
+                if got != want {
+                    return Err(bad(
+                        s,
+                        format!("in-degree {got} recorded, {want} lists name it"),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// In-degrees are checked once they are counted (a loaded index counts them on its
+/// first insert).
+fn layer_zero_counts_needed<V: VectorSource>(index: &Hnsw<V>) -> bool {
+    index.indegrees.get().is_some()
 }

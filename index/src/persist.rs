@@ -27,7 +27,7 @@
 //! links to nodes outside that snapshot are left out.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
@@ -177,7 +177,7 @@ impl<V: VectorSource> Hnsw<V> {
             ef_construction,
             seed,
         };
-        let index = Hnsw::new(config, vectors).map_err(|e| corrupt(16, &e.to_string()))?;
+        let mut index = Hnsw::new(config, vectors).map_err(|e| corrupt(16, &e.to_string()))?;
         if dim != index.dim() {
             return Err(IndexError::DimensionMismatch {
                 expected: index.dim(),
@@ -252,21 +252,20 @@ impl<V: VectorSource> Hnsw<V> {
             _ => {}
         }
 
-        // Pass 2, one chunk of nodes per task: fill the lists, checking every link.
+        // Pass 2, in parallel over chunks of nodes: fill the lists, checking every link.
+        // In-degrees are not counted here (a random access per link was most of a
+        // 1M-node load); the first insert counts them, so opening to search is cheap.
         if bound > 0 {
             index.nodes.ensure(bound - 1);
         }
-        let indegree: Vec<AtomicU32> = (0..bound).map(|_| AtomicU32::new(0)).collect();
         let body_bytes = &bytes[..body];
         let stride_up = index.nodes.stride_up();
         (0..bound.div_ceil(CHUNK)).into_par_iter().try_for_each(
             |chunk| -> Result<(), IndexError> {
-                let slots = chunk * CHUNK..((chunk + 1) * CHUNK).min(bound);
                 let guard = epoch::pin();
                 let mut view = index.nodes.view(&guard);
                 let mut ids = Vec::with_capacity(2 * m);
-                let mut sorted = Vec::with_capacity(2 * m);
-                for slot in slots {
+                for slot in chunk * CHUNK..((chunk + 1) * CHUNK).min(bound) {
                     let level = levels[slot];
                     if level == NO_LEVEL {
                         continue;
@@ -283,6 +282,8 @@ impl<V: VectorSource> Hnsw<V> {
                     for layer in 0..=level as usize {
                         let count = r.u16()? as usize;
                         ids.clear();
+                        // A 256-bit hash of the ids seen: an exact search only on a hit.
+                        let mut seen = [0u64; 4];
                         for _ in 0..count {
                             let at = r.pos;
                             let id = r.u32()?;
@@ -292,13 +293,13 @@ impl<V: VectorSource> Hnsw<V> {
                             if id == slot32 {
                                 return Err(corrupt(at, "node links to itself"));
                             }
+                            let h = (id.wrapping_mul(0x9e37_79b1) >> 24) as usize;
+                            let bit = 1u64 << (h & 63);
+                            if seen[h >> 6] & bit != 0 && ids.contains(&id) {
+                                return Err(corrupt(at, "duplicate link"));
+                            }
+                            seen[h >> 6] |= bit;
                             ids.push(id);
-                        }
-                        sorted.clear();
-                        sorted.extend_from_slice(&ids);
-                        sorted.sort_unstable();
-                        if sorted.windows(2).any(|w| w[0] == w[1]) {
-                            return Err(corrupt(r.pos, "duplicate link"));
                         }
                         if layer == 0 && ids.is_empty() && present > 1 {
                             return Err(corrupt(r.pos, "isolated node"));
@@ -307,28 +308,12 @@ impl<V: VectorSource> Hnsw<V> {
                             .links(slot32, layer)
                             .ok_or_else(|| corrupt(r.pos, "missing layer"))?;
                         store_neighbours(list, &ids);
-                        if layer == 0 {
-                            for &id in &ids {
-                                indegree[id as usize].fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
                     }
                 }
                 Ok(())
             },
         )?;
-        {
-            let guard = epoch::pin();
-            let mut view = index.nodes.view(&guard);
-            for (slot, d) in indegree.iter().enumerate() {
-                let d = d.load(Ordering::Relaxed);
-                if d > 0 {
-                    if let Some(meta) = view.meta(slot as u32) {
-                        meta.indegree.store(d, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
+        index.indegrees.take();
         if let Some(t) = top {
             index.set_entry(Entry {
                 slot: entry_slot,

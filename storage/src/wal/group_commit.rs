@@ -178,16 +178,8 @@ impl Shared {
     pub(crate) fn encode(&self, st: &mut State, kind: u8, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let total = record::encoded_len(len) as u64;
-        let rolled = st.tail.offset + total > st.tail.header.size;
-        if rolled {
-            st.tail = Tail {
-                header: SegmentHeader {
-                    salt: rand::random(),
-                    first_lsn: st.next_lsn,
-                    size: self.options.segment_size,
-                },
-                offset: SEGMENT_HEADER as u64,
-            };
+        if st.tail.offset + total > st.tail.header.size {
+            self.start_segment(st);
         }
         let tail = st.tail;
         if st
@@ -199,7 +191,7 @@ impl Shared {
             buf.clear();
             st.pending.push(Chunk {
                 header: tail.header,
-                new_segment: rolled,
+                new_segment: false,
                 offset: tail.offset,
                 buf,
             });
@@ -227,6 +219,28 @@ impl Shared {
             &self.written
         };
         reached.load(Ordering::Acquire) >= target
+    }
+
+    /// Makes the next record start a new segment: the tail moves there, and a chunk
+    /// that creates it is queued (the next group's leader creates the file).
+    pub(crate) fn start_segment(&self, st: &mut State) {
+        let header = SegmentHeader {
+            salt: rand::random(),
+            first_lsn: st.next_lsn,
+            size: self.options.segment_size,
+        };
+        st.tail = Tail {
+            header,
+            offset: SEGMENT_HEADER as u64,
+        };
+        let mut buf = st.free.pop().unwrap_or_default();
+        buf.clear();
+        st.pending.push(Chunk {
+            header,
+            new_segment: true,
+            offset: SEGMENT_HEADER as u64,
+            buf,
+        });
     }
 
     /// Waits until `target` is written (or durable, if `durable`), leading groups
@@ -358,6 +372,30 @@ impl Shared {
             }
         });
         st
+    }
+
+    /// Writes everything pending (leading groups as needed), without waiting for any
+    /// particular LSN.
+    pub(crate) fn drain<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<()> {
+        loop {
+            if let Some(cause) = &st.poisoned {
+                return Err(StorageError::WalPoisoned {
+                    cause: cause.clone(),
+                });
+            }
+            if st.pending.is_empty() {
+                return Ok(());
+            }
+            if st.leader {
+                // Rare (a checkpoint rolls the log while appenders are held off): let
+                // the current leader finish.
+                MutexGuard::unlocked(&mut st, || {
+                    std::thread::sleep(std::time::Duration::from_micros(50))
+                });
+            } else {
+                st = self.lead(st);
+            }
+        }
     }
 
     /// Makes everything appended so far durable.

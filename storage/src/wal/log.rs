@@ -150,14 +150,19 @@ impl Wal {
         self.shared.max_payload
     }
 
-    /// Makes the next record start a new segment (if the current one holds any).
-    /// A checkpoint calls it at its LSN, so that every older segment becomes wholly
-    /// unnecessary and recovery never reads records the checkpoint already holds.
-    pub fn roll_over(&self) {
+    /// Starts a new segment now (if the current one holds any record), so that the
+    /// next record goes there. A checkpoint calls it at its LSN: every older segment
+    /// then holds only records the checkpoint covers, and is removed whole by
+    /// [`remove_segments_before`](Self::remove_segments_before).
+    ///
+    /// # Errors
+    /// [`StorageError::WalPoisoned`] or the error creating the segment (which poisons).
+    pub fn roll_over(&self) -> Result<()> {
         let mut st = self.shared.state.lock();
         if st.tail.offset > SEGMENT_HEADER as u64 {
-            st.tail.offset = st.tail.header.size;
+            self.shared.start_segment(&mut st);
         }
+        self.shared.drain(st)
     }
 
     /// How many segment files the log has.

@@ -216,3 +216,32 @@ fn bad_options_are_refused() {
         ));
     }
 }
+
+#[test]
+fn roll_over_starts_a_segment_so_the_old_one_can_go_whole() {
+    let dir = Arc::new(MemDir::new());
+    let opts = WalOptions {
+        segment_size: 1 << 20,
+        ..small(Durability::Sync)
+    };
+    let (wal, _) = reopen(dir.clone(), opts).unwrap();
+    for i in 0..10 {
+        wal.append(1, &[&payload(0, i, 100)]).unwrap();
+    }
+    assert_eq!(wal.segment_count(), 1);
+    let x = wal.next_lsn();
+    wal.roll_over().unwrap();
+    assert_eq!(wal.segment_count(), 2, "the new segment exists at once");
+    wal.roll_over().unwrap();
+    assert_eq!(
+        wal.segment_count(),
+        2,
+        "an empty segment is not rolled again"
+    );
+    assert_eq!(wal.remove_segments_before(x).unwrap(), 1);
+    assert_eq!(wal.append(1, &[b"after"]).unwrap(), x);
+    drop(wal);
+    let (_, got) = reopen(dir, opts).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, x);
+}
