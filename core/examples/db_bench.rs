@@ -102,6 +102,7 @@ fn main() {
             let opts = Options {
                 durability: Durability::None,
                 checkpoint_bytes: 0,
+                checkpoint_interval: None,
                 checkpoint_on_close: false,
                 ..Options::default()
             };

@@ -106,6 +106,7 @@ impl DbInner {
         };
         self.wal_bytes_at_checkpoint
             .store(self.wal.stats().bytes, Ordering::Release);
+        *self.checkpoint_at.lock() = std::time::Instant::now();
         match self.checkpoint_at(x, &work) {
             Ok(()) => {
                 self.checkpoint_lsn.store(x, Ordering::Release);

@@ -46,6 +46,8 @@ pub(crate) struct DbInner {
     pub(crate) records_at_checkpoint: AtomicU64,
     /// The LSN of the last checkpoint.
     pub(crate) checkpoint_lsn: AtomicU64,
+    /// When the last checkpoint started (or the database opened).
+    pub(crate) checkpoint_at: Mutex<std::time::Instant>,
     pub(crate) closed: AtomicBool,
     /// Log records replayed when the database was opened.
     pub(crate) replayed: u64,
@@ -279,6 +281,7 @@ impl DbInner {
             wal_bytes_at_checkpoint: AtomicU64::new(bytes),
             records_at_checkpoint: AtomicU64::new(records),
             checkpoint_lsn: AtomicU64::new(checkpoint_lsn),
+            checkpoint_at: Mutex::new(std::time::Instant::now()),
             closed: AtomicBool::new(false),
             replayed,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
@@ -352,7 +355,8 @@ pub(crate) fn collection_dir(db: &Path, cid: u32) -> PathBuf {
 }
 
 /// The background checkpointer: every [`CHECKPOINT_POLL`], a checkpoint if the log has
-/// grown by [`Options::checkpoint_bytes`] since the last one. It holds the database only
+/// grown by [`Options::checkpoint_bytes`] since the last one, or anything was written
+/// and [`Options::checkpoint_interval`] has passed. It holds the database only
 /// weakly, so dropping the last handle closes it.
 fn background(db: Weak<DbInner>, stop: StopSignal) {
     loop {
@@ -372,7 +376,13 @@ fn background(db: Weak<DbInner>, stop: StopSignal) {
             .stats()
             .bytes
             .saturating_sub(db.wal_bytes_at_checkpoint.load(Ordering::Acquire));
-        if threshold > 0 && grown >= threshold && !db.closed.load(Ordering::Acquire) {
+        let by_size = threshold > 0 && grown >= threshold;
+        let by_time = grown > 0
+            && db
+                .options
+                .checkpoint_interval
+                .is_some_and(|i| db.checkpoint_at.lock().elapsed() >= i);
+        if (by_size || by_time) && !db.closed.load(Ordering::Acquire) {
             // A failure leaves the log in place; the next round tries again.
             let _ = db.checkpoint();
         }

@@ -31,9 +31,15 @@ pub struct Options {
     /// Zero, the default, never waits.
     pub commit_window: Duration,
     /// Log bytes written since the last checkpoint that make the background thread take
-    /// one, so the log never grows without bound. Zero turns background checkpoints off
-    /// (`checkpoint` and closing still take them).
+    /// one, so the log never grows without bound. Zero turns this trigger off (with
+    /// `checkpoint_interval` `None` too, only `checkpoint` and closing take them).
     pub checkpoint_bytes: u64,
+    /// The longest the background thread lets writes go without a checkpoint. Opening
+    /// after a crash replays what the log holds past the last checkpoint, and replay
+    /// re-inserts each vector into the graph at about the speed it was first inserted,
+    /// so this bounds recovery to about this much writing. `None` checkpoints on log
+    /// size alone.
+    pub checkpoint_interval: Option<Duration>,
     /// Size of each write-ahead log segment file.
     pub wal_segment_size: u64,
     /// Checkpoint when the database is closed (or dropped), so that the next open has
@@ -47,6 +53,7 @@ impl Default for Options {
             durability: Durability::Sync,
             commit_window: Duration::ZERO,
             checkpoint_bytes: 256 << 20,
+            checkpoint_interval: Some(Duration::from_secs(30)),
             wal_segment_size: 64 << 20,
             checkpoint_on_close: true,
         }
@@ -54,7 +61,8 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The default options: synchronous durability, checkpoints every 256 MiB of log.
+    /// The default options: synchronous durability, a checkpoint every 256 MiB of log or
+    /// 30 s of writing, whichever comes first.
     pub fn new() -> Self {
         Options::default()
     }

@@ -10,6 +10,7 @@ use crate::common::{check_against, stored, vector};
 fn no_checkpoints() -> Options {
     Options {
         checkpoint_bytes: 0,
+        checkpoint_interval: None,
         checkpoint_on_close: false,
         ..Options::default()
     }
@@ -150,4 +151,31 @@ fn background_checkpoints_keep_the_log_bounded() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(wal_bytes < 600 << 10, "log holds {wal_bytes} bytes");
+}
+
+#[test]
+fn a_time_triggered_checkpoint_bounds_what_a_crash_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        checkpoint_interval: Some(std::time::Duration::from_millis(150)),
+        ..no_checkpoints()
+    };
+    {
+        let db = Database::open(dir.path(), opts).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(4, Metric::L2))
+            .unwrap();
+        for id in 0..50 {
+            c.insert(id, &vector(id, 0, 4)).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Closed without a final checkpoint, as a crash would leave it.
+    }
+    let db = Database::open(dir.path(), opts).unwrap();
+    assert_eq!(
+        db.replayed_at_open(),
+        0,
+        "the background checkpoint covered everything"
+    );
+    assert_eq!(db.collection("c").unwrap().len(), 50);
 }
