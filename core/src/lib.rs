@@ -57,3 +57,8 @@ pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, 
 pub use fletchdb_index as index;
 /// The storage crate, for its lower-level API.
 pub use fletchdb_storage as storage;
+
+/// The README's Rust examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -60,8 +60,3 @@ pub use hnsw::{Hnsw, HnswConfig};
 pub use scratch::Scratch;
 pub use types::{Neighbor, Slot};
 pub use vectors::{InMemoryVectors, VectorSource};
-
-/// The README's Rust examples, compiled and run as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
