@@ -141,33 +141,26 @@ impl MemDir {
     /// contents. This handle and its files keep working on the old live state (unless
     /// a [`Fault::CrashAtSync`] killed them).
     pub fn crash(&self) -> MemDir {
-        let s = self.state.lock();
-        let mut next = State::default();
-        for (name, &ino) in &s.durable {
-            let data = s.inodes[ino].durable.clone();
-            next.inodes.push(Inode {
-                live: data.clone(),
-                durable: data,
-            });
-            next.live.insert(name.clone(), next.inodes.len() - 1);
-        }
-        next.durable = next.live.clone();
-        MemDir {
-            state: Arc::new(Mutex::new(next)),
-            path: self.path.clone(),
-        }
+        self.image(false)
     }
 
     /// The directory a process killed with SIGKILL leaves: everything it wrote (the
     /// operating system keeps it), synced or not, as both live and durable.
     pub fn kill(&self) -> MemDir {
+        self.image(true)
+    }
+
+    /// A new directory made of this one's live (or durable) entries and contents.
+    fn image(&self, live: bool) -> MemDir {
         let s = self.state.lock();
         let mut next = State::default();
-        for (name, &ino) in &s.live {
-            let data = s.inodes[ino].live.clone();
+        let entries = if live { &s.live } else { &s.durable };
+        for (name, &ino) in entries {
+            let inode = &s.inodes[ino];
+            let data = if live { &inode.live } else { &inode.durable };
             next.inodes.push(Inode {
                 live: data.clone(),
-                durable: data,
+                durable: data.clone(),
             });
             next.live.insert(name.clone(), next.inodes.len() - 1);
         }
