@@ -1,6 +1,6 @@
 //! A child process writes (inserts, upserts, deletes, batches) with `Sync` durability
-//! and frequent background checkpoints, printing each acknowledged write; it is killed
-//! with SIGKILL at a random moment, mid-write or mid-checkpoint. On reopen every
+//! while another of its threads checkpoints back to back, printing each acknowledged
+//! write; it is killed with SIGKILL at a random moment, mid-write and mid-checkpoint. On reopen every
 //! acknowledged write is there with its exact vector, nothing appears half-written,
 //! and searches agree with an exact oracle.
 //!
@@ -50,6 +50,11 @@ fn child(dir: &Path) -> ! {
     };
     let round: u32 = rand::rng().random_range(1..1_000_000);
     std::thread::scope(|s| {
+        // Checkpoints back to back, so that many kills land in the middle of one.
+        s.spawn(|| loop {
+            c.checkpoint().unwrap();
+            say("checkpointed".to_string());
+        });
         for t in 0..3u64 {
             let (c, say) = (&c, &say);
             s.spawn(move || {
