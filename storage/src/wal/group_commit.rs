@@ -32,7 +32,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{Result, StorageError};
 use crate::io::StorageDir;
 use crate::wal::options::{Durability, WalOptions};
-use crate::wal::record::{self, Header, RESERVED_KINDS};
+use crate::wal::record::{self, Header, MAX_LSN, RESERVED_KINDS};
 use crate::wal::segment::{SegmentHeader, SEGMENT_HEADER};
 use crate::wal::writer::{Spares, Writer};
 
@@ -143,6 +143,11 @@ impl Shared {
         }
         let mut st = self.state.lock();
         check_open(&st)?;
+        if st.next_lsn + records.len() as u64 >= MAX_LSN {
+            return Err(StorageError::InvalidArgument(
+                "the log has used up its sequence numbers".into(),
+            ));
+        }
         let first = st.next_lsn;
         for (kind, parts) in records {
             self.encode(&mut st, *kind, parts);

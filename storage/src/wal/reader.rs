@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::io::{StorageDir, StorageFile};
-use crate::wal::record::{self, Header, Invalid, ALIGN, KIND_CLOSE, RECORD_HEADER};
+use crate::wal::record::{self, Header, Invalid, ALIGN, KIND_CLOSE, MAX_LSN, RECORD_HEADER};
 use crate::wal::segment::{parse_segment_name, SegmentHeader, SEGMENT_HEADER};
 
 /// Bytes read from a segment at a time.
@@ -121,7 +121,7 @@ impl WalReader {
             file.read_exact_at(&mut b[..got], 0)
                 .map_err(|e| StorageError::io(&path, e))?;
             let header = SegmentHeader::decode(&b[..got], &path)?;
-            if header.first_lsn != lsn || lsn == 0 {
+            if header.first_lsn != lsn || lsn == 0 || lsn >= MAX_LSN {
                 return Err(StorageError::corruption(
                     &path,
                     16,

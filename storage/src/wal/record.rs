@@ -23,6 +23,9 @@ pub(crate) const ALIGN: usize = 8;
 pub(crate) const KIND_CLOSE: u8 = 0xF0;
 /// Kinds at or above this are reserved for the log itself.
 pub const RESERVED_KINDS: u8 = 0xF0;
+/// LSNs stay below this (2^62): a header or record claiming more is damage, and adding
+/// to any LSN the log accepts cannot overflow.
+pub(crate) const MAX_LSN: u64 = 1 << 62;
 
 /// The encoded size of a record with `payload` bytes, padding included.
 pub(crate) fn encoded_len(payload: usize) -> usize {
@@ -75,8 +78,10 @@ pub(crate) enum Invalid {
     OtherGeneration,
     /// The checksum does not match.
     Checksum,
-    /// Reserved bytes are not zero.
+    /// Reserved bytes are not zero, or the kind is reserved but not one the log writes.
     Reserved,
+    /// The LSN is out of range, or the record claims itself durable.
+    Lsn,
 }
 
 impl Invalid {
@@ -86,7 +91,8 @@ impl Invalid {
             Invalid::BadLength => "impossible record length",
             Invalid::OtherGeneration => "record from another segment generation",
             Invalid::Checksum => "record checksum mismatch",
-            Invalid::Reserved => "non-zero reserved bytes",
+            Invalid::Reserved => "reserved bytes or kind",
+            Invalid::Lsn => "LSN out of range",
         }
     }
 }
@@ -136,8 +142,11 @@ pub(crate) fn decode(
     if checksum(&bytes[..RECORD_HEADER + len as usize]) != u32_at(bytes, 4) {
         return Err(Invalid::Checksum);
     }
-    if bytes[29..32] != [0, 0, 0] {
+    if bytes[29..32] != [0, 0, 0] || (h.kind >= RESERVED_KINDS && h.kind != KIND_CLOSE) {
         return Err(Invalid::Reserved);
+    }
+    if h.lsn == 0 || h.lsn >= MAX_LSN || h.durable >= h.lsn {
+        return Err(Invalid::Lsn);
     }
     Ok((h, total))
 }
@@ -184,5 +193,40 @@ mod tests {
         assert_eq!(decode(&buf, 1, 100), Err(Invalid::OtherGeneration));
         assert_eq!(decode(&buf, 0xdead_beef, 12), Err(Invalid::BadLength));
         assert_eq!(decode(&[0; 64], 0, 100), Err(Invalid::BadLength));
+    }
+
+    #[test]
+    fn reserved_kinds_and_impossible_lsns_are_refused_even_with_a_good_checksum() {
+        let enc = |h: Header| {
+            let mut b = Vec::new();
+            encode(&mut b, h, &[b"abc"]);
+            b
+        };
+        let ok = header(3);
+        assert!(decode(&enc(ok), ok.salt, 100).is_ok());
+        let close = Header {
+            kind: KIND_CLOSE,
+            ..ok
+        };
+        assert!(decode(&enc(close), ok.salt, 100).is_ok());
+        for bad in [
+            Header { kind: 0xF5, ..ok },
+            Header { lsn: MAX_LSN, ..ok },
+            Header {
+                lsn: u64::MAX,
+                ..ok
+            },
+            Header {
+                lsn: 0,
+                durable: 0,
+                ..ok
+            },
+            Header {
+                durable: ok.lsn,
+                ..ok
+            },
+        ] {
+            assert!(decode(&enc(bad), ok.salt, 100).is_err(), "{bad:?}");
+        }
     }
 }
