@@ -219,3 +219,43 @@ fn damaged_files_are_reported_not_trusted() {
         Err(Error::Corruption { .. })
     ));
 }
+
+#[test]
+fn a_damaged_vector_is_reported_by_get_and_search_never_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(4, Metric::L2))
+            .unwrap();
+        for id in 0..100u64 {
+            c.insert(id, &vector(id, 0, 4)).unwrap();
+        }
+    }
+    // Slot 42 holds id 42 (inserted in order): flip a bit of its second float.
+    let seg = dir.path().join("c/1/vec-0.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[4096 + 42 * 16 + 4] ^= 0x01;
+    std::fs::write(&seg, &bytes).unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.get(41).unwrap(), Some(vector(41, 0, 4)));
+    match c.get(42) {
+        Err(Error::Corruption { file, offset, .. }) => {
+            assert_eq!(file, seg);
+            assert_eq!(offset, 4096 + 42 * 16);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A search whose hits include it fails; others are unaffected.
+    let near42 = SearchOptions {
+        ef: 200,
+        filter: None,
+    };
+    assert!(matches!(
+        c.search(&vector(42, 0, 4), 3, &near42),
+        Err(Error::Corruption { .. })
+    ));
+    let hits = c.search(&vector(7, 0, 4), 1, &near42).unwrap();
+    assert_eq!(hits[0].id, 7);
+}

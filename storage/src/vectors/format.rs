@@ -1,14 +1,17 @@
 //! The byte layout of a vector segment file, and the names segment files go by.
 //!
-//! A segment file `vec-<n>.seg` is a 4096-byte header page followed by
-//! `slots_per_segment` slots of `dim` little-endian `f32`s each (`dim * 4` bytes), so the
-//! file is exactly `4096 + slots_per_segment * dim * 4` bytes long. Slot data starts on a
-//! page boundary. The header, all integers little-endian:
+//! A segment file `vec-<n>.seg` is a 4096-byte header page, then `slots_per_segment`
+//! slots of `dim` little-endian `f32`s each (`dim * 4` bytes), then one `u32` CRC32C per
+//! slot, so the file is exactly `4096 + slots_per_segment * (dim * 4 + 4)` bytes long.
+//! Slot data starts on a page boundary; keeping the checksums apart keeps the vectors
+//! contiguous for search. A slot's checksum covers its slot number (little-endian `u32`)
+//! and its bytes, so a vector found in another slot's place fails too. The header, all
+//! integers little-endian:
 //!
 //! | offset | size | field                                          |
 //! | -----: | ---: | ---------------------------------------------- |
 //! |      0 |    8 | magic `b"FLETCHVS"`                            |
-//! |      8 |    4 | format version (1)                             |
+//! |      8 |    4 | format version (2)                             |
 //! |     12 |    4 | `dim`: floats per vector                       |
 //! |     16 |    4 | `slots_per_segment`, a power of two            |
 //! |     20 |    4 | segment index `n`, equal to the file name's    |
@@ -30,7 +33,7 @@ pub(crate) const HEADER_USED: usize = 28;
 /// The file's magic number.
 pub(crate) const MAGIC: [u8; 8] = *b"FLETCHVS";
 /// The format version this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// The default segment size aims at slot areas of at most this many bytes.
 pub(crate) const TARGET_SLOT_AREA: u64 = 64 << 20;
 
@@ -122,9 +125,16 @@ fn read_u32(b: &[u8; HEADER_USED], at: usize) -> u32 {
 pub(crate) fn segment_len(dim: usize, slots: u32) -> Option<u64> {
     let len = (dim as u64)
         .checked_mul(4)?
+        .checked_add(4)?
         .checked_mul(u64::from(slots))?
         .checked_add(HEADER_LEN as u64)?;
     (len <= isize::MAX as u64 && usize::try_from(len).is_ok()).then_some(len)
+}
+
+/// The checksum of slot `slot` holding `v`.
+pub(crate) fn slot_crc(slot: u32, v: &[f32]) -> u32 {
+    let crc = crc32c::crc32c(&slot.to_le_bytes());
+    crc32c::crc32c_append(crc, bytemuck::cast_slice(v))
 }
 
 /// The largest power of two such that that many slots of `dim` floats fit in
@@ -250,7 +260,7 @@ mod tests {
 
     #[test]
     fn segment_len_checks_overflow() {
-        assert_eq!(segment_len(3, 4), Some(4096 + 48));
+        assert_eq!(segment_len(3, 4), Some(4096 + 48 + 16));
         assert_eq!(segment_len(usize::MAX, 2), None);
     }
 }

@@ -57,7 +57,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
 use super::files::SegmentFile;
-use super::format::{segment_name, HEADER_LEN};
+use super::format::{segment_name, slot_crc, HEADER_LEN};
 use crate::error::{Result, StorageError};
 
 /// One segment file, mapped whole and read-write, with its publication bitmap.
@@ -65,6 +65,8 @@ pub(crate) struct Segment {
     map: MmapRaw,
     /// Slot 0 of this segment: `map`'s address plus [`HEADER_LEN`].
     data: NonNull<f32>,
+    /// The per-slot checksums, after the last slot.
+    crcs: NonNull<u32>,
     /// Bit `i` is set once slot `i` holds a complete vector (rule 2).
     published: Box<[AtomicU64]>,
     /// Set by every write, cleared by `flush` before it msyncs.
@@ -99,10 +101,15 @@ impl Segment {
             .map_err(|e| StorageError::io(&path, e))?;
         let data = NonNull::new(map.as_mut_ptr().wrapping_add(HEADER_LEN).cast::<f32>())
             .ok_or_else(|| StorageError::io(&path, std::io::Error::other("mmap returned null")))?;
+        // The checksums follow the slots: `len == HEADER_LEN + slots * (dim * 4 + 4)`.
+        let crc_at = len as usize - slots as usize * 4;
+        let crcs = NonNull::new(map.as_mut_ptr().wrapping_add(crc_at).cast::<u32>())
+            .ok_or_else(|| StorageError::io(&path, std::io::Error::other("mmap returned null")))?;
         let words = (slots as usize).div_ceil(64);
         Ok(Segment {
             map,
             data,
+            crcs,
             published: (0..words).map(|_| AtomicU64::new(0)).collect(),
             dirty: AtomicBool::new(false),
             slots,
@@ -138,6 +145,7 @@ impl Segment {
 #[derive(Clone, Copy)]
 struct SegView {
     data: NonNull<f32>,
+    crcs: NonNull<u32>,
     published: NonNull<AtomicU64>,
     segment: NonNull<Segment>,
 }
@@ -304,6 +312,32 @@ impl SegmentTable {
         Some(unsafe { slice::from_raw_parts(view.data.as_ptr().add(local * self.dim), self.dim) })
     }
 
+    /// The vector in `slot`, if it is published, checked against its checksum; on a
+    /// mismatch, the segment file and the slot's byte offset in it.
+    pub(crate) fn get_verified(&self, slot: u32) -> Result<Option<&[f32]>> {
+        let Some(v) = self.get(slot) else {
+            return Ok(None);
+        };
+        let view = self.snapshot().views()[(slot >> self.shift) as usize];
+        let local = (slot & self.mask) as usize;
+        // SAFETY: `local < slots_per_segment` and the checksum array has that many
+        // `u32`s inside the mapping (4-byte aligned: it follows `slots * dim` floats on a
+        // page boundary). `get` just saw the slot published with `Acquire`, and its writer
+        // stored the checksum before publishing it (rules 1 and 2), so the value is
+        // initialised, visible and not written again while `&self` lives (rule 3).
+        let stored = unsafe { view.crcs.as_ptr().add(local).read() };
+        if stored == slot_crc(slot, v) {
+            Ok(Some(v))
+        } else {
+            let seg = view.segment();
+            Err(StorageError::corruption(
+                seg.path(),
+                (HEADER_LEN + local * self.dim * 4) as u64,
+                format!("slot {slot} does not match its checksum"),
+            ))
+        }
+    }
+
     /// Takes the next slot, mapping a new segment if it needs one.
     ///
     /// If mapping fails the slot is still taken: it stays a hole.
@@ -413,6 +447,9 @@ impl SegmentTable {
                 self.dim,
             )
         };
+        // SAFETY: as for the vector: the checksum of slot `local` is in bounds (the array
+        // holds `slots_per_segment` of them) and, by rule 1, ours alone to write.
+        unsafe { view.crcs.as_ptr().add(local).write(slot_crc(slot, v)) };
         let seg = view.segment();
         // An RMW, not a store, so every writer's `Release` reaches the `Acquire` in
         // `flush` (a plain store by another writer would end the release sequence).
@@ -477,6 +514,7 @@ impl SegmentTable {
             let seg = unsafe { segment.as_ref() };
             let view = SegView {
                 data: seg.data,
+                crcs: seg.crcs,
                 published: NonNull::from(&*seg.published).cast::<AtomicU64>(),
                 segment,
             };

@@ -202,6 +202,16 @@ impl VectorStore {
         self.table.get(slot)
     }
 
+    /// [`vector`](Self::vector), checked against the slot's checksum: for vectors
+    /// handed to a user, where damage must be reported, never returned.
+    ///
+    /// # Errors
+    /// [`StorageError::Corruption`] naming the segment file and the slot's offset if the
+    /// bytes do not match the checksum written with them.
+    pub fn vector_verified(&self, slot: u32) -> Result<Option<&[f32]>> {
+        self.table.get_verified(slot)
+    }
+
     /// Writes `v` into `slot` and publishes it, whatever the slot's state, adding
     /// segments up to it if needed, and raises [`len`](Self::len) past it. For replaying
     /// the write-ahead log before the store is shared; replaying a record twice is

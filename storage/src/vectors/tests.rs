@@ -82,7 +82,7 @@ fn default_segment_slots_fill_64_mib() {
     let slot = store.reserve().unwrap().write(&[1.0; 128]).unwrap();
     assert_eq!(store.vector(slot), Some(&[1.0; 128][..]));
     let len = fs::metadata(seg(dir.path(), 0)).unwrap().len();
-    assert_eq!(len, 4096 + (1 << 17) * 128 * 4);
+    assert_eq!(len, 4096 + (1 << 17) * (128 * 4 + 4));
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn grows_across_many_tiny_segments() {
     assert_eq!((store.len(), store.capacity()), (101, 104));
     for n in 0..26 {
         let len = fs::metadata(seg(dir.path(), n)).unwrap().len();
-        assert_eq!(len, (HEADER_LEN + 4 * DIM * 4) as u64);
+        assert_eq!(len, (HEADER_LEN + 4 * (DIM * 4 + 4)) as u64);
     }
     assert!(!seg(dir.path(), 26).exists());
 }
@@ -422,15 +422,15 @@ fn unknown_version_is_unsupported() {
         index: 1,
     }
     .encode();
-    header[8..12].copy_from_slice(&2u32.to_le_bytes());
+    header[8..12].copy_from_slice(&3u32.to_le_bytes());
     let crc = crc32c::crc32c(&header[..24]);
     header[24..28].copy_from_slice(&crc.to_le_bytes());
     patch(&path, 0, &header);
     match open(dir.path()) {
         Err(StorageError::UnsupportedVersion {
             file,
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => assert_eq!(file, path),
         other => panic!("{other:?}"),
     }
@@ -505,4 +505,54 @@ fn leftover_temp_files_are_removed() {
             .unwrap();
     }
     assert_eq!(store.vector(8), Some(&vector_for(8, DIM)[..]));
+}
+
+#[test]
+fn a_damaged_slot_fails_its_checksum_and_names_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = VectorStoreOptions::default().with_segment_slots(8);
+    {
+        let store = VectorStore::open(dir.path(), DIM, opts).unwrap();
+        for i in 0..10u32 {
+            store.reserve().unwrap().write(&vector_for(i, DIM)).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    // Slot 9 is slot 1 of segment 1: flip one bit of its third float.
+    let path = seg(dir.path(), 1);
+    let at = (HEADER_LEN + DIM * 4 + 8) as u64;
+    let mut byte = [0u8; 1];
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = fs::File::open(&path).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut byte).unwrap();
+    }
+    patch(&path, at, &[byte[0] ^ 0x10]);
+    let mut store = VectorStore::open(dir.path(), DIM, opts).unwrap();
+    store.publish_existing(10).unwrap();
+    for i in (0..10u32).filter(|&i| i != 9) {
+        assert_eq!(
+            store.vector_verified(i).unwrap(),
+            Some(&vector_for(i, DIM)[..])
+        );
+    }
+    match store.vector_verified(9) {
+        Err(StorageError::Corruption { file, offset, .. }) => {
+            assert_eq!(file, path);
+            assert_eq!(offset, (HEADER_LEN + DIM * 4) as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        store.vector(9).is_some(),
+        "the unchecked read (search) still sees bytes"
+    );
+    assert_eq!(store.vector_verified(10).unwrap(), None);
+    // A vector restored over it (log replay) is whole again.
+    store.restore(9, &vector_for(9, DIM)).unwrap();
+    assert_eq!(
+        store.vector_verified(9).unwrap(),
+        Some(&vector_for(9, DIM)[..])
+    );
 }
