@@ -58,6 +58,10 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
     let catalog = Catalog::open(&path.join("catalog.redb"))?;
     let x = catalog.checkpoint_lsn()?;
     let records = catalog.collections()?;
+    // A catalog that never held a collection cannot explain collection files or log
+    // records; one whose collections were all dropped can (the log may still hold
+    // records of the dropped ones, skipped below).
+    let pristine = !catalog.ever_held_a_collection()?;
 
     let mut pending: HashMap<CollectionId, Pending> = HashMap::new();
     for record in records {
@@ -133,11 +137,11 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
         ));
     }
     let has_dirs = std::fs::read_dir(path.join("c")).is_ok_and(|mut d| d.next().is_some());
-    if pending.is_empty() && x == 0 && has_dirs {
+    if pristine && x == 0 && has_dirs {
         return Err(Error::corruption(
             catalog.path(),
             0,
-            "the catalog is new or empty but collection files exist: catalog.redb was lost",
+            "the catalog never held a collection but collection files exist: catalog.redb was lost or replaced",
         ));
     }
     let mut replayed = 0u64;
@@ -192,11 +196,11 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
             }
         }
     }
-    if pending.is_empty() && x == 0 && replayed > 0 {
+    if pristine && x == 0 && replayed > 0 {
         return Err(Error::corruption(
             catalog.path(),
             0,
-            "the catalog is new or empty but the log holds records: catalog.redb was lost",
+            "the catalog never held a collection but the log holds records: catalog.redb was lost or replaced",
         ));
     }
     let wal = recovery.finish()?;

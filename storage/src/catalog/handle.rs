@@ -199,6 +199,35 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Whether a collection was ever created in this catalog, dropped or not: the
+    /// persistent id counter has moved. A catalog that never held one cannot explain log
+    /// records or collection files beside it.
+    ///
+    /// ```
+    /// # use fletchdb_storage::Catalog;
+    /// let dir = tempfile::tempdir()?;
+    /// let catalog = Catalog::open(&dir.path().join("catalog.redb"))?;
+    /// assert!(!catalog.ever_held_a_collection()?);
+    /// let mut txn = catalog.begin()?;
+    /// txn.create_collection("docs", 4, b"")?;
+    /// txn.commit()?;
+    /// let mut txn = catalog.begin()?;
+    /// txn.drop_collection("docs")?;
+    /// txn.commit()?;
+    /// assert!(catalog.ever_held_a_collection()?);
+    /// # Ok::<(), fletchdb_storage::StorageError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// redb's errors as described on [`Catalog::open`].
+    pub fn ever_held_a_collection(&self) -> Result<bool> {
+        let txn = self.read_txn()?;
+        let globals = self.open_required(&txn, GLOBALS)?;
+        let next = tables::required_global(&self.path, &globals, KEY_NEXT_COLLECTION_ID)?;
+        Ok(next != FIRST_COLLECTION_ID)
+    }
+
     /// The collection named `name`, if there is one.
     ///
     /// # Errors
