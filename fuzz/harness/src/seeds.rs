@@ -1,0 +1,211 @@
+//! Seed inputs for each target, made with FletchDB's own writers so that they are valid
+//! and the fuzzer starts from deep inside each format. `tests/corpus.rs` replays them
+//! and (ignored test `write_seeds`) writes them to `fuzz/corpus/<target>/seed-*`.
+
+use std::sync::Arc;
+
+use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, Slot};
+use fletchdb_storage::catalog::{CollectionId, CollectionRecord, CollectionState};
+use fletchdb_storage::io::{MemDir, StorageDir};
+use fletchdb_storage::wal::{Durability, Wal, WalOptions};
+
+/// The seed inputs of `target` (a name from [`TARGETS`](crate::TARGETS)), by name.
+///
+/// # Panics
+/// For an unknown target.
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let seeds = match target {
+        "wal_records" => wal_seeds(),
+        "graph_file" => graph_seeds(),
+        "catalog_values" => catalog_seeds(),
+        "open_damaged" => damage_seeds(),
+        "api_ops" => api_seeds(),
+        other => panic!("no target {other:?}"),
+    };
+    seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
+}
+
+/// Segments written by the real log, as `wal_records` inputs (see `wal.rs`).
+fn wal_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let options = WalOptions {
+        durability: Durability::Sync,
+        segment_size: 4096,
+        ..WalOptions::default()
+    };
+    let write = |records: usize, payload: usize, close: bool| -> Vec<(u64, Vec<u8>)> {
+        let dir = MemDir::new();
+        let shared: Arc<dyn StorageDir> = Arc::new(dir.clone());
+        let wal = Wal::open(shared, options)
+            .expect("open")
+            .finish()
+            .expect("finish");
+        for i in 0..records {
+            let body = vec![i as u8; payload + i % 5];
+            wal.append(1 + (i % 3) as u8, &[b"rec", &body])
+                .expect("append");
+        }
+        let image = if close {
+            wal.close().expect("close");
+            dir.clone()
+        } else {
+            dir.kill() // as a killed process leaves it: no close marker
+        };
+        drop(wal);
+        segments(&image)
+    };
+    let mut out = Vec::new();
+    let closed = write(5, 20, true);
+    out.push(("closed", wal_input(0, &closed[..1])));
+    out.push(("closed-padded", wal_input(8, &closed[..1])));
+    out.push(("closed-fixed", wal_input(1 | 2, &closed[..1])));
+    let killed = write(7, 9, false);
+    out.push(("killed", wal_input(0, &killed[..1])));
+    let rolled = write(60, 100, true);
+    assert!(rolled.len() >= 2, "records span segments");
+    out.push(("two-segments", wal_input(4, &rolled[..2])));
+    out.push(("two-segments-padded", wal_input(4 | 8, &rolled[..2])));
+    out.push(("empty", wal_input(8, &[(1, Vec::new())])));
+    out
+}
+
+/// Every segment of the log in `dir`: first LSN and the bytes after the header, up to
+/// the last non-zero byte, with salts and checksums rewritten for the harness's salts.
+fn segments(dir: &MemDir) -> Vec<(u64, Vec<u8>)> {
+    let mut names: Vec<String> = dir
+        .list()
+        .expect("list")
+        .into_iter()
+        .filter(|n| n.len() == 24 && n.ends_with(".wal"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let file = dir.open(name).expect("open segment");
+            let mut bytes = vec![0u8; file.len().expect("len") as usize];
+            file.read_exact_at(&mut bytes, 0).expect("read segment");
+            let end = bytes.iter().rposition(|&b| b != 0).map_or(64, |p| p + 1);
+            bytes.truncate(end.next_multiple_of(8).max(64));
+            crate::wal::reseal(&mut bytes, i);
+            (name[..20].parse().expect("lsn"), bytes[64..].to_vec())
+        })
+        .collect()
+}
+
+/// A `wal_records` input: flags, the first LSNs, the split, the bodies back to back.
+fn wal_input(flags: u8, segs: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&segs[0].0.to_le_bytes());
+    let second = segs.get(1).map_or(0, |s| s.0);
+    out.extend_from_slice(&second.to_le_bytes());
+    out.extend_from_slice(&(segs[0].1.len() as u16).to_le_bytes());
+    for (_, body) in segs {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// Graphs saved by the real index over `graph_file`'s vectors, checksum removed.
+fn graph_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let save = |metric: Metric, m: usize, nodes: usize, delete: &[u32]| -> Vec<u8> {
+        let store = InMemoryVectors::new(crate::graph::DIM).expect("dim");
+        for slot in 0..crate::graph::SLOTS {
+            let mut v = crate::graph::vector(slot);
+            metric.prepare(&mut v).expect("non-zero");
+            store.push(&v).expect("push");
+        }
+        let config = HnswConfig {
+            m,
+            ef_construction: 32,
+            ..HnswConfig::new(metric)
+        };
+        let index = Hnsw::new(config, store).expect("config");
+        for slot in 0..nodes {
+            index.insert(Slot(slot as u32)).expect("insert");
+        }
+        for &s in delete {
+            index.delete(Slot(s)).expect("delete");
+        }
+        let mut bytes = Vec::new();
+        index.save(&mut bytes).expect("save");
+        bytes.truncate(bytes.len() - 4);
+        bytes
+    };
+    vec![
+        ("l2-m4-40", save(Metric::L2, 4, 40, &[])),
+        ("l2-m2-25-deleted", save(Metric::L2, 2, 25, &[0, 3, 17])),
+        ("cosine-m8-20", save(Metric::Cosine, 8, 20, &[5])),
+        ("ip-m16-12", save(Metric::InnerProduct, 16, 12, &[])),
+        ("one-node", save(Metric::L2, 4, 1, &[])),
+        ("empty", save(Metric::L2, 16, 0, &[])),
+    ]
+}
+
+/// Encodings of catalog values, whole and cut.
+fn catalog_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let record = CollectionRecord {
+        id: CollectionId(7),
+        name: "docs-é".to_owned(),
+        dim: 384,
+        config: vec![
+            1, 2, 16, 0, 0, 0, 200, 0, 0, 0, 0xed, 0x5e, 0, 0, 0, 0, 0, 0,
+        ],
+    }
+    .encode();
+    let state = CollectionState {
+        next_slot: 1234,
+        blob: 42u64.to_le_bytes().to_vec(),
+    }
+    .encode();
+    vec![
+        ("record", record.clone()),
+        ("record-cut", record[..record.len() - 3].to_vec()),
+        ("state", state.clone()),
+        ("state-empty-blob", CollectionState::default().encode()),
+        ("state-cut", state[..6].to_vec()),
+    ]
+}
+
+/// Damage lists for `open_damaged`: none, and one of each operation on several files.
+fn damage_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let op = |file: u8, op: u8, offset: u32, value: u8, len: u8| {
+        let mut b = vec![file, op];
+        b.extend_from_slice(&offset.to_le_bytes());
+        b.extend_from_slice(&[value, len]);
+        b
+    };
+    vec![
+        ("none", Vec::new()),
+        ("flip-file0", op(0, 0, 100, 0x10, 0)),
+        ("flip-file1", op(1, 0, 4200, 0x01, 0)),
+        ("set-file2", op(2, 1, 70, 0xff, 0)),
+        ("zero-file3", op(3, 2, 64, 0, 31)),
+        ("truncate-file4", op(4, 3, 300, 0, 0)),
+        ("remove-file5", op(5, 4, 0, 0, 0)),
+        ("zero-tail-file6", op(6, 5, 200, 0, 0)),
+        ("two-ops", [op(2, 3, 90, 0, 0), op(3, 0, 10, 4, 0)].concat()),
+    ]
+}
+
+/// Operation sequences for `api_ops`: pseudo-random bytes (any bytes decode).
+fn api_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let bytes = |seed: u64, len: usize| {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                // xorshift64*
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    vec![
+        ("random-1", bytes(1, 256)),
+        ("random-2", bytes(2, 512)),
+        ("random-3", bytes(3, 1024)),
+        ("random-4", bytes(4, 2048)),
+    ]
+}
