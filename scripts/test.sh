@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every check FletchDB has: formatting, lints, docs, and all tests (Rust; Python once the
-# bindings exist). Installs what it needs; works on a fresh machine of the project's kind.
+# Every check FletchDB has: formatting, lints, docs, all Rust tests (the fuzz corpora
+# replay among them), every criterion bench run once, and the Python package's pytest suite.
+# Installs what it needs (rustfmt, clippy, a virtualenv with maturin, pytest and numpy);
+# works on a fresh machine of the project's kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +30,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "cargo bench (each bench once)"
+cargo bench --workspace --locked -- --test
+
+step "Python: pip install ./python, then pytest"
+bash python/run_tests.sh -q

@@ -1,0 +1,285 @@
+"""Type stubs of FletchDB's native module (re-exported by ``fletchdb``)."""
+
+import os
+from types import TracebackType
+from typing import Literal, Optional, Sequence, SupportsIndex, Tuple, Type, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+__all__ = [
+    "ClosedError",
+    "Collection",
+    "CollectionExistsError",
+    "CollectionNotFoundError",
+    "CorruptionError",
+    "Database",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "Error",
+    "GraphError",
+    "IdNotFoundError",
+    "InvalidArgumentError",
+    "InvalidVectorError",
+    "IoError",
+    "LockedError",
+    "NO_ID",
+    "StorageError",
+    "UnsupportedVersionError",
+    "WalPoisonedError",
+    "__version__",
+    "open",
+]
+
+NO_ID: int
+"""``2**64 - 1``: the id that pads search results where fewer than ``k`` vectors
+qualify (their distance is ``inf``). ``add`` and ``upsert`` refuse it."""
+
+_Metric = Literal["l2", "ip", "cosine"]
+_Durability = Literal["sync", "buffered", "none"]
+
+# One id: a non-negative integer below 2**64 - 1 (a Python or numpy integer).
+_IdLike = Union[int, SupportsIndex]
+# One id, or a 1-D sequence or integer array of them (any integer dtype; negative values
+# are refused with InvalidArgumentError).
+_IdsLike = Union[_IdLike, Sequence[int], npt.ArrayLike]
+# One vector (1-D) or an (n, dim) array of vectors: anything numpy converts to float32
+# (float16/32/64, integers, lists). C-contiguous float32 arrays are used without a copy;
+# anything else is converted with one copy.
+_VectorsLike = npt.ArrayLike
+
+def open(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    durability: _Durability = "sync",
+    sync_interval_ms: float = 10.0,
+    commit_window_us: float = 0.0,
+    checkpoint_bytes: int = 268435456,
+    checkpoint_interval_s: Optional[float] = 30.0,
+    wal_segment_size: int = 67108864,
+    checkpoint_on_close: bool = True,
+) -> Database:
+    """Opens (creating it if needed) the database in directory ``path``, recovering what
+    its write-ahead log holds after the last checkpoint.
+
+    durability: ``"sync"`` (default; a write returns once on stable storage and survives
+    power loss), ``"buffered"`` (once the OS has it: survives the process being killed;
+    synced every ``sync_interval_ms``) or ``"none"`` (synced by ``flush()``,
+    checkpoints and close only; for bulk loads and tests).
+    commit_window_us: the longest a group commit waits for more writers to share one
+    sync (0 never waits).
+    checkpoint_bytes, checkpoint_interval_s: the background thread checkpoints after this
+    much log or this long of writing (0 or None turns a trigger off); bounds replay after
+    a crash.
+    wal_segment_size: bytes per write-ahead log file.
+    checkpoint_on_close: checkpoint on close, so that the next open replays nothing.
+
+    Raises LockedError if the database is open elsewhere, CorruptionError for damaged
+    files, IoError (an OSError), InvalidArgumentError for bad options.
+    """
+
+@final
+class Database:
+    """An open FletchDB database: a directory of named collections of vectors.
+
+    A context manager: leaving the ``with`` block closes it. Closing takes a checkpoint,
+    releases the directory's lock and makes every ``Collection`` of this database raise
+    ``ClosedError``. One process opens a directory at a time (``LockedError``). Thread
+    safe; methods that do work release the GIL.
+    """
+
+    @property
+    def path(self) -> str:
+        """The database's directory."""
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has run."""
+    @property
+    def replayed_at_open(self) -> int:
+        """Log records replayed by the open: zero after a clean close."""
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: _Metric,
+        m: int = 16,
+        ef_construction: int = 200,
+        *,
+        seed: Optional[int] = None,
+    ) -> Collection:
+        """Creates a collection of ``dim``-component vectors compared by ``metric``:
+        ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - dot``) or ``"cosine"``
+        (``1 - cos``; vectors stored normalised). ``m`` and ``ef_construction`` are
+        hnswlib's HNSW parameters with hnswlib's defaults.
+
+        Raises CollectionExistsError, or InvalidArgumentError for an empty name or
+        out-of-range parameters (dim 1..65536, m 2..128, ef_construction 1..65536).
+        """
+    def get_or_create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: _Metric,
+        m: int = 16,
+        ef_construction: int = 200,
+        *,
+        seed: Optional[int] = None,
+    ) -> Collection:
+        """The collection ``name``, created if it does not exist. An existing one must
+        have the same ``dim`` and ``metric`` (else InvalidArgumentError)."""
+    def collection(self, name: str) -> Collection:
+        """The collection ``name``; raises CollectionNotFoundError (a KeyError)."""
+    def drop_collection(self, name: str) -> None:
+        """Deletes a collection and its files; raises CollectionNotFoundError."""
+    def list_collections(self) -> list[str]:
+        """The names of the collections, sorted."""
+    def __contains__(self, name: str, /) -> bool:
+        """True if a collection of this name exists."""
+    def flush(self) -> None:
+        """Returns once every acknowledged write is on stable storage."""
+    def checkpoint(self) -> None:
+        """Saves graphs and id maps now and trims the write-ahead log."""
+    def close(self) -> None:
+        """Waits for calls in flight, checkpoints (unless ``checkpoint_on_close=False``)
+        and releases the directory. Closing twice does nothing."""
+    def __enter__(self) -> Database: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        exc: Optional[BaseException] = None,
+        traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+
+@final
+class Collection:
+    """A named collection of vectors in a ``Database``.
+
+    Ids are non-negative integers below ``2**64 - 1``; vectors are stored as float32.
+    Methods that do work release the GIL, so Python threads search and write in
+    parallel. Raises ClosedError once the database is closed and
+    CollectionNotFoundError once the collection is dropped.
+    """
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+    @property
+    def dim(self) -> int:
+        """Components per vector."""
+    @property
+    def metric(self) -> _Metric:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+    @property
+    def m(self) -> int:
+        """HNSW links per node."""
+    @property
+    def ef_construction(self) -> int:
+        """Candidates considered per insert."""
+    def add(self, ids: _IdsLike, vectors: _VectorsLike) -> None:
+        """Adds vectors under new ids: one id with one 1-D vector, or n ids with an
+        (n, dim) array. The batch is checked as a whole first: an existing or repeated
+        id raises DuplicateIdError (a ValueError) and nothing is added. Also raises
+        DimensionMismatchError, InvalidVectorError (NaN, inf, zero vector under cosine),
+        InvalidArgumentError (id count differs from vector count, negative ids)."""
+    def upsert(self, ids: _IdsLike, vectors: _VectorsLike) -> None:
+        """As ``add``, but existing ids have their vectors replaced."""
+    def delete(self, ids: _IdsLike) -> int:
+        """Removes ids and their vectors; returns how many were present."""
+    def get(self, ids: _IdsLike) -> npt.NDArray[np.float32]:
+        """Stored vectors (normalised under cosine): shape (dim,) for one int id,
+        (n, dim) for a sequence. Raises IdNotFoundError (a KeyError) for a missing id."""
+    def search(
+        self,
+        queries: _VectorsLike,
+        k: int = 10,
+        ef: int = 64,
+        filter_ids: Optional[_IdsLike] = None,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """The ``k`` nearest neighbours of each query, closest first, as ``(ids,
+        distances)``: shape (k,) for one 1-D query, (nq, k) for an (nq, dim) array.
+        Rows with fewer than ``k`` results are padded with ``NO_ID`` and ``inf``.
+        ``ef`` (at least ``k`` is used) trades speed for recall. ``filter_ids`` limits
+        results to those ids (searched exactly when they are few). Several queries are
+        searched in parallel on all cores."""
+    def flush(self) -> None:
+        """Returns once every acknowledged write is on stable storage."""
+    def checkpoint(self) -> None:
+        """Takes a checkpoint of the whole database now."""
+    def __len__(self) -> int:
+        """The number of vectors."""
+    def __contains__(self, id: object, /) -> bool:
+        """True if the collection holds this id."""
+
+class Error(Exception):
+    """Base class of every FletchDB error; ``str(e)`` is the Rust error's message."""
+
+class DimensionMismatchError(Error, ValueError):
+    """A vector's length differs from the collection's dimension."""
+
+    expected: int
+    got: int
+
+class InvalidVectorError(Error, ValueError):
+    """NaN or infinite values, or a zero vector under cosine."""
+
+    reason: str
+
+class DuplicateIdError(Error, ValueError):
+    """``add`` of an existing id, or an id repeated in one call."""
+
+    id: int
+
+class IdNotFoundError(Error, KeyError):
+    """``get`` of an id the collection does not hold."""
+
+    id: int
+
+class CollectionNotFoundError(Error, KeyError):
+    """No collection has this name (or it was dropped)."""
+
+    name: str
+
+class CollectionExistsError(Error, ValueError):
+    """A collection of this name exists already."""
+
+    name: str
+
+class InvalidArgumentError(Error, ValueError):
+    """An argument is out of range or of the wrong shape."""
+
+class LockedError(Error):
+    """The database is open elsewhere, in this process or another."""
+
+    path: str
+
+class CorruptionError(Error):
+    """A file holds bytes FletchDB cannot have written; the open is refused."""
+
+    file: str
+    offset: int
+    detail: str
+
+class IoError(Error, OSError):
+    """The operating system refused an operation (``filename``, ``errno``)."""
+
+class WalPoisonedError(Error):
+    """An earlier log write or sync failed; reopen the database."""
+
+    cause: str
+
+class UnsupportedVersionError(Error):
+    """A file was written by a newer FletchDB."""
+
+    file: str
+    found: int
+    supported: int
+
+class ClosedError(Error):
+    """The database has been closed."""
+
+class StorageError(Error):
+    """Another failure of the storage engine."""
+
+class GraphError(Error):
+    """Another failure of the HNSW index."""
