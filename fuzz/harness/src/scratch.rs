@@ -103,15 +103,23 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileImage>) {
         if rel == Path::new(fletchdb_storage::LOCK_FILE) {
             continue;
         }
-        out.push(read_image(&path, rel));
+        out.extend(read_image(&path, rel));
     }
 }
 
 /// Reads a file's data extents (`SEEK_DATA` / `SEEK_HOLE`: holes, such as the unused
 /// part of a 64 MiB vector segment, are skipped without being read). Where the file
 /// system does not report holes, the whole file is one extent.
-fn read_image(path: &Path, rel: PathBuf) -> FileImage {
-    let mut file = File::open(path).expect("open for snapshot");
+///
+/// `None` if the file is gone: the log's background thread writes spare segments under
+/// a temporary name and renames them, so a file listed a moment ago may have moved. An
+/// image without it is what a kill just before the file was created leaves.
+fn read_image(path: &Path, rel: PathBuf) -> Option<FileImage> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("open {} for snapshot: {e}", path.display()),
+    };
     let len = file.metadata().expect("metadata").len();
     let mut extents = Vec::new();
     let mut at = 0u64;
@@ -133,7 +141,7 @@ fn read_image(path: &Path, rel: PathBuf) -> FileImage {
         extents.push((start, bytes));
         at = end;
     }
-    FileImage { rel, extents, len }
+    Some(FileImage { rel, extents, len })
 }
 
 /// Writes `files` under `root` (which exists), holes as holes.

@@ -204,8 +204,9 @@ impl Catalog {
     /// records or collection files beside it.
     ///
     /// ```
-    /// # use fletchdb_storage::Catalog;
-    /// let dir = tempfile::tempdir()?;
+    /// # use fletchdb_storage::catalog::Catalog;
+    /// # fn main() -> fletchdb_storage::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
     /// let catalog = Catalog::open(&dir.path().join("catalog.redb"))?;
     /// assert!(!catalog.ever_held_a_collection()?);
     /// let mut txn = catalog.begin()?;
@@ -215,7 +216,8 @@ impl Catalog {
     /// txn.drop_collection("docs")?;
     /// txn.commit()?;
     /// assert!(catalog.ever_held_a_collection()?);
-    /// # Ok::<(), fletchdb_storage::StorageError>(())
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Errors
