@@ -5,9 +5,10 @@
 #   bash python/run_tests.sh [pytest args...]
 #
 # Creates a virtualenv ($FLETCHDB_VENV, default <repo>/.venv, which .gitignore excludes),
-# installs the build and test dependencies into it (maturin, pytest, numpy; from PyPI the
-# first time), pip-installs ./python (a release build of the extension: about 2 minutes
-# cold on 2 cores, seconds when cargo has it cached) and runs pytest on python/tests.
+# installs the build and test dependencies into it (maturin, pytest, numpy, and mypy for
+# the stub check; from PyPI the first time), pip-installs ./python (a release build of the
+# extension: about 2 minutes cold on 2 cores, seconds when cargo has it cached) and runs
+# pytest on python/tests.
 # CARGO_TARGET_DIR is honoured; by default the build shares the workspace's target/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,7 +24,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 step "installing build and test dependencies"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.9,<2.0" "pytest>=7" "numpy>=1.21"
+    "maturin>=1.9,<2.0" "pytest>=7" "numpy>=1.21" "mypy>=1.10"
 step "building and installing ./python (release)"
 start=$SECONDS
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \

@@ -1,5 +1,5 @@
-"""The type stubs match the extension (needs mypy, which the test extras leave out:
-`pip install mypy` to run this)."""
+"""The type stubs match the extension (mypy's stubtest; run_tests.sh installs mypy, a
+plain `pip install ./python[test]` does not, and then this is skipped)."""
 
 import subprocess
 import sys
