@@ -77,13 +77,41 @@ impl<V: VectorSource> Hnsw<V> {
         let bound = self.slot_bound();
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        // Snapshot node states first; the entry point was read before, so it is in it.
+        // Snapshot node states first. Only nodes whose insert finished are saved: one
+        // still linking itself in may have no links yet, and a database replays it anyway.
         let states: Vec<(u8, usize)> = (0..bound as u32)
             .map(|s| match view.meta(s).map(|m| m.state()) {
-                Some(st) if st.claimed() => (if st.deleted() { DELETED } else { LIVE }, st.level()),
+                Some(st) if st.claimed() && st.ready() => {
+                    (if st.deleted() { DELETED } else { LIVE }, st.level())
+                }
                 _ => (ABSENT, 0),
             })
             .collect();
+        // Inserts beside this save may have raised the top level after the entry point
+        // was read: the entry must be a saved node on the saved top level.
+        let top = states
+            .iter()
+            .filter(|&&(st, _)| st != ABSENT)
+            .map(|&(_, l)| l)
+            .max();
+        let entry = match (entry, top) {
+            (_, None) => None,
+            (Some(e), Some(t))
+                if states
+                    .get(e.slot as usize)
+                    .is_some_and(|&(st, l)| st != ABSENT && l == t) =>
+            {
+                Some(e)
+            }
+            (_, Some(t)) => states
+                .iter()
+                .position(|&(st, l)| st != ABSENT && l == t)
+                .map(|slot| crate::hnsw::Entry {
+                    slot: slot as u32,
+                    level: t,
+                }),
+        };
+        let present = states.iter().filter(|&&(st, _)| st != ABSENT).count();
         let mut buf = Vec::with_capacity(HEADER + bound * (3 + 4 * self.config.m * 2));
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&VERSION.to_le_bytes());
@@ -107,11 +135,23 @@ impl<V: VectorSource> Hnsw<V> {
                 continue;
             }
             buf.push(level as u8);
+            // Writers rewrite a full list in place under the node's lock; reading it
+            // without the lock while checkpointing beside inserts could see half the old
+            // list and half the new one (a torn list, even a duplicate link, which load
+            // rightly refuses). Holding the lock makes each list one a writer produced.
+            let _consistent = view.meta(slot as u32).map(|m| m.lock.lock());
             for layer in 0..=level {
-                let ids: Vec<u32> = view
+                let mut ids: Vec<u32> = view
                     .links(slot as u32, layer)
                     .map(|l| neighbours(l).filter(|&n| on_layer(n, layer)).collect())
                     .unwrap_or_default();
+                // Its only neighbours may be nodes still being inserted (not saved): link
+                // it to the entry point so that the saved graph has no isolated node.
+                if layer == 0 && ids.is_empty() && present > 1 {
+                    if let Some(e) = entry.filter(|e| e.slot != slot as u32) {
+                        ids.push(e.slot);
+                    }
+                }
                 buf.extend_from_slice(&(ids.len() as u16).to_le_bytes());
                 for id in ids {
                     buf.extend_from_slice(&id.to_le_bytes());

@@ -130,3 +130,48 @@ fn structurally_bad_input_with_a_valid_checksum_is_an_error_not_a_panic() {
         Err(IndexError::UnsupportedVersion(99))
     ));
 }
+
+/// Saving beside inserts (a database checkpoint does) must write lists as some writer
+/// left them: unlocked reads of a list being rewritten in place once wrote half the old
+/// and half the new list, a duplicate link among them, and the file would not load
+/// (found by the database's SIGKILL crash test).
+#[test]
+fn saves_taken_while_threads_insert_always_load() {
+    let dim = 8;
+    let n = 20_000;
+    let base = clustered(n, dim, 30, 0.6, 5);
+    // m = 4 keeps lists full, so nearly every insert rewrites some neighbour's list.
+    let config = HnswConfig {
+        m: 4,
+        ef_construction: 32,
+        ..HnswConfig::new(Metric::L2)
+    };
+    let index = Hnsw::in_memory(dim, config).unwrap();
+    for v in base.chunks(dim) {
+        index.vectors().push(v).unwrap();
+    }
+    let index_ref = &index;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let saves = std::thread::scope(|s| {
+        for t in 0..2u32 {
+            let (index, done) = (&index, &done);
+            s.spawn(move || {
+                for slot in (t..n as u32).step_by(2) {
+                    index.insert(Slot(slot)).unwrap();
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::Release);
+            });
+        }
+        let mut saves = 0;
+        while done.load(std::sync::atomic::Ordering::Acquire) < 2 || saves == 0 {
+            let mut bytes = Vec::new();
+            index.save(&mut bytes).unwrap();
+            let loaded = Hnsw::load(&bytes, same_vectors(index_ref))
+                .unwrap_or_else(|e| panic!("save {saves} taken beside inserts does not load: {e}"));
+            loaded.check_integrity().unwrap();
+            saves += 1;
+        }
+        saves
+    });
+    assert!(saves > 1, "only {saves} saves overlapped the inserts");
+}
