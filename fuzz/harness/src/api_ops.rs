@@ -20,12 +20,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::{Arbitrary, Unstructured};
-use fletchdb::{
-    Collection, CollectionConfig, Database, Durability, Error, IdFilter, Metric, Options,
-    SearchOptions,
-};
+use fletchdb::{Collection, CollectionConfig, Database, Error, IdFilter, Metric, SearchOptions};
 
-use crate::scratch;
+use crate::scratch::{self, options};
 
 /// Operations run per input, at most.
 const MAX_OPS: usize = 64;
@@ -156,17 +153,6 @@ struct Run {
     dir: tempfile::TempDir,
     db: Option<Database>,
     model: BTreeMap<&'static str, Model>,
-}
-
-fn options() -> Options {
-    Options {
-        durability: Durability::Sync,
-        checkpoint_bytes: 0,
-        checkpoint_interval: None,
-        wal_segment_size: 4096,
-        checkpoint_on_close: false,
-        ..Options::default()
-    }
 }
 
 /// The body of the `api_ops` fuzz target; see the module documentation.

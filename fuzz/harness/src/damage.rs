@@ -28,27 +28,14 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use fletchdb::{CollectionConfig, Database, Durability, Error, Metric, Options, SearchOptions};
+use fletchdb::{CollectionConfig, Database, Error, Metric, SearchOptions};
 
-use crate::scratch::{self, FileImage};
+use crate::scratch::{self, options, FileImage};
 
 /// Ids the database is asked about: every id written is below this.
 const ID_BOUND: u64 = 48;
 /// The id the opened database is asked to take.
 const NEW_ID: u64 = 1000;
-
-/// The options the database is built and opened with: small log segments, no
-/// background checkpoints, none on close.
-fn options() -> Options {
-    Options {
-        durability: Durability::Sync,
-        checkpoint_bytes: 0,
-        checkpoint_interval: None,
-        wal_segment_size: 4096,
-        checkpoint_on_close: false,
-        ..Options::default()
-    }
-}
 
 /// What was written to one collection.
 #[derive(Debug)]

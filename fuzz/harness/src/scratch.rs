@@ -168,3 +168,17 @@ pub(crate) fn kill_image(from: &Path) -> tempfile::TempDir {
     restore(to.path(), &snapshot(from));
     to
 }
+
+/// The options the targets build and open databases with: small log segments (so that
+/// segments roll over), no background checkpoints and none on close (so that what the
+/// files hold depends only on the input).
+pub(crate) fn options() -> fletchdb::Options {
+    fletchdb::Options {
+        durability: fletchdb::Durability::Sync,
+        checkpoint_bytes: 0,
+        checkpoint_interval: None,
+        wal_segment_size: 4096,
+        checkpoint_on_close: false,
+        ..fletchdb::Options::default()
+    }
+}
