@@ -1,6 +1,6 @@
 //! # fletchdb-storage
 //!
-//! The durability half of FletchDB, laid out in the project's DESIGN.md. It knows
+//! The durability half of FletchDB, laid out in `docs/design.md`. It knows
 //! nothing of distances or graphs and depends on neither `fletchdb-index` nor `fletchdb`.
 //!
 //! - [`wal`]: the write-ahead log. Segment files that roll over at a set size, records

@@ -36,7 +36,7 @@
 //! When the array is full it is copied into one twice as large.
 //!
 //! Retired snapshots and arrays are not freed: a reader may still be looking at them,
-//! and rather than track readers (DESIGN.md suggests crossbeam-epoch) we keep them until
+//! and rather than track readers (../shared/DESIGN.md suggests crossbeam-epoch) we keep them until
 //! the table is dropped. Pinning an epoch on every `vector()` call, ~600 per query,
 //! costs more than what is kept: 16 bytes per segment ever added plus arrays that sum
 //! to less than twice the final one (24 bytes per segment), so O(segments) in all.

@@ -22,7 +22,7 @@
 //! durable. Writing into a preallocated file rather than appending is what makes group
 //! commit fast here: `fdatasync` then need not also persist a growing file size
 //! (measured on this machine kind: 610,000 against 169,000 records/s at 1,000 per sync,
-//! see DESIGN.md).
+//! see ../shared/DESIGN.md, "Write path").
 
 use std::io;
 
