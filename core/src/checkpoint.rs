@@ -5,8 +5,9 @@
 //!    set of ids changed since the last checkpoint. Every record below X is applied.
 //! 2. Read those ids' current slots. Writes continue meanwhile, so this may also see
 //!    changes at or after X: the checkpoint is fuzzy, and replay is idempotent for it.
-//! 3. Write each graph to `graph-<X>.hnsw` (temporary name, fsync, rename, fsync the
-//!    directory). It holds every slot step 2 read, since those were inserted before.
+//! 3. Write each graph to `graph-<X>.hnsw` ([`graph_files::save`]: temporary name,
+//!    sync, rename, sync the directory). It holds every slot step 2 read, since those
+//!    were inserted before.
 //! 4. Note each store's slot high-water mark, then msync the stores: every slot the
 //!    graph or the ids name now has its vector on disk.
 //! 5. Flush the log: every record applied so far is durable, and the log never ends
@@ -27,94 +28,129 @@
 //! If any step fails, the taken id sets are put back, so the next checkpoint saves
 //! them, and the log keeps every record (nothing is removed before the commit).
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use fletchdb_storage::catalog::CollectionState;
+use fletchdb_storage::catalog::{Catalog, CollectionState};
+use fletchdb_storage::wal::Wal;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard, RwLock};
 
-use crate::collection::CollectionInner;
-use crate::database::DbInner;
+use crate::collection::{CollectionInner, Collections};
 use crate::error::{Error, Result};
+use crate::graph_files;
+use crate::options::Options;
 
 /// A collection's id changes for the catalog: `(id, slot)` to put, ids to remove.
 type IdChanges = (Vec<(u64, u32)>, Vec<u64>);
 
-/// The graph file of generation `lsn`.
-pub(crate) fn graph_file(dir: &Path, lsn: u64) -> PathBuf {
-    dir.join(format!("graph-{lsn:020}.hnsw"))
+/// `records_at` when the state on disk needs a checkpoint whatever the log says (the
+/// open replayed records, or a checkpoint failed).
+const NEEDED: u64 = u64::MAX;
+
+/// The catalog and what the checkpoints know of the log: when the last one was taken,
+/// and whether another is due.
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    /// The catalog behind the one lock that lets one checkpoint, create or drop run at
+    /// a time; `None` once the database is closed.
+    catalog: Mutex<Option<Catalog>>,
+    /// Log bytes appended (since open) when the last checkpoint started.
+    wal_bytes_at: AtomicU64,
+    /// Log records appended (since open) when the last checkpoint started, or
+    /// [`NEEDED`].
+    records_at: AtomicU64,
+    /// The LSN of the last checkpoint.
+    lsn: AtomicU64,
+    /// When the last checkpoint started (or the database opened).
+    started: Mutex<Instant>,
 }
 
-/// The generation a graph file name stands for, if it is one.
-pub(crate) fn parse_graph_file(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("graph-")?.strip_suffix(".hnsw")?;
-    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
-}
-
-/// A collection's state blob: the generation of its graph file.
-pub(crate) fn encode_generation(lsn: u64) -> Vec<u8> {
-    lsn.to_le_bytes().to_vec()
-}
-
-/// The graph generation in a collection's state blob (`None`: no graph file yet).
-pub(crate) fn decode_generation(blob: &[u8]) -> Option<u64> {
-    let b: [u8; 8] = blob.try_into().ok()?;
-    Some(u64::from_le_bytes(b))
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+impl Checkpoints {
+    /// The state after an open that started from the checkpoint at `lsn` and replayed
+    /// `replayed` records.
+    pub(crate) fn new(catalog: Catalog, wal: &Wal, lsn: u64, replayed: u64) -> Checkpoints {
+        let stats = wal.stats();
+        Checkpoints {
+            catalog: Mutex::new(Some(catalog)),
+            wal_bytes_at: AtomicU64::new(stats.bytes),
+            records_at: AtomicU64::new(if replayed > 0 { NEEDED } else { stats.records }),
+            lsn: AtomicU64::new(lsn),
+            started: Mutex::new(Instant::now()),
+        }
     }
-}
 
-/// Makes a directory's entries durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
-}
+    /// The catalog, held exclusively (no checkpoint, create or drop runs meanwhile).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once [`close`](Self::close) took it.
+    pub(crate) fn catalog(&self) -> Result<MappedMutexGuard<'_, Catalog>> {
+        MutexGuard::try_map(self.catalog.lock(), Option::as_mut).map_err(|_| Error::Closed)
+    }
 
-impl DbInner {
-    /// Takes a checkpoint; returns its LSN.
-    pub(crate) fn checkpoint(&self) -> Result<u64> {
-        let _one = self.checkpoint_lock.lock();
+    /// Takes the catalog out, to close it.
+    pub(crate) fn close(&self) -> Option<Catalog> {
+        self.catalog.lock().take()
+    }
+
+    /// The LSN of the last checkpoint.
+    pub(crate) fn lsn(&self) -> u64 {
+        self.lsn.load(Ordering::Acquire)
+    }
+
+    /// True if the log has grown by [`Options::checkpoint_bytes`] since the last
+    /// checkpoint, or anything was written and [`Options::checkpoint_interval`] has
+    /// passed.
+    pub(crate) fn due(&self, wal: &Wal, options: &Options) -> bool {
+        let grown = wal
+            .stats()
+            .bytes
+            .saturating_sub(self.wal_bytes_at.load(Ordering::Acquire));
+        let by_size = options.checkpoint_bytes > 0 && grown >= options.checkpoint_bytes;
+        let by_time = grown > 0
+            && options
+                .checkpoint_interval
+                .is_some_and(|i| self.started.lock().elapsed() >= i);
+        by_size || by_time
+    }
+
+    /// Takes a checkpoint of `collections`; returns its LSN.
+    pub(crate) fn run(
+        &self,
+        wal: &Wal,
+        gate: &RwLock<()>,
+        collections: &Collections,
+    ) -> Result<u64> {
+        let catalog = self.catalog()?;
         let (x, work) = {
-            let _gate = self.gate.write();
-            let records = self.wal.stats().records;
-            if records == self.records_at_checkpoint.load(Ordering::Acquire) {
-                // Nothing was written since the last checkpoint.
-                return Ok(self.checkpoint_lsn.load(Ordering::Acquire));
+            let _gate = gate.write();
+            let records = wal.stats().records;
+            if records == self.records_at.load(Ordering::Acquire) {
+                return Ok(self.lsn()); // nothing was written since the last checkpoint
             }
-            self.records_at_checkpoint.store(records, Ordering::Release);
-            let x = self.wal.next_lsn();
-            if let Err(e) = self.wal.roll_over() {
-                self.records_at_checkpoint
-                    .store(u64::MAX, Ordering::Release);
+            self.records_at.store(records, Ordering::Release);
+            let x = wal.next_lsn();
+            if let Err(e) = wal.roll_over() {
+                self.records_at.store(NEEDED, Ordering::Release);
                 return Err(e.into());
             }
-            let work: Vec<(Arc<CollectionInner>, Vec<u64>)> = self
-                .collections
+            let work: Vec<(Arc<CollectionInner>, Vec<u64>)> = collections
                 .read()
                 .values()
                 .map(|c| (c.clone(), c.ids.write().take_dirty()))
                 .collect();
             (x, work)
         };
-        self.wal_bytes_at_checkpoint
-            .store(self.wal.stats().bytes, Ordering::Release);
-        *self.checkpoint_at.lock() = std::time::Instant::now();
-        match self.checkpoint_at(x, &work) {
+        self.wal_bytes_at
+            .store(wal.stats().bytes, Ordering::Release);
+        *self.started.lock() = Instant::now();
+        match save(&catalog, wal, x, &work) {
             Ok(()) => {
-                self.checkpoint_lsn.store(x, Ordering::Release);
+                self.lsn.store(x, Ordering::Release);
                 Ok(x)
             }
             Err(e) => {
-                self.records_at_checkpoint
-                    .store(u64::MAX, Ordering::Release);
+                self.records_at.store(NEEDED, Ordering::Release);
                 for (c, dirty) in work {
                     c.ids.write().restore_dirty(dirty);
                 }
@@ -122,109 +158,57 @@ impl DbInner {
             }
         }
     }
+}
 
-    fn checkpoint_at(&self, x: u64, work: &[(Arc<CollectionInner>, Vec<u64>)]) -> Result<()> {
-        // The id changes first: every slot they name was inserted into the graph before
-        // this, so the graph saved next holds it, the store flushed after holds its
-        // vector, and the log flushed after that holds its record.
-        let changes: Vec<IdChanges> = work
-            .iter()
-            .map(|(c, dirty)| {
-                let ids = c.ids.read();
-                let (mut puts, mut removes) = (Vec::new(), Vec::new());
-                for &id in dirty {
-                    match ids.slot_of(id) {
-                        Some(slot) => puts.push((id, slot)),
-                        None => removes.push(id),
-                    }
+/// Steps 2 to 7 for checkpoint `x`.
+fn save(
+    catalog: &Catalog,
+    wal: &Wal,
+    x: u64,
+    work: &[(Arc<CollectionInner>, Vec<u64>)],
+) -> Result<()> {
+    // The id changes first: every slot they name was inserted into the graph before
+    // this, so the graph saved next holds it, the store flushed after holds its
+    // vector, and the log flushed after that holds its record.
+    let changes: Vec<IdChanges> = work
+        .iter()
+        .map(|(c, dirty)| {
+            let ids = c.ids.read();
+            let (mut puts, mut removes) = (Vec::new(), Vec::new());
+            for &id in dirty {
+                match ids.slot_of(id) {
+                    Some(slot) => puts.push((id, slot)),
+                    None => removes.push(id),
                 }
-                (puts, removes)
-            })
-            .collect();
-        for (c, _) in work {
-            save_graph(c, x)?;
-        }
-        let marks: Vec<u32> = work.iter().map(|(c, _)| c.store().len() as u32).collect();
-        for (c, _) in work {
-            c.store().flush()?;
-        }
-        self.wal.flush()?;
-        let mut txn = self.catalog.begin()?;
-        for (((c, _), (puts, removes)), &next_slot) in work.iter().zip(&changes).zip(&marks) {
-            txn.put_ids(c.cid, puts)?;
-            txn.remove_ids(c.cid, removes)?;
-            txn.set_collection_state(
-                c.cid,
-                &CollectionState {
-                    next_slot,
-                    blob: encode_generation(x),
-                },
-            )?;
-        }
-        txn.set_checkpoint_lsn(x)?;
-        txn.commit()?;
-        for (c, _) in work {
-            remove_stale_graphs(&c.dir, Some(x));
-        }
-        self.wal.remove_segments_before(x)?;
-        Ok(())
+            }
+            (puts, removes)
+        })
+        .collect();
+    for (c, _) in work {
+        graph_files::save(&c.files, &c.index, x)?;
     }
-}
-
-/// Writes `c`'s graph as generation `x`: temporary file, fsync, rename, fsync the
-/// directory.
-fn save_graph(c: &CollectionInner, x: u64) -> Result<()> {
-    let path = graph_file(&c.dir, x);
-    let tmp = path.with_extension("hnsw.tmp");
-    let file = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    c.index.save(&mut w).map_err(|e| match e {
-        fletchdb_index::IndexError::Io(source) => Error::Io {
-            path: tmp.clone(),
-            source,
-        },
-        other => other.into(),
-    })?;
-    let file = w.into_inner().map_err(|e| Error::Io {
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(&c.dir)
-}
-
-/// Removes graph files (and leftover temporaries) other than generation `keep`. Best
-/// effort: a file left behind is removed by a later checkpoint or open.
-pub(crate) fn remove_stale_graphs(dir: &Path, keep: Option<u64>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let stale = match parse_graph_file(name) {
-            Some(lsn) => Some(lsn) != keep,
-            None => name.starts_with("graph-") && name.ends_with(".hnsw.tmp"),
-        };
-        if stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
+    let marks: Vec<u32> = work.iter().map(|(c, _)| c.store().len() as u32).collect();
+    for (c, _) in work {
+        c.store().flush()?;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn graph_names_and_generations_round_trip() {
-        let p = graph_file(Path::new("/x"), 42);
-        let name = p.file_name().unwrap().to_str().unwrap();
-        assert_eq!(parse_graph_file(name), Some(42));
-        assert_eq!(parse_graph_file("graph-42.hnsw"), None);
-        assert_eq!(decode_generation(&encode_generation(7)), Some(7));
-        assert_eq!(decode_generation(&[]), None);
-        assert_eq!(decode_generation(&[1, 2, 3]), None);
+    wal.flush()?;
+    let mut txn = catalog.begin()?;
+    for (((c, _), (puts, removes)), &next_slot) in work.iter().zip(&changes).zip(&marks) {
+        txn.put_ids(c.cid, puts)?;
+        txn.remove_ids(c.cid, removes)?;
+        txn.set_collection_state(
+            c.cid,
+            &CollectionState {
+                next_slot,
+                blob: graph_files::encode_generation(x),
+            },
+        )?;
     }
+    txn.set_checkpoint_lsn(x)?;
+    txn.commit()?;
+    for (c, _) in work {
+        graph_files::remove_stale(&c.files, Some(x));
+    }
+    wal.remove_segments_before(x)?;
+    Ok(())
 }

@@ -1,22 +1,32 @@
-//! [`Collection`]: one named set of vectors, and its single-vector operations and search.
+//! [`Collection`]: one named set of vectors, what it is ([`CollectionInner`]) and its
+//! reads: `get`, `contains`, `len`, search. The write path is in `write.rs`.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fletchdb_index::{Hnsw, Neighbor, Slot, SlotSet};
 use fletchdb_storage::catalog::CollectionId;
+use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::VectorStore;
+use parking_lot::RwLock;
 use rayon::prelude::*;
 
-use crate::database::DbInner;
+use crate::database::Handle;
 use crate::error::{Error, Result};
-use crate::ids::IdMap;
-use crate::options::{CollectionConfig, Hit, IdFilter, Metric, SearchOptions};
-use crate::record::{delete_record, put_header, KIND_DELETE, KIND_PUT};
+use crate::ids::{IdMap, Ids};
+use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
 use crate::source::StoreVectors;
+
+/// The open collections of a database, by name.
+pub(crate) type Collections = RwLock<BTreeMap<String, Arc<CollectionInner>>>;
+
+/// The directory of collection `cid` in database `db`.
+pub(crate) fn collection_dir(db: &Path, cid: CollectionId) -> PathBuf {
+    db.join("c").join(cid.0.to_string())
+}
 
 /// What a collection is, shared by all its handles.
 #[derive(Debug)]
@@ -24,13 +34,37 @@ pub(crate) struct CollectionInner {
     pub(crate) cid: CollectionId,
     pub(crate) name: String,
     pub(crate) config: CollectionConfig,
-    pub(crate) dir: PathBuf,
+    /// Its directory, through the file seam, for the graph files.
+    pub(crate) files: OsDir,
     pub(crate) index: Hnsw<StoreVectors>,
     pub(crate) ids: IdMap,
     pub(crate) dropped: AtomicBool,
 }
 
 impl CollectionInner {
+    pub(crate) fn new(
+        cid: CollectionId,
+        name: String,
+        config: CollectionConfig,
+        index: Hnsw<StoreVectors>,
+        ids: Ids,
+    ) -> Result<CollectionInner> {
+        let dir = index.vectors().store.dir();
+        let files = OsDir::create(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(CollectionInner {
+            cid,
+            name,
+            config,
+            files,
+            index,
+            ids: IdMap::new(ids),
+            dropped: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn store(&self) -> &VectorStore {
         &self.index.vectors().store
     }
@@ -43,7 +77,10 @@ thread_local! {
 }
 
 /// A handle on one collection of a [`Database`](crate::Database). Cheap to clone, `Send`
-/// and `Sync`: any number of threads insert, delete and search through it at once.
+/// and `Sync`: any number of threads insert, delete and search through it at once. It
+/// keeps the database open: the database closes when the last `Database` or
+/// `Collection` handle is dropped (or at [`Database::close`](crate::Database::close),
+/// after which calls fail with [`Error::Closed`]).
 ///
 /// ```
 /// use fletchdb::{CollectionConfig, Database, Metric, Options, SearchOptions};
@@ -61,7 +98,7 @@ thread_local! {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Collection {
-    pub(crate) db: Arc<DbInner>,
+    pub(crate) db: Arc<Handle>,
     pub(crate) c: Arc<CollectionInner>,
 }
 
@@ -88,9 +125,7 @@ impl Collection {
 
     /// An error if the database was closed or the collection dropped.
     pub(crate) fn check_live(&self) -> Result<()> {
-        if self.db.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
+        self.db.check_open()?;
         if self.c.dropped.load(Ordering::Acquire) {
             return Err(Error::CollectionNotFound {
                 name: self.c.name.clone(),
@@ -99,101 +134,39 @@ impl Collection {
         Ok(())
     }
 
-    /// Checks `v` and brings it into stored form (unit length for cosine).
-    pub(crate) fn prepare<'v>(&self, v: &'v [f32]) -> Result<Cow<'v, [f32]>> {
-        fletchdb_index::validate(v, self.c.config.dim)?;
-        if self.c.config.metric == Metric::Cosine {
-            let mut owned = v.to_vec();
-            self.c.config.metric.prepare(&mut owned)?;
-            Ok(Cow::Owned(owned))
-        } else {
-            Ok(Cow::Borrowed(v))
-        }
-    }
-
-    /// Adds `vector` under `id`, which must be new to the collection.
-    ///
-    /// When this returns, the vector is searchable and as durable as the database's
-    /// [`Durability`](crate::Durability) says. Cosine collections store the vector
-    /// normalised to unit length.
-    ///
-    /// # Errors
-    /// [`Error::DuplicateId`] if `id` exists (use [`upsert`](Self::upsert));
-    /// [`Error::DimensionMismatch`]; [`Error::InvalidVector`] for NaN or infinite
-    /// values or, under cosine, a zero vector; [`Error::CollectionNotFound`] if the
-    /// collection was dropped; [`Error::Closed`]; [`Error::WalPoisoned`] or
-    /// [`Error::Io`] if the log cannot be written. Nothing is stored when it fails.
-    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.put(id, vector, false)
-    }
-
-    /// Adds `vector` under `id`, replacing the vector `id` had, if any.
-    ///
-    /// # Errors
-    /// As [`insert`](Self::insert), but an existing id is not an error.
-    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.put(id, vector, true)
-    }
-
-    fn put(&self, id: u64, vector: &[f32], replace: bool) -> Result<()> {
-        self.check_live()?;
-        let v = self.prepare(vector)?;
-        let c = &*self.c;
-        let _id_lock = c.ids.lock(id);
-        let old = c.ids.read().slot_of(id);
-        if old.is_some() && !replace {
-            return Err(Error::DuplicateId { id });
-        }
-        let _gate = self.db.gate.read();
-        self.check_live()?;
-        let reservation = c.store().reserve()?;
-        let slot = reservation.slot();
-        self.db.wal.append(
-            KIND_PUT,
-            &[&put_header(c.cid, id, slot), bytemuck::cast_slice(&v)],
-        )?;
-        reservation.write(&v)?;
-        c.index.insert(Slot(slot))?;
-        c.ids.write().set(id, slot);
-        if let Some(old) = old {
-            c.index.delete(Slot(old))?;
-        }
-        Ok(())
-    }
-
-    /// Removes `id` and its vector; false if the collection did not hold it.
-    ///
-    /// # Errors
-    /// [`Error::CollectionNotFound`], [`Error::Closed`], or a log failure.
-    pub fn delete(&self, id: u64) -> Result<bool> {
-        self.check_live()?;
-        let c = &*self.c;
-        let _id_lock = c.ids.lock(id);
-        let Some(slot) = c.ids.read().slot_of(id) else {
-            return Ok(false);
-        };
-        let _gate = self.db.gate.read();
-        self.check_live()?;
-        self.db
-            .wal
-            .append(KIND_DELETE, &[&delete_record(c.cid, id)])?;
-        c.ids.write().remove(id);
-        c.index.delete(Slot(slot))?;
-        Ok(true)
-    }
-
     /// The stored vector of `id` (normalised, for cosine), if the collection holds it.
     ///
     /// # Errors
     /// [`Error::Corruption`] if the stored bytes fail their checksum (damage on disk
     /// is reported, never returned); [`Error::CollectionNotFound`], [`Error::Closed`].
     pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        Ok(self.get_batch(&[id])?.pop().flatten())
+    }
+
+    /// The stored vectors of `ids`, in their order, `None` for an id the collection
+    /// does not hold; read under one lock of the id map.
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("pts", CollectionConfig::new(2, Metric::L2))?;
+    /// c.insert_batch(&[1, 2], &[1.0, 1.0, 2.0, 2.0])?;
+    /// assert_eq!(c.get_batch(&[2, 9, 1])?, [Some(vec![2.0, 2.0]), None, Some(vec![1.0, 1.0])]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn get_batch(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>> {
         self.check_live()?;
-        let ids = self.c.ids.read();
-        match ids.slot_of(id) {
-            Some(slot) => Ok(self.c.store().vector_verified(slot)?.map(<[f32]>::to_vec)),
-            None => Ok(None),
-        }
+        let map = self.c.ids.read();
+        ids.iter()
+            .map(|&id| match map.slot_of(id) {
+                Some(slot) => Ok(self.c.store().vector_verified(slot)?.map(<[f32]>::to_vec)),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     /// True if the collection holds `id`.
@@ -275,17 +248,24 @@ impl Collection {
         k: usize,
         options: &SearchOptions<'_>,
     ) -> Result<Vec<Vec<Hit>>> {
-        let dim = self.c.config.dim;
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: queries.len() % dim,
-            });
-        }
+        self.check_rows(queries.len())?;
         queries
-            .par_chunks(dim)
+            .par_chunks(self.c.config.dim)
             .map(|q| self.search(q, k, options))
             .collect()
+    }
+
+    /// [`Error::DimensionMismatch`] unless `len` floats are whole vectors.
+    pub(crate) fn check_rows(&self, len: usize) -> Result<usize> {
+        let dim = self.c.config.dim;
+        if len.is_multiple_of(dim) {
+            Ok(len / dim)
+        } else {
+            Err(Error::DimensionMismatch {
+                expected: dim,
+                got: len % dim,
+            })
+        }
     }
 
     /// A durability barrier: returns once every write acknowledged so far, in this
@@ -303,6 +283,6 @@ impl Collection {
     /// # Errors
     /// As [`Database::checkpoint`](crate::Database::checkpoint).
     pub fn checkpoint(&self) -> Result<()> {
-        self.db.checkpoint_now().map(|_| ())
+        self.db.checkpoint().map(|_| ())
     }
 }

@@ -120,11 +120,6 @@ impl IdMap {
         (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % STRIPES
     }
 
-    /// The write lock of `id`.
-    pub(crate) fn lock(&self, id: u64) -> MutexGuard<'_, ()> {
-        self.stripes[Self::stripe_of(id)].lock()
-    }
-
     /// The write locks of all of `ids`, taken in stripe order (so two batches never
     /// deadlock).
     pub(crate) fn lock_all(&self, ids: &[u64]) -> Vec<MutexGuard<'_, ()>> {

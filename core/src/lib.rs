@@ -37,20 +37,25 @@
 //! The crates `fletchdb-index` and `fletchdb-storage` hold the two halves.
 #![deny(unsafe_code)]
 
-mod batch;
+mod background;
 mod checkpoint;
 mod collection;
 mod database;
 mod error;
+mod graph_files;
+mod health;
 mod ids;
-mod open;
 mod options;
 mod record;
+mod recovery;
+mod shared;
 mod source;
+mod write;
 
 pub use collection::Collection;
 pub use database::Database;
 pub use error::{Error, Result};
+pub use health::Health;
 pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
 
 /// The index crate, for its lower-level API.

@@ -32,6 +32,36 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The metric's name: `"l2"`, `"ip"` or `"cosine"`, as [`Metric::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "l2",
+            Metric::InnerProduct => "ip",
+            Metric::Cosine => "cosine",
+        }
+    }
+
+    /// The metric named `name`: `"l2"` (or `"euclidean"`), `"ip"` (or
+    /// `"inner_product"`, `"dot"`) or `"cosine"`, in any case; `None` for anything else.
+    /// The one parser every front end (Python, the runners, the examples) uses.
+    ///
+    /// ```
+    /// use fletchdb_index::Metric;
+    /// assert_eq!(Metric::parse("Inner_Product"), Some(Metric::InnerProduct));
+    /// for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+    ///     assert_eq!(Metric::parse(m.name()), Some(m));
+    /// }
+    /// assert_eq!(Metric::parse("manhattan"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<Metric> {
+        match name.to_ascii_lowercase().as_str() {
+            "l2" | "euclidean" => Some(Metric::L2),
+            "ip" | "inner_product" | "dot" => Some(Metric::InnerProduct),
+            "cosine" => Some(Metric::Cosine),
+            _ => None,
+        }
+    }
+
     /// The distance between `a` and `b` with the SIMD kernel.
     ///
     /// For [`Metric::Cosine`] both vectors must already be normalised (see

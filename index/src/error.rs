@@ -44,8 +44,13 @@ pub enum IndexError {
         reason: String,
     },
     /// A serialized graph was written by an unknown format version.
-    #[error("unsupported graph format version {0}")]
-    UnsupportedVersion(u32),
+    #[error("unsupported graph format version {found} (this build reads {supported})")]
+    UnsupportedVersion {
+        /// The version the data carries.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
     /// Writing a serialized graph failed.
     #[error("i/o error while writing the graph: {0}")]
     Io(#[from] std::io::Error),

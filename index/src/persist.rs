@@ -72,7 +72,7 @@ impl<V: VectorSource> Hnsw<V> {
     ///
     /// # Errors
     /// [`IndexError::Io`] if `w` fails.
-    pub fn save<W: Write>(&self, w: &mut W) -> Result<(), IndexError> {
+    pub fn save<W: Write + ?Sized>(&self, w: &mut W) -> Result<(), IndexError> {
         let entry = self.entry();
         let bound = self.slot_bound();
         let guard = epoch::pin();
@@ -165,14 +165,55 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// Rebuilds an index from bytes written by [`save`](Self::save), over `vectors`
-    /// (which must hold every slot the graph names, with the same vectors).
+    /// (which must hold every slot the graph names, with the same vectors), with the
+    /// configuration the file records.
     ///
     /// # Errors
-    /// [`IndexError::Corruption`] for damaged or truncated input,
-    /// [`IndexError::UnsupportedVersion`] for an unknown format version,
-    /// [`IndexError::DimensionMismatch`] if `vectors` has another dimension, and
-    /// [`IndexError::SlotOutOfRange`] if it lacks a slot the graph names.
+    /// [`IndexError::Corruption`] (with the byte offset) for damaged or truncated
+    /// input, a graph of another dimension than `vectors`, or one naming a slot
+    /// `vectors` lacks; [`IndexError::UnsupportedVersion`] for an unknown format version.
     pub fn load(bytes: &[u8], vectors: V) -> Result<Self, IndexError> {
+        Self::load_inner(bytes, vectors, None)
+    }
+
+    /// [`load`](Self::load), refusing a graph built with another configuration than
+    /// `expected`: what a caller that records the configuration elsewhere (the database's
+    /// catalog) uses, so that a graph file swapped or damaged in its header is refused.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, IndexError, InMemoryVectors, Metric};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// index.add(&[1.0, 2.0])?;
+    /// let mut bytes = Vec::new();
+    /// index.save(&mut bytes)?;
+    /// let store = || {
+    ///     let s = InMemoryVectors::new(2).unwrap();
+    ///     s.push(&[1.0, 2.0]).unwrap();
+    ///     s
+    /// };
+    /// assert!(Hnsw::load_expecting(&bytes, store(), &HnswConfig::new(Metric::L2)).is_ok());
+    /// let other = HnswConfig { m: 32, ..HnswConfig::new(Metric::L2) };
+    /// let err = Hnsw::load_expecting(&bytes, store(), &other).unwrap_err();
+    /// assert!(matches!(err, IndexError::Corruption { offset: 12, .. }));
+    /// # Ok::<(), IndexError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); a configuration other than `expected` is
+    /// [`IndexError::Corruption`] at the header's configuration (offset 12).
+    pub fn load_expecting(
+        bytes: &[u8],
+        vectors: V,
+        expected: &HnswConfig,
+    ) -> Result<Self, IndexError> {
+        Self::load_inner(bytes, vectors, Some(expected))
+    }
+
+    fn load_inner(
+        bytes: &[u8],
+        vectors: V,
+        expected: Option<&HnswConfig>,
+    ) -> Result<Self, IndexError> {
         let corrupt = |offset: usize, reason: &str| IndexError::Corruption {
             offset,
             reason: reason.to_string(),
@@ -186,7 +227,10 @@ impl<V: VectorSource> Hnsw<V> {
         let mut r = Reader { bytes, pos: 8 };
         let version = r.u32()?;
         if version != VERSION {
-            return Err(IndexError::UnsupportedVersion(version));
+            return Err(IndexError::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            });
         }
         let body = bytes.len() - 4;
         let stored = u32::from_le_bytes([
@@ -217,21 +261,31 @@ impl<V: VectorSource> Hnsw<V> {
             ef_construction,
             seed,
         };
+        if expected.is_some_and(|e| *e != config) {
+            return Err(corrupt(
+                12,
+                &format!("the graph was built with {config:?}, not the expected {expected:?}"),
+            ));
+        }
         let mut index = Hnsw::new(config, vectors).map_err(|e| corrupt(16, &e.to_string()))?;
         if dim != index.dim() {
-            return Err(IndexError::DimensionMismatch {
-                expected: index.dim(),
-                got: dim,
-            });
+            return Err(corrupt(
+                32,
+                &format!("a graph of {dim}-d vectors over {}-d vectors", index.dim()),
+            ));
         }
         if bound > MAX_SLOTS {
             return Err(corrupt(36, "slot bound out of range"));
         }
         if bound > index.vectors.len() {
-            return Err(IndexError::SlotOutOfRange {
-                slot: bound as u32 - 1,
-                len: index.vectors.len(),
-            });
+            return Err(corrupt(
+                36,
+                &format!(
+                    "the graph names slots up to {} but the vectors hold {}",
+                    bound - 1,
+                    index.vectors.len()
+                ),
+            ));
         }
 
         // Pass 1, sequential: each node's state, level and where its lists start, so

@@ -12,15 +12,20 @@
 //! - [`catalog`]: collections, external id to slot maps, per-id metadata and the
 //!   checkpoint LSN, in redb.
 //! - [`DirLock`]: one open handle per database directory.
+//! - [`StopSignal`]: how owners stop background loops.
+//! - [`le`]: checked little-endian reads for every decoder.
 //! - [`io`]: the file layer under the log, with an in-memory implementation that
 //!   simulates crashes and fails chosen writes and syncs.
 
 pub mod catalog;
 mod error;
 pub mod io;
+pub mod le;
 mod lock;
+mod signal;
 pub mod vectors;
 pub mod wal;
 
 pub use error::{Result, StorageError};
 pub use lock::{DirLock, LOCK_FILE};
+pub use signal::StopSignal;

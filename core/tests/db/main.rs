@@ -6,4 +6,5 @@ mod api;
 mod bad_input;
 mod concurrent;
 mod crash;
+mod lifecycle;
 mod recovery;

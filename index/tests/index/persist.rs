@@ -114,21 +114,34 @@ fn structurally_bad_input_with_a_valid_checksum_is_an_error_not_a_panic() {
     let short = InMemoryVectors::new(4).unwrap();
     assert!(matches!(
         Hnsw::load(&bytes, short),
-        Err(IndexError::SlotOutOfRange { .. })
+        Err(IndexError::Corruption { offset: 36, .. })
     ));
     // Another dimension is refused.
     let other = InMemoryVectors::new(5).unwrap();
     assert!(matches!(
         Hnsw::load(&bytes, other),
-        Err(IndexError::DimensionMismatch { .. })
+        Err(IndexError::Corruption { offset: 32, .. })
     ));
     // A future version is named as such.
     let mut future = bytes.clone();
     future[8] = 99;
     assert!(matches!(
         Hnsw::load(&future, same_vectors(&index)),
-        Err(IndexError::UnsupportedVersion(99))
+        Err(IndexError::UnsupportedVersion {
+            found: 99,
+            supported: 1
+        })
     ));
+    // A graph of another configuration than the caller expects is refused.
+    let config = HnswConfig {
+        m: index.config().m + 1,
+        ..*index.config()
+    };
+    assert!(matches!(
+        Hnsw::load_expecting(&bytes, same_vectors(&index), &config),
+        Err(IndexError::Corruption { offset: 12, .. })
+    ));
+    assert!(Hnsw::load_expecting(&bytes, same_vectors(&index), index.config()).is_ok());
 }
 
 /// Saving beside inserts (a database checkpoint does) must write lists as some writer

@@ -1,15 +1,19 @@
-//! The file layer under the write-ahead log: two small traits, the real file system,
-//! and an in-memory file system that simulates crashes and injects failures for tests.
+//! The file layer: two small traits, the real file system, an in-memory file system
+//! that simulates crashes and injects failures for tests, and crash-safe whole-file
+//! replacement on top of them.
 //!
-//! Everything the log does to the disk goes through [`StorageDir`] and [`StorageFile`],
-//! so a test can run the same log over [`MemDir`] and crash it at any sync, or make the
-//! N-th write or sync fail (redb's `StorageBackend` plays the same role).
+//! Everything the log and the graph checkpoints do to the disk goes through
+//! [`StorageDir`] and [`StorageFile`], so a test can run them over [`MemDir`] and crash
+//! it at any sync, or make the N-th write or sync fail (redb's `StorageBackend` plays
+//! the same role). Only the mapped vector segments use `std::fs` directly.
 
 mod mem;
 mod os;
+mod replace;
 
 pub use mem::{Fault, MemDir};
 pub use os::OsDir;
+pub use replace::{read_file, replace_file, sync_dir, temp_name};
 
 use std::fmt::Debug;
 use std::io;

@@ -128,11 +128,9 @@ impl SegmentFile {
     }
 }
 
-/// Fsyncs a directory, so entries created, renamed or removed in it survive a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+/// [`crate::io::sync_dir`], with the directory named in the error.
+fn sync_dir(dir: &Path) -> Result<()> {
+    crate::io::sync_dir(dir).map_err(|e| StorageError::io(dir, e))
 }
 
 /// Creates `dir` and any missing parents, fsyncing each new directory's parent so the new

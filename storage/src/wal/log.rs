@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::error::{Result, StorageError};
 use crate::io::{OsDir, StorageDir};
+use crate::signal::StopSignal;
 use crate::wal::group_commit::{Shared, State, Tail, WalStats};
 use crate::wal::options::{Durability, WalOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 use crate::wal::reader::{Record, WalReader};
@@ -46,7 +47,7 @@ use crate::wal::writer::{Spares, Writer};
 pub struct Wal {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: Arc<StopSignal>,
 }
 
 /// A log being opened: its records can be read in order before appending starts.
@@ -208,8 +209,7 @@ impl Wal {
 
     fn stop_threads(&self) {
         self.shared.spares.shutdown();
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
+        self.stop.stop();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
@@ -331,7 +331,7 @@ impl Recovery {
             writer: Mutex::new(Writer::new(current, names)),
             spares: Spares::new(spares),
         });
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop = Arc::new(StopSignal::new());
         let mut threads = Vec::new();
         let preparer = shared.clone();
         threads.push(
@@ -358,17 +358,8 @@ impl Recovery {
 }
 
 /// `Buffered` mode's background sync, every `interval` until stopped or poisoned.
-fn flush_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar), interval: std::time::Duration) {
-    loop {
-        {
-            let mut stopped = stop.0.lock();
-            if !*stopped {
-                stop.1.wait_for(&mut stopped, interval);
-            }
-            if *stopped {
-                return;
-            }
-        }
+fn flush_loop(shared: &Shared, stop: &StopSignal, interval: std::time::Duration) {
+    while !stop.wait(interval) {
         if shared.flush().is_err() {
             return;
         }

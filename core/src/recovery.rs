@@ -1,70 +1,129 @@
-//! Opening a database: lock, catalog, stores, log replay, graphs.
+//! Opening a database: a sequence of named steps, each returning what the next needs.
 //!
-//! 1. Take the directory lock; open the catalog; read the checkpoint LSN X.
-//! 2. For each collection: map its vector store and publish the slots the checkpoint
-//!    saved; load its id map.
-//! 3. Replay the log from X: each put writes its vector back into its slot and points
-//!    its id there; each delete forgets its id. Replay is idempotent, since the
-//!    checkpoint may already hold some of these changes.
-//! 4. Load each collection's graph from the checkpoint (or start an empty one), insert
-//!    the live replayed slots it lacks (in parallel), and tombstone every node no id
-//!    points to any more.
-//! 5. Finish the log, so appends go after its last record, and remove what an
-//!    interrupted drop or checkpoint left behind.
+//! 1. [`load_catalog`]: take the directory lock, open the catalog, read the checkpoint
+//!    LSN X and the collections.
+//! 2. [`map_stores`]: for each collection, map its vector store and publish the slots
+//!    the checkpoint saved; load its id map and, on a second thread, read its graph file.
+//! 3. [`replay_log`]: read the log from X: each put writes its vector back into its slot
+//!    and points its id there; each delete forgets its id. Replay is idempotent, since
+//!    the checkpoint may already hold some of these changes. Then finish the log, so
+//!    appends go after its last record.
+//! 4. [`load_graphs`]: load each collection's graph from the checkpoint (or start an
+//!    empty one), insert the live replayed slots it lacks (in parallel), and tombstone
+//!    every node no id points to any more.
+//! 5. Remove what an interrupted drop or checkpoint left behind.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
 use std::sync::Arc;
 
 use fletchdb_index::{Hnsw, IndexError, Slot};
 use fletchdb_storage::catalog::{Catalog, CollectionId, CollectionRecord};
+use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
 use fletchdb_storage::wal::{Wal, WalOptions};
 use fletchdb_storage::DirLock;
 use rayon::prelude::*;
 
-use crate::checkpoint::{decode_generation, graph_file, remove_stale_graphs};
-use crate::collection::CollectionInner;
-use crate::database::{collection_dir, DbInner, Recovered};
+use crate::collection::{collection_dir, CollectionInner};
 use crate::error::{Error, Result};
-use crate::ids::{IdMap, Ids};
+use crate::graph_files;
+use crate::ids::Ids;
 use crate::options::{CollectionConfig, Options};
 use crate::record::{floats_into, Op};
 use crate::source::StoreVectors;
+
+/// What opening a database recovered.
+pub(crate) struct Recovered {
+    pub(crate) lock: DirLock,
+    pub(crate) catalog: Catalog,
+    pub(crate) wal: Wal,
+    pub(crate) collections: BTreeMap<String, Arc<CollectionInner>>,
+    /// Log records replayed.
+    pub(crate) replayed: u64,
+    /// The LSN of the checkpoint the open started from.
+    pub(crate) checkpoint_lsn: u64,
+}
+
+/// Step 1's result: the catalog and what it says.
+struct Start {
+    lock: DirLock,
+    catalog: Catalog,
+    /// The checkpoint LSN X: replay starts there.
+    lsn: u64,
+    /// True if the catalog never held a collection: then it cannot explain collection
+    /// files or log records. (One whose collections were all dropped can: the log may
+    /// still hold records of the dropped ones, which replay skips.)
+    pristine: bool,
+    records: Vec<CollectionRecord>,
+}
 
 /// A collection being recovered, before its graph is built.
 struct Pending {
     record: CollectionRecord,
     config: CollectionConfig,
-    dir: PathBuf,
+    files: OsDir,
     store: VectorStore,
     ids: Ids,
     generation: Option<u64>,
-    /// The checkpoint's graph file and its bytes, if it has one.
-    graph: Option<(PathBuf, Vec<u8>)>,
+    /// The checkpoint's graph file's bytes, if it has one.
+    graph: Option<Vec<u8>>,
     /// Slots the log put vectors into, in order.
     inserted: Vec<u32>,
     /// Slots the log replaced or deleted.
     removed: Vec<u32>,
 }
 
-pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
-    std::fs::create_dir_all(path).map_err(|e| Error::Io {
+/// Opens the database at `path`: the steps above.
+pub(crate) fn recover(path: &Path, options: &Options) -> Result<Recovered> {
+    let start = load_catalog(path)?;
+    let mut pending = map_stores(path, &start)?;
+    let (wal, replayed) = replay_log(path, options, &start, &mut pending)?;
+    let collections = load_graphs(pending)?;
+    remove_orphan_dirs(path, &collections);
+    Ok(Recovered {
+        lock: start.lock,
+        catalog: start.catalog,
+        wal,
+        collections,
+        replayed,
+        checkpoint_lsn: start.lsn,
+    })
+}
+
+/// Step 1.
+fn load_catalog(path: &Path) -> Result<Start> {
+    std::fs::create_dir_all(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        source: e,
+        source,
     })?;
     let lock = DirLock::acquire(path)?;
     let catalog = Catalog::open(&path.join("catalog.redb"))?;
-    let x = catalog.checkpoint_lsn()?;
+    let lsn = catalog.checkpoint_lsn()?;
     let records = catalog.collections()?;
-    // A catalog that never held a collection cannot explain collection files or log
-    // records; one whose collections were all dropped can (the log may still hold
-    // records of the dropped ones, skipped below).
     let pristine = !catalog.ever_held_a_collection()?;
+    let has_dirs = std::fs::read_dir(path.join("c")).is_ok_and(|mut d| d.next().is_some());
+    if pristine && lsn == 0 && has_dirs {
+        return Err(Error::corruption(
+            catalog.path(),
+            0,
+            "the catalog never held a collection but collection files exist: catalog.redb was lost or replaced",
+        ));
+    }
+    Ok(Start {
+        lock,
+        catalog,
+        lsn,
+        pristine,
+        records,
+    })
+}
 
-    let mut pending: HashMap<CollectionId, Pending> = HashMap::new();
-    for record in records {
+/// Step 2.
+fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pending>> {
+    let catalog = &start.catalog;
+    let mut pending = HashMap::new();
+    for record in &start.records {
         let config = CollectionConfig::decode(record.dim, &record.config).ok_or_else(|| {
             Error::corruption(
                 catalog.path(),
@@ -75,26 +134,34 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
                 ),
             )
         })?;
-        let dir = collection_dir(path, record.id.0);
+        let dir = collection_dir(path, record.id);
         let mut store = VectorStore::open(&dir, config.dim, VectorStoreOptions::default())?;
+        let files = OsDir::create(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let state = catalog.collection_state(record.id)?;
         store.publish_existing(state.next_slot)?;
-        let generation = decode_generation(&state.blob);
-        // The id map (from the catalog) and the graph file are independent: load them on
+        // An empty blob: no checkpoint has saved a graph yet.
+        let generation = match state.blob.as_slice() {
+            [] => None,
+            blob => Some(graph_files::decode_generation(blob).ok_or_else(|| {
+                Error::corruption(
+                    catalog.path(),
+                    0,
+                    format!(
+                        "collection {:?} names its graph file in {} bytes, not 8",
+                        record.name,
+                        blob.len()
+                    ),
+                )
+            })?),
+        };
+        // The id map (from the catalog) and the graph file are independent: read them on
         // two threads.
         let (ids, graph) = std::thread::scope(|s| {
             let ids = s.spawn(|| catalog.ids(record.id).map(|pairs| Ids::from_pairs(&pairs)));
-            let graph = generation
-                .map(|g| {
-                    let file = graph_file(&dir, g);
-                    std::fs::read(&file)
-                        .map(|bytes| (file.clone(), bytes))
-                        .map_err(|e| Error::Io {
-                            path: file,
-                            source: e,
-                        })
-                })
-                .transpose();
+            let graph = generation.map(|g| graph_files::read(&files, g)).transpose();
             let ids = ids
                 .join()
                 .map_err(|_| Error::InvalidArgument("the id map loader panicked".into()));
@@ -104,19 +171,29 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
         pending.insert(
             record.id,
             Pending {
-                generation,
-                graph,
-                record,
+                record: record.clone(),
                 config,
-                dir,
+                files,
                 store,
                 ids,
+                generation,
+                graph,
                 inserted: Vec::new(),
                 removed: Vec::new(),
             },
         );
     }
+    Ok(pending)
+}
 
+/// Step 3: returns the log, ready for appends, and how many records it replayed.
+fn replay_log(
+    path: &Path,
+    options: &Options,
+    start: &Start,
+    pending: &mut HashMap<CollectionId, Pending>,
+) -> Result<(Wal, u64)> {
+    let x = start.lsn;
     let wal_options = WalOptions {
         durability: options.durability,
         commit_window: options.commit_window,
@@ -124,29 +201,21 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
         ..WalOptions::default()
     };
     let wal_dir = path.join("wal");
-    let mut recovery = Wal::open_path(&wal_dir, wal_options)?;
-    if recovery.first_lsn() > x.max(1) {
+    let mut log = Wal::open_path(&wal_dir, wal_options)?;
+    if log.first_lsn() > x.max(1) {
         return Err(Error::corruption(
             &wal_dir,
             0,
             format!(
                 "the log starts at LSN {} but replay must start at {x}: segments are \
                  missing, or catalog.redb is not the one this log belongs to",
-                recovery.first_lsn()
+                log.first_lsn()
             ),
-        ));
-    }
-    let has_dirs = std::fs::read_dir(path.join("c")).is_ok_and(|mut d| d.next().is_some());
-    if pristine && x == 0 && has_dirs {
-        return Err(Error::corruption(
-            catalog.path(),
-            0,
-            "the catalog never held a collection but collection files exist: catalog.redb was lost or replaced",
         ));
     }
     let mut replayed = 0u64;
     let mut floats = Vec::new();
-    while let Some(r) = recovery.next_record()? {
+    while let Some(r) = log.next_record()? {
         if r.lsn < x {
             continue;
         }
@@ -183,7 +252,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
                 }
                 p.store.restore(slot, &floats)?;
                 // Even when the map already points here the graph may lack the slot;
-                // `build` inserts only what is live and missing.
+                // `load_graph` inserts only what is live and missing.
                 p.inserted.push(slot);
                 if let Some(old) = p.ids.set(id, slot).filter(|&old| old != slot) {
                     p.removed.push(old);
@@ -196,14 +265,14 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
             }
         }
     }
-    if pristine && x == 0 && replayed > 0 {
+    if start.pristine && x == 0 && replayed > 0 {
         return Err(Error::corruption(
-            catalog.path(),
+            start.catalog.path(),
             0,
             "the catalog never held a collection but the log holds records: catalog.redb was lost or replaced",
         ));
     }
-    let wal = recovery.finish()?;
+    let wal = log.finish()?;
     if wal.next_lsn() < x {
         return Err(Error::corruption(
             &wal_dir,
@@ -214,45 +283,32 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<DbInner> {
             ),
         ));
     }
+    Ok((wal, replayed))
+}
 
+/// Step 4, for every collection.
+fn load_graphs(
+    pending: HashMap<CollectionId, Pending>,
+) -> Result<BTreeMap<String, Arc<CollectionInner>>> {
     let mut collections = BTreeMap::new();
     for (_, p) in pending {
-        let c = build(p)?;
+        let c = load_graph(p)?;
         collections.insert(c.name.clone(), Arc::new(c));
     }
-    remove_orphan_dirs(path, &collections);
-    Ok(DbInner::new(
-        path.to_path_buf(),
-        options,
-        Recovered {
-            lock,
-            catalog,
-            wal,
-            collections,
-            replayed,
-            checkpoint_lsn: x,
-        },
-    ))
+    Ok(collections)
 }
 
 /// Loads a collection's graph and brings it up to date with the replayed log.
-fn build(p: Pending) -> Result<CollectionInner> {
+fn load_graph(p: Pending) -> Result<CollectionInner> {
     let vectors = StoreVectors { store: p.store };
-    let index = match &p.graph {
-        Some((file, bytes)) => {
-            let index = Hnsw::load(bytes, vectors).map_err(|e| graph_error(file, e))?;
-            if *index.config() != p.config.hnsw() {
-                return Err(Error::corruption(
-                    file,
-                    12,
-                    "the graph was built with another configuration than its collection's",
-                ));
-            }
-            index
+    let config = p.config.hnsw();
+    let index = match (p.generation, &p.graph) {
+        (Some(generation), Some(bytes)) => {
+            graph_files::load(&p.files, generation, bytes, vectors, &config)?
         }
-        None => Hnsw::new(p.config.hnsw(), vectors)?,
+        _ => Hnsw::new(config, vectors)?,
     };
-    remove_stale_graphs(&p.dir, p.generation);
+    graph_files::remove_stale(&p.files, p.generation);
     // Decide from the final id map, not the order of the log: with a fuzzy checkpoint
     // the map may already point an id at a slot that an earlier record in the replay
     // replaced and a later one restored. A slot some id points to is live; any other
@@ -287,41 +343,11 @@ fn build(p: Pending) -> Result<CollectionInner> {
     for s in orphans {
         let _ = index.delete(Slot(s));
     }
-    Ok(CollectionInner {
-        cid: p.record.id,
-        name: p.record.name,
-        config: p.config,
-        dir: p.dir,
-        index,
-        ids: IdMap::new(p.ids),
-        dropped: AtomicBool::new(false),
-    })
+    CollectionInner::new(p.record.id, p.record.name, p.config, index, p.ids)
 }
 
-fn graph_error(file: &Path, e: IndexError) -> Error {
-    match e {
-        IndexError::Corruption { offset, reason } => Error::corruption(file, offset as u64, reason),
-        IndexError::UnsupportedVersion(found) => Error::UnsupportedVersion {
-            file: file.to_path_buf(),
-            found,
-            supported: 1,
-        },
-        IndexError::SlotOutOfRange { slot, len } => Error::corruption(
-            file,
-            0,
-            format!("the graph names slot {slot} but the vector store holds {len}"),
-        ),
-        IndexError::DimensionMismatch { expected, got } => Error::corruption(
-            file,
-            32,
-            format!("the graph is of {got}-d vectors, its collection of {expected}-d"),
-        ),
-        other => other.into(),
-    }
-}
-
-/// Removes collection directories the catalog does not know: left by a drop that
-/// crashed after committing. Best effort.
+/// Step 5: removes collection directories the catalog does not know, left by a drop
+/// that crashed after committing. Best effort.
 fn remove_orphan_dirs(path: &Path, collections: &BTreeMap<String, Arc<CollectionInner>>) {
     let Ok(entries) = std::fs::read_dir(path.join("c")) else {
         return;

@@ -1,0 +1,280 @@
+//! [`Shared`]: the one home of an open database's state, behind every handle.
+//!
+//! Its fields are private; the handles reach them through its methods: writers through
+//! [`Shared::write_gate`], which hands out the log only while the checkpoint gate is
+//! held; checkpoints, creates and drops through [`Checkpoints`], which owns the catalog.
+//! [`Shared::close`] releases everything, directory lock included, however many
+//! handles still point here.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use fletchdb_index::Hnsw;
+use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+use fletchdb_storage::wal::Wal;
+use fletchdb_storage::DirLock;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+use crate::background::Background;
+use crate::checkpoint::Checkpoints;
+use crate::collection::{collection_dir, CollectionInner, Collections};
+use crate::error::{Error, Result};
+use crate::health::{Health, HealthLog};
+use crate::ids::Ids;
+use crate::options::{CollectionConfig, Options};
+use crate::recovery::{self, Recovered};
+use crate::source::StoreVectors;
+
+/// Recoveries slower than this are logged as warnings.
+const SLOW_RECOVERY_MS: u128 = 1_000;
+
+/// What every handle on one open database shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    path: PathBuf,
+    options: Options,
+    wal: Wal,
+    collections: Collections,
+    /// Writers hold it shared from their log append until the change is applied; a
+    /// checkpoint holds it exclusively for the instant it picks its LSN, so every record
+    /// below that LSN is applied.
+    gate: RwLock<()>,
+    checkpoints: Checkpoints,
+    closed: AtomicBool,
+    /// Log records replayed when the database was opened.
+    replayed: u64,
+    health: HealthLog,
+    background: Mutex<Option<Background>>,
+    /// Taken (released) by [`close`](Self::close).
+    lock: Mutex<Option<DirLock>>,
+}
+
+/// The log, lent to a writer while it holds the checkpoint gate shared.
+pub(crate) struct WriteGate<'a> {
+    _gate: RwLockReadGuard<'a, ()>,
+    wal: &'a Wal,
+}
+
+impl WriteGate<'_> {
+    /// Appends records with one durability wait.
+    pub(crate) fn append_many(&self, records: &[(u8, &[&[u8]])]) -> Result<()> {
+        self.wal.append_many(records)?;
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Opens (recovering) the database at `path` and starts its background thread.
+    pub(crate) fn open(path: &Path, options: Options) -> Result<Arc<Shared>> {
+        let started = Instant::now();
+        let Recovered {
+            lock,
+            catalog,
+            wal,
+            collections,
+            replayed,
+            checkpoint_lsn,
+        } = recovery::recover(path, &options)?;
+        let elapsed = started.elapsed().as_millis();
+        if elapsed >= SLOW_RECOVERY_MS {
+            log::warn!(
+                "opening {} took {elapsed} ms ({replayed} log records replayed)",
+                path.display()
+            );
+        } else {
+            log::debug!(
+                "opened {} in {elapsed} ms ({replayed} log records replayed)",
+                path.display()
+            );
+        }
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            options,
+            checkpoints: Checkpoints::new(catalog, &wal, checkpoint_lsn, replayed),
+            wal,
+            collections: RwLock::new(collections),
+            gate: RwLock::new(()),
+            closed: AtomicBool::new(false),
+            replayed,
+            health: HealthLog::default(),
+            background: Mutex::new(None),
+            lock: Mutex::new(Some(lock)),
+        });
+        match Background::spawn(Arc::downgrade(&shared), options.checkpoint_interval) {
+            Ok(b) => *shared.background.lock() = Some(b),
+            Err(source) => {
+                let _ = shared.close();
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        Ok(shared)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// [`Error::Closed`] once the database is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The log, for a writer that then applies what it logged before dropping the
+    /// gate (so a checkpoint never picks an LSN past an unapplied record).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub(crate) fn write_gate(&self) -> Result<WriteGate<'_>> {
+        let gate = self.gate.read();
+        self.check_open()?;
+        Ok(WriteGate {
+            _gate: gate,
+            wal: &self.wal,
+        })
+    }
+
+    pub(crate) fn collection(&self, name: &str) -> Result<Arc<CollectionInner>> {
+        self.check_open()?;
+        self.collections
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::CollectionNotFound { name: name.into() })
+    }
+
+    pub(crate) fn list_collections(&self) -> Vec<String> {
+        self.collections.read().keys().cloned().collect()
+    }
+
+    pub(crate) fn create_collection(
+        &self,
+        name: &str,
+        config: CollectionConfig,
+    ) -> Result<Arc<CollectionInner>> {
+        self.check_open()?;
+        config.check()?;
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("a collection needs a name".into()));
+        }
+        let catalog = self.checkpoints.catalog()?;
+        let mut map = self.collections.write();
+        if map.contains_key(name) {
+            return Err(Error::CollectionExists { name: name.into() });
+        }
+        let mut txn = catalog.begin()?;
+        let record = txn.create_collection(name, config.dim as u32, &config.encode())?;
+        txn.commit()?;
+        let dir = collection_dir(&self.path, record.id);
+        let store = VectorStore::open(&dir, config.dim, VectorStoreOptions::default())?;
+        let index = Hnsw::new(config.hnsw(), StoreVectors { store })?;
+        let c = Arc::new(CollectionInner::new(
+            record.id,
+            name.to_string(),
+            config,
+            index,
+            Ids::default(),
+        )?);
+        map.insert(name.to_string(), c.clone());
+        Ok(c)
+    }
+
+    pub(crate) fn drop_collection(&self, name: &str) -> Result<()> {
+        self.check_open()?;
+        let catalog = self.checkpoints.catalog()?;
+        let c = self.collection(name)?;
+        c.dropped.store(true, Ordering::Release);
+        // Wait out writes in flight; later ones see the flag.
+        drop(self.gate.write());
+        let mut txn = catalog.begin()?;
+        txn.drop_collection(name)?;
+        txn.commit()?;
+        self.collections.write().remove(name);
+        // The files go now; mappings still held by old handles stay valid (the kernel
+        // keeps unlinked files until unmapped). A crash before this leaves the
+        // directory for the next open to remove.
+        let dir = c.store().dir();
+        std::fs::remove_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.wal.flush()?;
+        Ok(())
+    }
+
+    /// Takes a checkpoint now; returns its LSN.
+    pub(crate) fn checkpoint(&self) -> Result<u64> {
+        self.check_open()?;
+        self.checkpoints
+            .run(&self.wal, &self.gate, &self.collections)
+    }
+
+    /// The background thread's round: a checkpoint if one is due. A failure is logged
+    /// and kept for [`health`](Self::health); the log keeps everything, and the next
+    /// round tries again.
+    pub(crate) fn checkpoint_if_due(&self) {
+        if self.check_open().is_err() || !self.checkpoints.due(&self.wal, &self.options) {
+            return;
+        }
+        match self.checkpoint() {
+            Ok(_) => self.health.checkpointed(),
+            Err(Error::Closed) => {}
+            Err(e) => {
+                log::warn!(
+                    "background checkpoint of {} failed (the log keeps every write; \
+                     the next round retries): {e}",
+                    self.path.display()
+                );
+                self.health.failed(&e);
+            }
+        }
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        self.health.snapshot(self.checkpoints.lsn(), self.replayed)
+    }
+
+    /// Closes the database: stops the background thread, waits out writes in flight,
+    /// takes the final checkpoint (per [`Options::checkpoint_on_close`]), closes the
+    /// log and the catalog and releases the directory lock. Idempotent; every handle
+    /// fails with [`Error::Closed`] afterwards.
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(b) = self.background.lock().take() {
+            b.stop();
+        }
+        drop(self.gate.write());
+        let checkpoint = if self.options.checkpoint_on_close {
+            self.checkpoints
+                .run(&self.wal, &self.gate, &self.collections)
+                .map(|_| ())
+        } else {
+            Ok(())
+        };
+        let wal = self.wal.close().map_err(Error::from);
+        let catalog = self
+            .checkpoints
+            .close()
+            .map_or(Ok(()), |c| c.close().map_err(Error::from));
+        drop(self.lock.lock().take());
+        checkpoint.and(wal).and(catalog)
+    }
+}

@@ -1,0 +1,243 @@
+//! The write path of a [`Collection`]: insert, upsert and delete, one id or many, all
+//! through one sequence each.
+//!
+//! A put of any size is: validate everything (dimensions, values, ids) so that bad
+//! input refuses the call before anything is logged; take the ids' write locks; check
+//! existence; under the database's write gate reserve slots, log the records (in chunks
+//! of [`LOG_CHUNK`], one durability wait each), write the vectors into their slots and
+//! insert them into the graph (on rayon's threads for a batch; a batch of one runs on
+//! the caller's thread, since rayon splits nothing), point the ids at them, and
+//! tombstone the slots they replaced. Normalised copies (cosine) and the records'
+//! headers live in one arena per call rather than in a small allocation each.
+//!
+//! A delete of any size logs one record per present id (absent ids log nothing), then
+//! forgets the ids and tombstones their slots.
+
+use std::collections::HashSet;
+
+use bumpalo::Bump;
+use fletchdb_index::Slot;
+use rayon::prelude::*;
+
+use crate::collection::Collection;
+use crate::error::{Error, Result};
+use crate::options::Metric;
+use crate::record::{delete_record, put_header, KIND_DELETE, KIND_PUT};
+
+/// Records appended to the log per wait.
+const LOG_CHUNK: usize = 4096;
+
+impl Collection {
+    /// Adds `vector` under `id`, which must be new to the collection.
+    ///
+    /// When this returns, the vector is searchable and as durable as the database's
+    /// [`Durability`](crate::Durability) says. Cosine collections store the vector
+    /// normalised to unit length.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateId`] if `id` exists (use [`upsert`](Self::upsert));
+    /// [`Error::DimensionMismatch`]; [`Error::InvalidVector`] for NaN or infinite
+    /// values or, under cosine, a zero vector; [`Error::CollectionNotFound`] if the
+    /// collection was dropped; [`Error::Closed`]; [`Error::WalPoisoned`] or
+    /// [`Error::Io`] if the log cannot be written. Nothing is stored when it fails.
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.put(&[id], vector, false)
+    }
+
+    /// Adds `vector` under `id`, replacing the vector `id` had, if any.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert), but an existing id is not an error.
+    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.put(&[id], vector, true)
+    }
+
+    /// Adds many vectors: `vectors` holds `ids.len()` vectors back to back. Every id
+    /// must be new to the collection and appear once.
+    ///
+    /// The batch is acknowledged as a whole; after a crash before that, any prefix of
+    /// it may be found, each vector whole.
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("pts", CollectionConfig::new(2, Metric::L2))?;
+    /// c.insert_batch(&[10, 11, 12], &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0])?;
+    /// assert_eq!(c.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty batch; [`Error::DimensionMismatch`] if
+    /// `vectors.len() != ids.len() * dim`; [`Error::DuplicateId`] for an id that
+    /// exists or repeats; [`Error::InvalidVector`]; and the errors of
+    /// [`insert`](Self::insert). Nothing is stored when validation fails.
+    pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.put(ids, vectors, false)
+    }
+
+    /// Adds or replaces many vectors, as [`insert_batch`](Self::insert_batch) but
+    /// existing ids are replaced (an id still may not repeat within the batch).
+    ///
+    /// # Errors
+    /// As [`insert_batch`](Self::insert_batch), but an existing id is not an error.
+    pub fn upsert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.put(ids, vectors, true)
+    }
+
+    /// Removes `id` and its vector; false if the collection did not hold it.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`], [`Error::Closed`], or a log failure.
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        Ok(self.delete_batch(&[id])? == 1)
+    }
+
+    /// Removes many ids and their vectors, logged together (one durability wait);
+    /// returns how many the collection held. Absent ids are skipped.
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("pts", CollectionConfig::new(1, Metric::L2))?;
+    /// c.insert_batch(&[1, 2, 3], &[1.0, 2.0, 3.0])?;
+    /// assert_eq!(c.delete_batch(&[1, 3, 99])?, 2);
+    /// assert_eq!(c.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty batch; [`Error::DuplicateId`] for an id
+    /// given twice (nothing is removed); [`Error::CollectionNotFound`],
+    /// [`Error::Closed`], or a log failure. After a crash during the call, any prefix
+    /// of it may have taken effect.
+    pub fn delete_batch(&self, ids: &[u64]) -> Result<usize> {
+        self.check_live()?;
+        check_ids(ids)?;
+        let c = &*self.c;
+        let _id_locks = c.ids.lock_all(ids);
+        let present: Vec<(u64, u32)> = {
+            let map = c.ids.read();
+            ids.iter()
+                .filter_map(|&id| map.slot_of(id).map(|slot| (id, slot)))
+                .collect()
+        };
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let gate = self.db.write_gate()?;
+        self.check_live()?;
+        let records: Vec<[u8; 12]> = present
+            .iter()
+            .map(|&(id, _)| delete_record(c.cid, id))
+            .collect();
+        let parts: Vec<[&[u8]; 1]> = records.iter().map(|r| [&r[..]]).collect();
+        let records: Vec<(u8, &[&[u8]])> = parts.iter().map(|p| (KIND_DELETE, &p[..])).collect();
+        for chunk in records.chunks(LOG_CHUNK) {
+            gate.append_many(chunk)?;
+        }
+        {
+            let mut map = c.ids.write();
+            for &(id, _) in &present {
+                map.remove(id);
+            }
+        }
+        for &(_, slot) in &present {
+            c.index.delete(Slot(slot))?;
+        }
+        Ok(present.len())
+    }
+
+    /// The one put sequence: validate, lock, check, log, apply.
+    fn put(&self, ids: &[u64], vectors: &[f32], replace: bool) -> Result<()> {
+        self.check_live()?;
+        let dim = self.c.config.dim;
+        check_ids(ids)?;
+        if vectors.len() != ids.len() * dim {
+            return Err(Error::DimensionMismatch {
+                expected: ids.len() * dim,
+                got: vectors.len(),
+            });
+        }
+        for v in vectors.chunks(dim) {
+            fletchdb_index::validate(v, dim)?;
+        }
+        let arena = Bump::new();
+        let prepared: Vec<&[f32]> = if self.c.config.metric == Metric::Cosine {
+            vectors
+                .chunks(dim)
+                .map(|v| {
+                    let copy = arena.alloc_slice_copy(v);
+                    self.c.config.metric.prepare(copy)?;
+                    Ok(&*copy)
+                })
+                .collect::<Result<_>>()?
+        } else {
+            vectors.chunks(dim).collect()
+        };
+
+        let c = &*self.c;
+        let _id_locks = c.ids.lock_all(ids);
+        let old: Vec<Option<u32>> = {
+            let map = c.ids.read();
+            ids.iter().map(|&id| map.slot_of(id)).collect()
+        };
+        if !replace {
+            if let Some((&id, _)) = ids.iter().zip(&old).find(|(_, o)| o.is_some()) {
+                return Err(Error::DuplicateId { id });
+            }
+        }
+        let gate = self.db.write_gate()?;
+        self.check_live()?;
+        let reservations = (0..ids.len())
+            .map(|_| c.store().reserve())
+            .collect::<Result<Vec<_>, _>>()?;
+        let headers: Vec<&[u8]> = ids
+            .iter()
+            .zip(&reservations)
+            .map(|(&id, r)| &*arena.alloc_slice_copy(&put_header(c.cid, id, r.slot())))
+            .collect();
+        let parts: Vec<[&[u8]; 2]> = headers
+            .iter()
+            .zip(&prepared)
+            .map(|(h, v)| [*h, bytemuck::cast_slice(v)])
+            .collect();
+        let records: Vec<(u8, &[&[u8]])> = parts.iter().map(|p| (KIND_PUT, &p[..])).collect();
+        for chunk in records.chunks(LOG_CHUNK) {
+            gate.append_many(chunk)?;
+        }
+        let slots = reservations
+            .into_par_iter()
+            .zip(prepared.par_iter())
+            .map(|(r, v)| r.write(v).map(Slot))
+            .collect::<Result<Vec<Slot>, _>>()?;
+        c.index.insert_batch(&slots)?;
+        {
+            let mut map = c.ids.write();
+            for (&id, slot) in ids.iter().zip(&slots) {
+                map.set(id, slot.0);
+            }
+        }
+        for slot in old.into_iter().flatten() {
+            c.index.delete(Slot(slot))?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Error::InvalidArgument`] for no ids, [`Error::DuplicateId`] for an id given twice.
+fn check_ids(ids: &[u64]) -> Result<()> {
+    match ids {
+        [] => Err(Error::InvalidArgument("empty batch".into())),
+        [_] => Ok(()),
+        _ => {
+            let mut seen = HashSet::with_capacity(ids.len());
+            match ids.iter().find(|&&id| !seen.insert(id)) {
+                Some(&id) => Err(Error::DuplicateId { id }),
+                None => Ok(()),
+            }
+        }
+    }
+}
