@@ -2,7 +2,17 @@
 
 import os
 from types import TracebackType
-from typing import Literal, Optional, Sequence, SupportsIndex, Tuple, Type, Union, final
+from typing import (
+    Literal,
+    Optional,
+    Sequence,
+    SupportsIndex,
+    Tuple,
+    Type,
+    TypedDict,
+    Union,
+    final,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +58,15 @@ _IdsLike = Union[_IdLike, Sequence[int], npt.ArrayLike]
 # (float16/32/64, integers, lists). C-contiguous float32 arrays are used without a copy;
 # anything else is converted with one copy.
 _VectorsLike = npt.ArrayLike
+
+class _Health(TypedDict):
+    """What ``Database.health()`` returns."""
+
+    checkpoint_lsn: int
+    replayed_at_open: int
+    background_checkpoints: int
+    background_errors: int
+    last_background_error: Optional[str]
 
 def open(
     path: Union[str, "os.PathLike[str]"],
@@ -98,6 +117,12 @@ class Database:
     @property
     def replayed_at_open(self) -> int:
         """Log records replayed by the open: zero after a clean close."""
+    def health(self) -> _Health:
+        """The background checkpointer's record, as a dict: ``checkpoint_lsn`` (log
+        position of the last checkpoint, 0 before the first), ``replayed_at_open``,
+        ``background_checkpoints`` and ``background_errors`` (since the open), and
+        ``last_background_error`` (its message, or None). A failed background
+        checkpoint loses nothing, but nobody waits on it: this is where it shows."""
     def create_collection(
         self,
         name: str,
@@ -127,7 +152,8 @@ class Database:
         seed: Optional[int] = None,
     ) -> Collection:
         """The collection ``name``, created if it does not exist. An existing one must
-        have the same ``dim`` and ``metric`` (else InvalidArgumentError)."""
+        have the same ``dim`` and ``metric`` (else InvalidArgumentError naming both) and
+        keeps its own ``m``, ``ef_construction`` and seed."""
     def collection(self, name: str) -> Collection:
         """The collection ``name``; raises CollectionNotFoundError (a KeyError)."""
     def drop_collection(self, name: str) -> None:
@@ -185,10 +211,14 @@ class Collection:
     def upsert(self, ids: _IdsLike, vectors: _VectorsLike) -> None:
         """As ``add``, but existing ids have their vectors replaced."""
     def delete(self, ids: _IdsLike) -> int:
-        """Removes ids and their vectors; returns how many were present."""
+        """Removes ids and their vectors; returns how many were present. Absent ids are
+        skipped, an id given twice counts once, an empty sequence returns 0. The ids are
+        removed together in one log group: only a log failure or a crash during the call
+        can leave part of them removed."""
     def get(self, ids: _IdsLike) -> npt.NDArray[np.float32]:
         """Stored vectors (normalised under cosine): shape (dim,) for one int id,
-        (n, dim) for a sequence. Raises IdNotFoundError (a KeyError) for a missing id."""
+        (n, dim) for a sequence. Raises IdNotFoundError (a KeyError) for the first
+        missing id."""
     def search(
         self,
         queries: _VectorsLike,

@@ -1,7 +1,7 @@
 //! The `Collection` class: add, upsert, delete, get and search vectors by id, with numpy
 //! arrays in and out and the GIL released while the work runs.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
 use fletchdb::{Collection, CollectionConfig, IdFilter, SearchOptions};
@@ -118,18 +118,26 @@ impl PyCollection {
     }
 
     /// Removes ids (one integer or a sequence) and their vectors. Returns how many were
-    /// there; absent ids are skipped. Each id is removed on its own: if an error
-    /// interrupts the call, some of the ids may have been removed.
+    /// there; absent ids are skipped, an id given twice counts once, and an empty
+    /// sequence returns 0. The ids are removed together, in one log group: only a failure
+    /// of the log (or a crash) during the call can leave part of them removed.
     fn delete(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ids = convert::ids(ids)?;
         let ids = ids.as_slice().or_raise(py)?;
-        py.detach(|| self.handle.with(|c| delete_all(c, ids)))
-            .or_raise(py)
+        py.detach(|| {
+            let ids = first_occurrences(ids);
+            if ids.is_empty() {
+                // Still ClosedError once closed, like every other call.
+                return self.handle.with(|_| Ok(0));
+            }
+            self.handle.with(|c| c.delete_batch(&ids))
+        })
+        .or_raise(py)
     }
 
     /// The stored vectors of `ids` as float32: a 1-D array for one integer id, an
     /// (n, dim) array for a sequence. Cosine collections store vectors normalised. Raises
-    /// `IdNotFoundError` (a `KeyError`) for an id the collection does not hold; use
+    /// `IdNotFoundError` (a `KeyError`) for the first id the collection does not hold; use
     /// `id in collection` to test.
     fn get(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let ids = convert::ids(ids)?;
@@ -138,16 +146,15 @@ impl PyCollection {
         let dim = self.config.dim;
         let found = py
             .detach(|| {
-                self.handle.with(|c| {
-                    let mut flat = Vec::with_capacity(ids.len() * dim);
-                    for &id in ids {
-                        match c.get(id)? {
-                            Some(v) => flat.extend_from_slice(&v),
-                            None => return Ok(Err(id)),
-                        }
+                let vectors = self.handle.with(|c| c.get_batch(ids))?;
+                let mut flat = Vec::with_capacity(ids.len() * dim);
+                for (v, &id) in vectors.iter().zip(ids) {
+                    match v {
+                        Some(v) => flat.extend_from_slice(v),
+                        None => return Ok(Err(id)),
                     }
-                    Ok(Ok(flat))
-                })
+                }
+                Ok(Ok(flat))
             })
             .or_raise(py)?;
         match found {
@@ -262,7 +269,7 @@ impl PyCollection {
     /// The distance: `"l2"` (squared Euclidean), `"ip"` (`1 - dot`) or `"cosine"`.
     #[getter]
     fn metric(&self) -> &'static str {
-        convert::metric_name(self.config.metric)
+        self.config.metric.name()
     }
 
     /// HNSW links per node.
@@ -287,48 +294,11 @@ impl PyCollection {
     }
 }
 
-/// Deletions per worker thread before [`delete_all`] uses another.
-const DELETES_PER_THREAD: usize = 32;
-/// The most threads [`delete_all`] uses.
-const DELETE_THREADS: usize = 16;
-
-/// Deletes `ids`, returning how many were present.
-///
-/// The core crate deletes one id per log record and, with synchronous durability, one
-/// `fdatasync` per call: about 350 deletions a second, one after another, on this machine
-/// kind. Deleting from several threads at once lets the log's group commit share each sync
-/// among them, so a long list goes from several threads. (A `delete_batch` in the core
-/// crate, one record for the lot, would do better.)
-fn delete_all(c: &Collection, ids: &[u64]) -> Result<usize, fletchdb::Error> {
-    let threads = (ids.len() / DELETES_PER_THREAD).min(DELETE_THREADS);
-    if threads <= 1 {
-        let mut removed = 0;
-        for &id in ids {
-            removed += usize::from(c.delete(id)?);
-        }
-        return Ok(removed);
-    }
-    let next = AtomicUsize::new(0);
-    let work = || -> Result<usize, fletchdb::Error> {
-        let mut removed = 0;
-        while let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-            removed += usize::from(c.delete(id)?);
-        }
-        Ok(removed)
-    };
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-        let mut removed = 0;
-        let mut first_error = None;
-        for w in workers {
-            match w.join() {
-                Ok(Ok(n)) => removed += n,
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        first_error.map_or(Ok(removed), Err)
-    })
+/// `ids` without repeats, each at its first place: the core crate's `delete_batch` refuses
+/// an id given twice, while `Collection.delete` in Python has always let one through.
+fn first_occurrences(ids: &[u64]) -> Vec<u64> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|&id| seen.insert(id)).collect()
 }
 
 /// Adds `Collection` to the module.

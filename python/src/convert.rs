@@ -326,26 +326,14 @@ pub(crate) fn matrix(
         .into_py_any(py)
 }
 
-/// A metric from its name: `"l2"` (squared Euclidean), `"ip"` or `"inner_product"`
-/// (`1 - dot`), `"cosine"` (`1 - cos`).
+/// A metric from its name, as [`Metric::parse`] reads it: `"l2"` (squared Euclidean), `"ip"`
+/// (`1 - dot`), `"cosine"` (`1 - cos`), or an alias, in any case.
 pub(crate) fn metric(name: &str) -> Result<Metric, Error> {
-    match name.to_ascii_lowercase().as_str() {
-        "l2" | "euclidean" => Ok(Metric::L2),
-        "ip" | "inner_product" | "dot" => Ok(Metric::InnerProduct),
-        "cosine" => Ok(Metric::Cosine),
-        _ => Err(invalid(format!(
+    Metric::parse(name).ok_or_else(|| {
+        invalid(format!(
             "unknown metric {name:?}: use \"l2\", \"ip\" or \"cosine\""
-        ))),
-    }
-}
-
-/// The name [`metric`] reads back.
-pub(crate) fn metric_name(m: Metric) -> &'static str {
-    match m {
-        Metric::L2 => "l2",
-        Metric::InnerProduct => "ip",
-        Metric::Cosine => "cosine",
-    }
+        ))
+    })
 }
 
 /// A durability mode from its name: `"sync"`, `"buffered"` (syncing every `interval`),

@@ -6,11 +6,11 @@ use std::sync::{Mutex, PoisonError, Weak};
 
 use fletchdb::{Collection, CollectionConfig, Database, Error, Options};
 use pyo3::prelude::*;
-use pyo3::types::PyAny;
+use pyo3::types::{PyAny, PyDict};
 
 use crate::collection::PyCollection;
 use crate::convert;
-use crate::errors::{invalid, OrRaise};
+use crate::errors::OrRaise;
 use crate::handle::{drop_detached, Revocable};
 
 /// An open FletchDB database: a directory of named collections of vectors.
@@ -82,7 +82,8 @@ impl PyDatabase {
 
     /// The collection `name`, created as by `create_collection` if it does not exist. An
     /// existing collection must have the same `dim` and `metric`, else
-    /// `InvalidArgumentError`; its `m` and `ef_construction` are kept.
+    /// `InvalidArgumentError` naming both; its own `m`, `ef_construction` and seed are
+    /// kept.
     #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
     fn get_or_create_collection(
@@ -97,23 +98,7 @@ impl PyDatabase {
     ) -> PyResult<PyCollection> {
         let config = config(dim, metric, m, ef_construction, seed).or_raise(py)?;
         let c = py
-            .detach(|| {
-                self.db.with(|db| match db.create_collection(name, config) {
-                    Err(Error::CollectionExists { .. }) => {
-                        let c = db.collection(name)?;
-                        let have = c.config();
-                        if have.dim != config.dim || have.metric != config.metric {
-                            return Err(invalid(format!(
-                                "collection {name:?} exists with dim {} and metric {:?}",
-                                have.dim,
-                                convert::metric_name(have.metric)
-                            )));
-                        }
-                        Ok(c)
-                    }
-                    other => other,
-                })
-            })
+            .detach(|| self.db.with(|db| db.get_or_create_collection(name, config)))
             .or_raise(py)?;
         Ok(self.hand_out(c))
     }
@@ -195,6 +180,23 @@ impl PyDatabase {
     #[getter]
     fn replayed_at_open(&self, py: Python<'_>) -> PyResult<u64> {
         self.db.with(|db| Ok(db.replayed_at_open())).or_raise(py)
+    }
+
+    /// What the background checkpointer has done and the last error it met, as a dict:
+    /// `checkpoint_lsn` (log position of the last checkpoint, 0 before the first),
+    /// `replayed_at_open` (log records the open replayed), `background_checkpoints` and
+    /// `background_errors` (since the open), `last_background_error` (its message, or
+    /// None). A failed background checkpoint loses nothing (the log stays until one
+    /// succeeds), but nobody waits on it, so this is where it shows.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = self.db.with(|db| Ok(db.health())).or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("checkpoint_lsn", h.checkpoint_lsn)?;
+        d.set_item("replayed_at_open", h.replayed_at_open)?;
+        d.set_item("background_checkpoints", h.background_checkpoints)?;
+        d.set_item("background_errors", h.background_errors)?;
+        d.set_item("last_background_error", h.last_background_error)?;
+        Ok(d)
     }
 
     /// Returns the database itself.

@@ -1,6 +1,8 @@
 """Round trips through the API: add, upsert, delete, get, search, filters, padding,
 persistence across reopen, close semantics, collections."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -245,7 +247,7 @@ def test_module_surface():
 
 
 def test_delete_many(path, open_db, rng):
-    # Long lists are deleted from several threads: the count and the result must not care.
+    # One log group for the lot; absent ids are skipped and repeated ones count once.
     with open_db(path) as db:  # durability "sync"
         c = db.create_collection("d", dim=4, metric="l2")
         c.add(np.arange(1000), rng.standard_normal((1000, 4), dtype=np.float32))
@@ -255,3 +257,94 @@ def test_delete_many(path, open_db, rng):
         assert all(i in c for i in range(1, 1000, 2)) and not any(i in c for i in range(0, 1000, 2))
     with open_db(path) as db:
         assert len(db.collection("d")) == 500
+
+
+def test_delete_absent_repeated_and_empty(db):
+    c = db.create_collection("d", dim=2, metric="l2")
+    c.add([1, 2, 3], np.ones((3, 2)))
+    assert c.delete([]) == 0
+    assert c.delete(np.array([], dtype=np.uint64)) == 0
+    assert c.delete([7, 8, 7]) == 0
+    assert c.delete([3, 3, 3]) == 1
+    assert c.delete([2, 9, 1, 2]) == 2
+    assert len(c) == 0
+
+
+def test_get_many(db, rng):
+    c = db.create_collection("g", dim=5, metric="l2")
+    v = rng.standard_normal((300, 5), dtype=np.float32)
+    c.add(np.arange(300), v)
+    order = rng.permutation(300)
+    np.testing.assert_array_equal(c.get(order), v[order])
+    np.testing.assert_array_equal(c.get([4, 4, 0]), v[[4, 4, 0]])
+    # The first missing id is named, whatever follows it.
+    with pytest.raises(fletchdb.IdNotFoundError) as e:
+        c.get([5, 1000, 6, 2000])
+    assert e.value.id == 1000 and str(e.value) == 'id 1000 not found in collection "g"'
+
+
+def test_get_or_create_collection(db):
+    a = db.get_or_create_collection("a", dim=3, metric="l2", m=8, ef_construction=50, seed=1)
+    a.add(1, [1, 2, 3])
+    # An existing collection keeps its own graph parameters.
+    again = db.get_or_create_collection("a", dim=3, metric="euclidean")
+    assert (again.m, again.ef_construction, len(again)) == (8, 50, 1)
+    with pytest.raises(fletchdb.InvalidArgumentError) as e:
+        db.get_or_create_collection("a", dim=4, metric="l2")
+    assert "dim 3" in str(e.value) and "dim 4" in str(e.value)
+    with pytest.raises(fletchdb.InvalidArgumentError) as e:
+        db.get_or_create_collection("a", dim=3, metric="cosine")
+    assert "l2" in str(e.value) and "cosine" in str(e.value)
+    with pytest.raises(fletchdb.InvalidArgumentError, match="unknown metric"):
+        db.get_or_create_collection("a", dim=3, metric="manhattan")
+    assert db.list_collections() == ["a"]
+
+
+HEALTH_TYPES = {
+    "checkpoint_lsn": int,
+    "replayed_at_open": int,
+    "background_checkpoints": int,
+    "background_errors": int,
+    "last_background_error": type(None),
+}
+
+
+def test_health(path, open_db, rng):
+    v = rng.standard_normal((50, 4), dtype=np.float32)
+    with open_db(path, checkpoint_on_close=False, checkpoint_interval_s=None) as db:
+        h = db.health()
+        assert {k: type(x) for k, x in h.items()} == HEALTH_TYPES
+        assert h["replayed_at_open"] == 0 and h["background_errors"] == 0
+        db.create_collection("c", dim=4, metric="l2").add(np.arange(50), v)
+    with open_db(path, checkpoint_interval_s=None) as db:
+        h = db.health()
+        assert h["replayed_at_open"] == db.replayed_at_open > 0
+        before = h["checkpoint_lsn"]
+        db.checkpoint()
+        assert db.health()["checkpoint_lsn"] > before
+    # A background checkpoint, due after every byte of log, is counted.
+    with open_db(path, checkpoint_bytes=1, checkpoint_interval_s=None) as db:
+        db.collection("c").upsert(0, v[1])
+        deadline = time.monotonic() + 10
+        while db.health()["background_checkpoints"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        h = db.health()
+        assert h["background_checkpoints"] >= 1, h
+        assert h["background_errors"] == 0 and h["last_background_error"] is None
+    with pytest.raises(fletchdb.ClosedError):
+        db.health()
+
+
+def test_close_with_live_collection_handles(path, open_db):
+    db = open_db(path)
+    c = db.create_collection("c", dim=2, metric="l2")
+    c.add([1, 2], [[0, 1], [1, 0]])
+    db.close()
+    for call in (lambda: c.get(1), lambda: c.delete([1, 2]), lambda: c.delete([]),
+                 lambda: c.upsert(3, [1, 1]), lambda: 1 in c):
+        with pytest.raises(fletchdb.ClosedError):
+            call()
+    # The handle is alive, yet the directory opens again at once.
+    with open_db(path) as again:
+        assert again.replayed_at_open == 0
+        np.testing.assert_array_equal(again.collection("c").get([2, 1]), [[1, 0], [0, 1]])
