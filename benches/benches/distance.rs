@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use fletchdb::Metric;
-use fletchdb_benches::data::metric_name;
 use fletchdb_benches::harness::test_mode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -48,7 +47,7 @@ fn ns_per_call(calls: u32, mut f: impl FnMut() -> f32) -> f64 {
 fn main() {
     let mut crit = Criterion::default().configure_from_args();
     for metric in METRICS {
-        let mut g = crit.benchmark_group(format!("distance/{}", metric_name(metric)));
+        let mut g = crit.benchmark_group(format!("distance/{}", metric.name()));
         g.throughput(Throughput::Elements(1))
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(1));
@@ -79,7 +78,7 @@ fn main() {
             });
             println!(
                 "| {} | {dim} | {simd:.1} | {scalar:.1} | {:.1}× |",
-                metric_name(metric),
+                metric.name(),
                 scalar / simd
             );
         }

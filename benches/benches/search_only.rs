@@ -22,7 +22,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use fletchdb::{Durability, Metric, Options, SearchOptions};
 use fletchdb_benches::ann::{self, BuildConfig};
-use fletchdb_benches::data::{ground_truth, metric_from_json, parse_metric, Clustered, Dataset};
+use fletchdb_benches::data::{ground_truth, metric_from_json, Clustered, Dataset};
 use fletchdb_benches::harness::{pick, scratch_dir};
 use fletchdb_benches::measure::recall;
 
@@ -37,7 +37,7 @@ fn dataset() -> Dataset {
         let prefix = PathBuf::from(prefix);
         let metric = std::env::var("FLETCHDB_BENCH_METRIC")
             .ok()
-            .and_then(|m| parse_metric(&m))
+            .and_then(|m| Metric::parse(&m))
             .or_else(|| metric_from_json(&prefix))
             .unwrap_or(Metric::L2);
         return Dataset::load(&prefix, metric).expect("FLETCHDB_BENCH_DATA");

@@ -11,25 +11,6 @@ use rayon::prelude::*;
 
 use crate::texmex::{read_ivecs, read_vectors, write_fvecs, write_ivecs, Matrix};
 
-/// The name the peers' runner and the JSON sidecars use for `metric`.
-pub fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::L2 => "l2",
-        Metric::InnerProduct => "ip",
-        Metric::Cosine => "cosine",
-    }
-}
-
-/// Parses `l2`, `ip` (or `inner_product`) and `cosine`.
-pub fn parse_metric(s: &str) -> Option<Metric> {
-    match s.to_ascii_lowercase().as_str() {
-        "l2" => Some(Metric::L2),
-        "ip" | "inner_product" => Some(Metric::InnerProduct),
-        "cosine" => Some(Metric::Cosine),
-        _ => None,
-    }
-}
-
 /// A Gaussian mixture, as `../shared/data/make_clustered.py` makes: `centers` centres
 /// drawn from N(0, I), each point a random centre plus N(0, std² I) noise; queries are
 /// fresh draws from the same mixture. The same parameters give the same distribution
@@ -205,7 +186,7 @@ pub fn json_field(prefix: &Path, key: &str) -> Option<String> {
 
 /// The metric named in `PREFIX.json` (`"metric": "cosine"`), if any.
 pub fn metric_from_json(prefix: &Path) -> Option<Metric> {
-    parse_metric(&json_field(prefix, "metric")?)
+    Metric::parse(&json_field(prefix, "metric")?)
 }
 
 impl Dataset {
@@ -286,7 +267,7 @@ impl Dataset {
             format!(
                 "{{\n \"name\": {:?},\n \"metric\": \"{}\",\n \"dims\": {},\n \"n_base\": {},\n \"n_query\": {},\n \"gt_k\": {gt_k},\n \"generator\": {note:?}\n}}\n",
                 self.name,
-                metric_name(self.metric),
+                self.metric.name(),
                 self.base.dim(),
                 self.base.len(),
                 self.queries.len(),
@@ -380,8 +361,8 @@ mod tests {
     #[test]
     fn metric_names_round_trip() {
         for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
-            assert_eq!(parse_metric(metric_name(m)), Some(m));
+            assert_eq!(Metric::parse(m.name()), Some(m));
         }
-        assert_eq!(parse_metric("hamming"), None);
+        assert_eq!(Metric::parse("hamming"), None);
     }
 }

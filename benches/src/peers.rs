@@ -7,7 +7,6 @@ use std::process::Command;
 
 use fletchdb::Metric;
 
-use crate::data::metric_name;
 use crate::report::{read_csv, Row};
 
 /// Where the peers' runner lives and which virtualenv runs it.
@@ -91,7 +90,7 @@ impl Peers {
         let status = Command::new(self.python())
             .arg(&script)
             .arg(prefix)
-            .args(["--metric", metric_name(p.metric)])
+            .args(["--metric", p.metric.name()])
             .args(["--m", &p.m.to_string()])
             .args(["--ef-construction", &p.ef_construction.to_string()])
             .args(["--efs", &efs.join(",")])

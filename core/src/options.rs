@@ -6,6 +6,8 @@ use std::time::Duration;
 pub use fletchdb_index::Metric;
 pub use fletchdb_storage::wal::Durability;
 
+use fletchdb_storage::le;
+
 use crate::error::{Error, Result};
 
 /// How [`Database::open`](crate::Database::open) opens a database.
@@ -105,15 +107,18 @@ impl CollectionConfig {
     /// A configuration for `dim`-component vectors under `metric`, with the default
     /// graph parameters.
     pub fn new(dim: usize, metric: Metric) -> Self {
+        let hnsw = fletchdb_index::HnswConfig::new(metric);
         CollectionConfig {
             dim,
             metric,
-            m: 16,
-            ef_construction: 200,
-            seed: 0x5eed,
+            m: hnsw.m,
+            ef_construction: hnsw.ef_construction,
+            seed: hnsw.seed,
         }
     }
 
+    /// [`Error::InvalidArgument`] for a dimension out of range or graph parameters
+    /// the index refuses (its checks, not a copy of them).
     pub(crate) fn check(&self) -> Result<()> {
         if !(1..=65_536).contains(&self.dim) {
             return Err(Error::InvalidArgument(format!(
@@ -121,19 +126,12 @@ impl CollectionConfig {
                 self.dim
             )));
         }
-        if !(2..=128).contains(&self.m) {
-            return Err(Error::InvalidArgument(format!(
-                "m must be between 2 and 128, not {}",
-                self.m
-            )));
-        }
-        if !(1..=65_536).contains(&self.ef_construction) {
-            return Err(Error::InvalidArgument(format!(
-                "ef_construction must be between 1 and 65536, not {}",
-                self.ef_construction
-            )));
-        }
-        Ok(())
+        self.hnsw().check().map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{e} (m {}, ef_construction {})",
+                self.m, self.ef_construction
+            ))
+        })
     }
 
     pub(crate) fn hnsw(&self) -> fletchdb_index::HnswConfig {
@@ -162,15 +160,12 @@ impl CollectionConfig {
         if b.len() != 18 || b[0] != CONFIG_VERSION {
             return None;
         }
-        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let mut seed = [0u8; 8];
-        seed.copy_from_slice(&b[10..18]);
         let config = CollectionConfig {
             dim: dim as usize,
             metric: Metric::from_code(b[1])?,
-            m: u32_at(2) as usize,
-            ef_construction: u32_at(6) as usize,
-            seed: u64::from_le_bytes(seed),
+            m: le::u32_at(b, 2)? as usize,
+            ef_construction: le::u32_at(b, 6)? as usize,
+            seed: le::u64_at(b, 10)?,
         };
         config.check().ok().map(|_| config)
     }

@@ -12,6 +12,7 @@
 //! transaction, and records of a collection that no longer exists are skipped.
 
 use fletchdb_storage::catalog::CollectionId;
+use fletchdb_storage::le;
 
 /// Record kind of a put (insert or upsert).
 pub(crate) const KIND_PUT: u8 = 1;
@@ -51,16 +52,6 @@ pub(crate) enum Op<'a> {
     Delete { cid: CollectionId, id: u64 },
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
-
 impl Op<'_> {
     /// Decodes a record; `None` if it is not one this version writes.
     pub(crate) fn decode(kind: u8, payload: &[u8]) -> Option<Op<'_>> {
@@ -70,15 +61,15 @@ impl Op<'_> {
                     && (payload.len() - PUT_HEADER).is_multiple_of(4) =>
             {
                 Some(Op::Put {
-                    cid: CollectionId(u32_at(payload, 0)),
-                    id: u64_at(payload, 4),
-                    slot: u32_at(payload, 12),
+                    cid: CollectionId(le::u32_at(payload, 0)?),
+                    id: le::u64_at(payload, 4)?,
+                    slot: le::u32_at(payload, 12)?,
                     vector: &payload[PUT_HEADER..],
                 })
             }
             KIND_DELETE if payload.len() == 12 => Some(Op::Delete {
-                cid: CollectionId(u32_at(payload, 0)),
-                id: u64_at(payload, 4),
+                cid: CollectionId(le::u32_at(payload, 0)?),
+                id: le::u64_at(payload, 4)?,
             }),
             _ => None,
         }

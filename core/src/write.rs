@@ -39,7 +39,10 @@ impl Collection {
     /// [`Error::DimensionMismatch`]; [`Error::InvalidVector`] for NaN or infinite
     /// values or, under cosine, a zero vector; [`Error::CollectionNotFound`] if the
     /// collection was dropped; [`Error::Closed`]; [`Error::WalPoisoned`] or
-    /// [`Error::Io`] if the log cannot be written. Nothing is stored when it fails.
+    /// [`Error::Io`] if the log cannot be written. Bad input changes nothing. A failed
+    /// log write or sync is not an acknowledgement: the database refuses further writes
+    /// until reopened, and the record may or may not be found after reopening (it was
+    /// handed to the disk, which may have kept it).
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
         self.put(&[id], vector, false)
     }

@@ -27,14 +27,10 @@ fn main() {
         eprintln!("usage: ann PREFIX --metric l2|ip|cosine [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2]");
         std::process::exit(2);
     };
-    let metric = match opt("--metric", "l2").as_str() {
-        "l2" => Metric::L2,
-        "ip" => Metric::InnerProduct,
-        "cosine" => Metric::Cosine,
-        m => {
-            eprintln!("unknown metric {m}");
-            std::process::exit(2);
-        }
+    let name = opt("--metric", "l2");
+    let Some(metric) = Metric::parse(&name) else {
+        eprintln!("unknown metric {name}");
+        std::process::exit(2);
     };
     let m: usize = opt("--m", "16").parse().expect("--m");
     let efc: usize = opt("--ef-construction", "200")

@@ -22,9 +22,10 @@ pub(crate) const MAX_SLOTS: usize = 1 << 31;
 pub struct HnswConfig {
     /// The distance metric.
     pub metric: Metric,
-    /// Links per node on the upper layers; layer 0 keeps up to `2 * m`. 4 to 128.
+    /// Links per node on the upper layers; layer 0 keeps up to `2 * m`. 2 to 128.
     pub m: usize,
     /// Candidate list size while inserting: larger builds slower and searches better.
+    /// 1 to 65,536.
     pub ef_construction: usize,
     /// Seed for level assignment; the same seed and slots give the same levels.
     pub seed: u64,
@@ -50,7 +51,11 @@ impl HnswConfig {
         }
     }
 
-    fn check(&self) -> Result<(), IndexError> {
+    /// Checks every field's range; [`Hnsw::new`] does too.
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidConfig`] naming the field out of range.
+    pub fn check(&self) -> Result<(), IndexError> {
         if !(2..=128).contains(&self.m) {
             return Err(IndexError::InvalidConfig("m must be between 2 and 128"));
         }
@@ -434,8 +439,8 @@ impl Hnsw<InMemoryVectors> {
         Ok(slot)
     }
 
-    /// Stores and indexes `vectors` (back to back, `dim` each) in parallel; returns the
-    /// first slot (the rest follow in order).
+    /// Stores and indexes `vectors` (back to back, `dim` each) in parallel; returns
+    /// their slots, in order.
     ///
     /// # Errors
     /// As [`add`](Self::add); every vector is validated before any is stored.

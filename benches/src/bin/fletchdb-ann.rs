@@ -32,8 +32,7 @@ use clap::Parser;
 use fletchdb::{Durability, Metric, Options, SearchOptions};
 use fletchdb_benches::ann::{self, BuildConfig};
 use fletchdb_benches::data::{
-    ground_truth, json_field, metric_from_json, metric_name, parse_metric, prefixed, Clustered,
-    Dataset,
+    ground_truth, json_field, metric_from_json, prefixed, Clustered, Dataset,
 };
 use fletchdb_benches::measure::{self, mib};
 use fletchdb_benches::peers::{PeerRun, Peers};
@@ -138,7 +137,7 @@ fn dataset(args: &Args) -> Result<(Dataset, PathBuf), Box<dyn Error>> {
             seed: args.seed,
         };
         let metric = match &args.metric {
-            Some(m) => parse_metric(m).ok_or("unknown --metric")?,
+            Some(m) => Metric::parse(m).ok_or("unknown --metric")?,
             None => Metric::L2,
         };
         let mut name = spec.name();
@@ -146,7 +145,7 @@ fn dataset(args: &Args) -> Result<(Dataset, PathBuf), Box<dyn Error>> {
             let _ = write!(name, "-{}x{}", spec.n, spec.queries);
         }
         if metric != Metric::L2 {
-            let _ = write!(name, "-{}", metric_name(metric));
+            let _ = write!(name, "-{}", metric.name());
         }
         let prefix = args.data_dir.join(&name);
         let same_shape = Dataset::exists(&prefix)
@@ -182,7 +181,7 @@ fn dataset(args: &Args) -> Result<(Dataset, PathBuf), Box<dyn Error>> {
     }
     let prefix = args.prefix.clone().ok_or("give a PREFIX or --generate")?;
     let metric = match &args.metric {
-        Some(m) => parse_metric(m).ok_or("unknown --metric")?,
+        Some(m) => Metric::parse(m).ok_or("unknown --metric")?,
         None => metric_from_json(&prefix).ok_or("no --metric and no PREFIX.json naming one")?,
     };
     let data = Dataset::load(&prefix, metric)?;
@@ -312,7 +311,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let name = args.name.clone().unwrap_or_else(|| data.name.clone());
     let n = data.base.len();
     let dim = data.base.dim();
-    let metric = metric_name(data.metric);
+    let metric = data.metric.name();
     println!(
         "# {name}: {} × {dim}-d, {} queries, {metric}; m {}, ef_construction {}, k {}, \
          {build_threads} build threads, search threads {threads:?}",

@@ -26,8 +26,6 @@
 //! ```
 #![deny(unsafe_code)]
 
-use std::cell::Cell;
-
 mod api_ops;
 mod catalog;
 mod damage;
@@ -42,39 +40,6 @@ pub use damage::open_damaged;
 pub use graph::graph_file;
 pub use seeds::seeds;
 pub use wal::wal_records;
-
-thread_local! {
-    /// Whether the targets step around open findings (see [`without_step_arounds`]).
-    static STEP_AROUND: Cell<bool> = const { Cell::new(true) };
-}
-
-/// Runs `f` (a target on some input) without stepping around the library bugs the
-/// fuzzer found that are still open (`fuzz/FINDINGS.md`).
-///
-/// While such a bug is open the targets skip the inputs that reach it, so that fuzzing
-/// finds other things instead of the same bug again; its input is kept in
-/// `fuzz/findings/<target>/`, and `tests/corpus.rs` checks, through this function,
-/// that it still fails. Once the bug is fixed, the input moves to `fuzz/corpus/` and
-/// its step-around goes.
-///
-/// ```
-/// // The undamaged database opens, with or without the step-arounds.
-/// fletchdb_fuzz::without_step_arounds(|| fletchdb_fuzz::open_damaged(&[]));
-/// ```
-pub fn without_step_arounds<R>(f: impl FnOnce() -> R) -> R {
-    let before = STEP_AROUND.replace(false);
-    let out = f();
-    STEP_AROUND.set(before);
-    out
-}
-
-/// True if the targets should step around the open finding `id` (a heading of
-/// `fuzz/FINDINGS.md`).
-#[allow(dead_code, reason = "used only while a finding is open; none is now")]
-pub(crate) fn step_around(id: &str) -> bool {
-    let _ = id;
-    STEP_AROUND.get()
-}
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);

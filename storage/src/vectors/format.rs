@@ -117,8 +117,9 @@ impl SegmentHeader {
     pub(crate) const INDEX_OFFSET: u64 = INDEX_AT as u64;
 }
 
+/// The `u32` at `at` of a whole header: every field offset is inside it.
 fn read_u32(b: &[u8; HEADER_USED], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    crate::le::u32_at(b, at).unwrap_or(u32::MAX)
 }
 
 /// The exact length of a segment file, or `None` if it would not fit in memory.

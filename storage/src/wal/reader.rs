@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::io::{StorageDir, StorageFile};
+use crate::le;
 use crate::wal::record::{self, Header, Invalid, ALIGN, KIND_CLOSE, MAX_LSN, RECORD_HEADER};
 use crate::wal::segment::{parse_segment_name, SegmentHeader, SEGMENT_HEADER};
 
@@ -190,7 +191,10 @@ impl WalReader {
         if head.len() < RECORD_HEADER {
             return Ok(Err(Invalid::Short));
         }
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(len) = le::u32_at(head, 0) else {
+            return Ok(Err(Invalid::Short));
+        };
+        let len = len as usize;
         if len == 0 || len > max_payload {
             return Ok(Err(Invalid::BadLength));
         }

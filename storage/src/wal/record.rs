@@ -15,6 +15,8 @@
 //! All integers are little-endian. The salt makes bytes left in a reused segment by an
 //! earlier generation fail validation even where they are intact records.
 
+use crate::le;
+
 /// Bytes before the payload.
 pub(crate) const RECORD_HEADER: usize = 32;
 /// Records start at multiples of this.
@@ -97,18 +99,6 @@ impl Invalid {
     }
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut x = [0; 4];
-    x.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(x)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
-
 /// Decodes and validates the record at the start of `bytes` against `salt`; a payload
 /// of more than `max_payload` bytes is refused. Returns the header (the payload is
 /// `bytes[RECORD_HEADER..][..len]`) and the record's encoded length.
@@ -117,20 +107,29 @@ pub(crate) fn decode(
     salt: u32,
     max_payload: usize,
 ) -> Result<(Header, usize), Invalid> {
-    if bytes.len() < RECORD_HEADER {
+    let (Some(len), Some(crc), Some(lsn), Some(durable), Some(stored_salt), Some(&kind)) = (
+        le::u32_at(bytes, 0),
+        le::u32_at(bytes, 4),
+        le::u64_at(bytes, 8),
+        le::u64_at(bytes, 16),
+        le::u32_at(bytes, 24),
+        bytes.get(28),
+    ) else {
         return Err(Invalid::Short);
+    };
+    if bytes.len() < RECORD_HEADER {
+        return Err(Invalid::Short); // the header's padding bytes are missing
     }
-    let len = u32_at(bytes, 0);
     if len == 0 || len as usize > max_payload {
         // Zero-length records are never written, so zeros here are unwritten space.
         return Err(Invalid::BadLength);
     }
     let h = Header {
         len,
-        lsn: u64_at(bytes, 8),
-        durable: u64_at(bytes, 16),
-        salt: u32_at(bytes, 24),
-        kind: bytes[28],
+        lsn,
+        durable,
+        salt: stored_salt,
+        kind,
     };
     if h.salt != salt {
         return Err(Invalid::OtherGeneration);
@@ -139,7 +138,7 @@ pub(crate) fn decode(
     if bytes.len() < total {
         return Err(Invalid::Short);
     }
-    if checksum(&bytes[..RECORD_HEADER + len as usize]) != u32_at(bytes, 4) {
+    if checksum(&bytes[..RECORD_HEADER + len as usize]) != crc {
         return Err(Invalid::Checksum);
     }
     if bytes[29..32] != [0, 0, 0] || (h.kind >= RESERVED_KINDS && h.kind != KIND_CLOSE) {

@@ -28,6 +28,7 @@ use std::io;
 
 use crate::error::{Result, StorageError};
 use crate::io::{StorageDir, StorageFile};
+use crate::le;
 
 const MAGIC: &[u8; 8] = b"FLETCHWL";
 /// The segment format this build reads and writes.
@@ -94,16 +95,18 @@ impl SegmentHeader {
         if &b[..8] != MAGIC {
             return Err(bad(0, "not a FletchDB log segment (bad magic)"));
         }
-        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let u64_at = |at: usize| {
-            let mut x = [0; 8];
-            x.copy_from_slice(&b[at..at + 8]);
-            u64::from_le_bytes(x)
+        let (Some(version), Some(salt), Some(first_lsn), Some(size), Some(crc)) = (
+            le::u32_at(b, 8),
+            le::u32_at(b, 12),
+            le::u64_at(b, 16),
+            le::u64_at(b, 24),
+            le::u32_at(b, 32),
+        ) else {
+            return Err(bad(b.len() as u64, "segment shorter than its header"));
         };
-        if crc32c::crc32c(&b[..32]) != u32_at(32) {
+        if crc32c::crc32c(&b[..32]) != crc {
             return Err(bad(32, "segment header checksum mismatch"));
         }
-        let version = u32_at(8);
         if version != VERSION {
             return Err(StorageError::UnsupportedVersion {
                 file: file.to_path_buf(),
@@ -112,9 +115,9 @@ impl SegmentHeader {
             });
         }
         Ok(SegmentHeader {
-            salt: u32_at(12),
-            first_lsn: u64_at(16),
-            size: u64_at(24),
+            salt,
+            first_lsn,
+            size,
         })
     }
 }
