@@ -127,6 +127,43 @@ fn bad_writes_and_queries_are_refused_and_change_nothing() {
     }
     assert_eq!(db.list_collections(), ["c"]);
 
+    // The batch reads and deletes: bad input changes nothing.
+    assert!(matches!(
+        c.delete_batch(&[]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.delete_batch(&[1, 2, 1]),
+        Err(Error::DuplicateId { id: 1 })
+    ));
+    assert!(c.contains(1).unwrap() && c.contains(2).unwrap());
+    assert_eq!(c.delete_batch(&[3, 4, 1_000]).unwrap(), 2);
+    model.remove(&3);
+    model.remove(&4);
+    assert_eq!(c.delete_batch(&[3, 4]).unwrap(), 0, "already gone");
+    let got = c.get_batch(&[5, 3, 6]).unwrap();
+    assert_eq!(got[0].as_deref(), Some(&model[&5][..]));
+    assert_eq!(got[1], None);
+    assert_eq!(got[2].as_deref(), Some(&model[&6][..]));
+    assert!(c.get_batch(&[]).unwrap().is_empty());
+    for mismatch in [
+        CollectionConfig::new(dim + 1, Metric::Cosine),
+        CollectionConfig::new(dim, Metric::L2),
+    ] {
+        assert!(matches!(
+            db.get_or_create_collection("c", mismatch),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let same = CollectionConfig {
+        m: 32,
+        ..CollectionConfig::new(dim, Metric::Cosine)
+    };
+    assert_eq!(
+        db.get_or_create_collection("c", same).unwrap().config().m,
+        16
+    );
+
     check_against(&c, &model, Metric::Cosine, 5);
     drop(c);
     db.close().unwrap();
@@ -138,6 +175,8 @@ fn bad_writes_and_queries_are_refused_and_change_nothing() {
     db.close().unwrap();
     assert!(matches!(c.insert(200, &good), Err(Error::Closed)));
     assert!(matches!(c.search(&good, 1, &q), Err(Error::Closed)));
+    assert!(matches!(c.delete_batch(&[5]), Err(Error::Closed)));
+    assert!(matches!(c.get_batch(&[5]), Err(Error::Closed)));
     assert!(matches!(handle.collection("c"), Err(Error::Closed)));
 }
 
