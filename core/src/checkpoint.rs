@@ -1,7 +1,7 @@
 //! Checkpoints: making the log before some LSN unnecessary, while writes go on.
 //!
-//! 1. Under the write gate (an instant: writers hold it shared from their log append
-//!    until their change is applied), pick X = the next LSN, and take each collection's
+//! 1. Under the write gate (an instant: writers hold it shared from before they
+//!    reserve slots and log until their change is applied), pick X = the next LSN, and take each collection's
 //!    set of ids changed since the last checkpoint. Every record below X is applied.
 //! 2. Read those ids' current slots. Writes continue meanwhile, so this may also see
 //!    changes at or after X: the checkpoint is fuzzy, and replay is idempotent for it.
@@ -47,6 +47,12 @@ type IdChanges = (Vec<(u64, u32)>, Vec<u64>);
 /// `records_at` when the state on disk needs a checkpoint whatever the log says (the
 /// open replayed records, or a checkpoint failed).
 const NEEDED: u64 = u64::MAX;
+
+/// How long after a failed checkpoint (or an open that replayed records) the background
+/// thread takes one even if nothing more is written: soon enough that a passing fault
+/// does not leave the log growing, seldom enough that a lasting one does not flood the
+/// log with warnings.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The catalog and what the checkpoints know of the log: when the last one was taken,
 /// and whether another is due.
@@ -100,7 +106,8 @@ impl Checkpoints {
 
     /// True if the log has grown by [`Options::checkpoint_bytes`] since the last
     /// checkpoint, or anything was written and [`Options::checkpoint_interval`] has
-    /// passed.
+    /// passed, or the last checkpoint failed (or the open replayed records) at least
+    /// [`RETRY_AFTER`] ago.
     pub(crate) fn due(&self, wal: &Wal, options: &Options) -> bool {
         let grown = wal
             .stats()
@@ -111,7 +118,9 @@ impl Checkpoints {
             && options
                 .checkpoint_interval
                 .is_some_and(|i| self.started.lock().elapsed() >= i);
-        by_size || by_time
+        let retry = self.records_at.load(Ordering::Acquire) == NEEDED
+            && self.started.lock().elapsed() >= RETRY_AFTER;
+        by_size || by_time || retry
     }
 
     /// Takes a checkpoint of `collections`; returns its LSN.

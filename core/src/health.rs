@@ -28,7 +28,8 @@ pub struct Health {
     /// Checkpoints the background thread took since the open.
     pub background_checkpoints: u64,
     /// Background checkpoints that failed since the open. Each failure leaves the log
-    /// in place, so nothing is lost; the next round tries again.
+    /// in place, so nothing is lost; the background thread tries again a second later,
+    /// written to or not.
     pub background_errors: u64,
     /// The error of the last failed background checkpoint, if any failed.
     pub last_background_error: Option<String>,

@@ -3,7 +3,7 @@
 //! 1. [`load_catalog`]: take the directory lock, open the catalog, read the checkpoint
 //!    LSN X and the collections.
 //! 2. [`map_stores`]: for each collection, map its vector store and publish the slots
-//!    the checkpoint saved; load its id map and, on a second thread, read its graph file.
+//!    the checkpoint saved; read its graph file while a second thread loads its id map.
 //! 3. [`replay_log`]: read the log from X: each put writes its vector back into its slot
 //!    and points its id there; each delete forgets its id. Replay is idempotent, since
 //!    the checkpoint may already hold some of these changes. Then finish the log, so

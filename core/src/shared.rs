@@ -37,7 +37,8 @@ pub(crate) struct Shared {
     options: Options,
     wal: Wal,
     collections: Collections,
-    /// Writers hold it shared from their log append until the change is applied; a
+    /// Writers hold it shared from before they reserve slots and log until the change is
+    /// applied; a
     /// checkpoint holds it exclusively for the instant it picks its LSN, so every record
     /// below that LSN is applied.
     gate: RwLock<()>,
@@ -226,8 +227,8 @@ impl Shared {
     }
 
     /// The background thread's round: a checkpoint if one is due. A failure is logged
-    /// and kept for [`health`](Self::health); the log keeps everything, and the next
-    /// round tries again.
+    /// and kept for [`health`](Self::health); the log keeps everything, and a retry is
+    /// due a second later (see `Checkpoints::due`).
     pub(crate) fn checkpoint_if_due(&self) {
         if self.check_open().is_err() || !self.checkpoints.due(&self.wal, &self.options) {
             return;

@@ -1,12 +1,12 @@
 //! [`Revocable`]: a core handle that `Database.close()` can take away from every Python
-//! object holding it, so that closing really releases the database directory.
+//! object holding it, so that closing also frees the memory behind it.
 //!
-//! A core `Collection` keeps its database alive (and locked) for as long as it exists. A
-//! Python user who closes a database (or leaves its `with` block) and reopens it while a
-//! `Collection` object is still bound to some variable would otherwise get `LockedError`.
-//! So each Python object holds its core handle in a `Revocable`, and closing revokes them
-//! all: it waits for the calls in flight, drops the handles, and every later call fails
-//! with `ClosedError`.
+//! The core's `Database::close` releases the directory lock even while `Collection`
+//! handles live (their calls then fail with `Closed`), so a reopen after `close()` works
+//! either way. Revoking adds two things for Python: the core handles (and the mapped
+//! vector files and graphs behind them) are dropped at `close()` rather than whenever
+//! Python's garbage collector gets to the last `Collection` object, and close waits for
+//! the calls in flight. Every later call fails with `ClosedError`.
 //!
 //! Locking rule, which keeps this free of deadlocks with the GIL: the lock is held only
 //! by code that never attaches to the interpreter while holding it. Calls that do work

@@ -14,7 +14,7 @@
 //! - [`DirLock`]: one open handle per database directory.
 //! - [`StopSignal`]: how owners stop background loops.
 //! - [`le`]: checked little-endian reads for every decoder.
-//! - [`io`]: the file layer under the log, with an in-memory implementation that
+//! - [`io`]: the file layer under the log and the graph files, with an in-memory implementation that
 //!   simulates crashes and fails chosen writes and syncs.
 
 pub mod catalog;

@@ -34,7 +34,8 @@ pub trait StorageFile: Send + Sync + Debug {
     fn sync_data(&self) -> io::Result<()>;
 }
 
-/// A directory holding files by name: the only way the log touches the file system.
+/// A directory holding files by name: the only way the log and the graph checkpoints
+/// touch the file system.
 pub trait StorageDir: Send + Sync + Debug {
     /// The directory's path, for error messages.
     fn path(&self) -> &Path;
