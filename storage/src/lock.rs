@@ -25,7 +25,7 @@ pub const LOCK_FILE: &str = "LOCK";
 /// ```
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -45,7 +45,7 @@ impl DirLock {
             .open(&path)
             .map_err(|e| StorageError::io(&path, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock { _file: file, path }),
+            Ok(()) => Ok(DirLock { file, path }),
             Err(TryLockError::WouldBlock) => Err(StorageError::Locked { path }),
             Err(TryLockError::Error(e)) => Err(StorageError::io(&path, e)),
         }
@@ -54,5 +54,17 @@ impl DirLock {
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for DirLock {
+    /// Unlocks explicitly before the file closes. Closing alone is not enough: a child
+    /// process forked at that moment (by any thread of this process) shares the open file
+    /// description until it execs, and with it the lock, so a reopen right after the
+    /// drop found the directory `Locked` while the test suite's crash tests were spawning
+    /// children. `LOCK_UN` releases the lock on the description itself, whoever else
+    /// still holds a copy of the descriptor.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }
