@@ -216,11 +216,7 @@ impl<V: VectorSource> Hnsw<V> {
         let step = bound.div_ceil(SAMPLE).max(1);
         let (mut seen, mut admitted) = (0usize, 0usize);
         for s in (0..bound).step_by(step) {
-            let live = view
-                .meta(s as u32)
-                .map(|m| m.state())
-                .is_some_and(|st| st.claimed() && !st.deleted());
-            if live {
+            if view.live(s as u32) {
                 seen += 1;
                 admitted += filter.admits(Slot(s as u32)) as usize;
             }
@@ -315,8 +311,7 @@ impl<V: VectorSource> Hnsw<V> {
         results.reset(ef.max(k));
         let consider =
             |view: &mut crate::nodes::View<'_>, results: &mut SortedList, id: u32, d: f32| {
-                let live = view.meta(id).is_some_and(|m| !m.state().deleted());
-                if live && filter.admits(Slot(id)) {
+                if view.live(id) && filter.admits(Slot(id)) {
                     results.insert(d, id);
                 }
             };
@@ -384,11 +379,7 @@ impl<V: VectorSource> Hnsw<V> {
             if s.index() >= bound {
                 return;
             }
-            let live = view
-                .meta(s.0)
-                .map(|m| m.state())
-                .is_some_and(|st| st.claimed() && !st.deleted());
-            if live {
+            if view.live(s.0) {
                 let d = self.dist::<K>(q, s.0);
                 results.insert(d, s.0);
             }

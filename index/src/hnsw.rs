@@ -164,10 +164,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// True if `slot` is in the index and not deleted.
     pub fn contains(&self, slot: Slot) -> bool {
         let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        view.meta(slot.0)
-            .map(|m| m.state())
-            .is_some_and(|s| s.claimed() && !s.deleted())
+        self.nodes.view(&guard).live(slot.0)
     }
 
     pub(crate) fn entry(&self) -> Option<Entry> {
