@@ -19,7 +19,7 @@
 use crossbeam_epoch as epoch;
 
 use crate::candidates::SortedList;
-use crate::distance::{DotKernel, Kernel, L2Kernel, Metric};
+use crate::distance::{with_kernel, Kernel};
 use crate::error::IndexError;
 use crate::hnsw::Hnsw;
 use crate::scratch::Scratch;
@@ -270,14 +270,9 @@ impl<V: VectorSource> Hnsw<V> {
         out.clear();
         match self.plan(filter, k, ef, choice) {
             Plan::Exact => self.exact_with(scratch, k, filter, out),
-            Plan::Graph { candidates } => match self.config.metric {
-                Metric::L2 => {
-                    self.walk_filtered::<L2Kernel, F>(scratch, k, ef, candidates, filter, out)
-                }
-                Metric::InnerProduct | Metric::Cosine => {
-                    self.walk_filtered::<DotKernel, F>(scratch, k, ef, candidates, filter, out)
-                }
-            },
+            Plan::Graph { candidates } => with_kernel!(self.config.metric, K => {
+                self.walk_filtered::<K, F>(scratch, k, ef, candidates, filter, out)
+            }),
         }
         Ok(())
     }
@@ -350,12 +345,7 @@ impl<V: VectorSource> Hnsw<V> {
         filter: &F,
         out: &mut Vec<Neighbor>,
     ) {
-        match self.config.metric {
-            Metric::L2 => self.exact_kernel::<L2Kernel, F>(scratch, k, filter, out),
-            Metric::InnerProduct | Metric::Cosine => {
-                self.exact_kernel::<DotKernel, F>(scratch, k, filter, out)
-            }
-        }
+        with_kernel!(self.config.metric, K => self.exact_kernel::<K, F>(scratch, k, filter, out))
     }
 
     fn exact_kernel<K: Kernel, F: Filter + ?Sized>(

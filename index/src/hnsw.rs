@@ -6,7 +6,7 @@ use crossbeam_epoch as epoch;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use crate::distance::{validate, DotKernel, L2Kernel, Metric};
+use crate::distance::{validate, with_kernel, Metric};
 use crate::error::IndexError;
 use crate::filter::{Filter, FilterPlan};
 use crate::nodes::Nodes;
@@ -211,10 +211,7 @@ impl<V: VectorSource> Hnsw<V> {
                 });
             }
         }
-        match self.config.metric {
-            Metric::L2 => self.insert_with::<L2Kernel>(slot),
-            Metric::InnerProduct | Metric::Cosine => self.insert_with::<DotKernel>(slot),
-        }
+        with_kernel!(self.config.metric, K => self.insert_with::<K>(slot))
     }
 
     /// Inserts many slots in parallel on rayon's pool.
@@ -316,10 +313,7 @@ impl<V: VectorSource> Hnsw<V> {
         if self.deleted.load(Ordering::Acquire) > 0 {
             return self.filtered_with(scratch, k, ef, &crate::filter::All, FilterPlan::Auto, out);
         }
-        match self.config.metric {
-            Metric::L2 => self.knn::<L2Kernel>(scratch, k, ef, out),
-            Metric::InnerProduct | Metric::Cosine => self.knn::<DotKernel>(scratch, k, ef, out),
-        }
+        with_kernel!(self.config.metric, K => self.knn::<K>(scratch, k, ef, out));
         Ok(())
     }
 
