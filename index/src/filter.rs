@@ -18,12 +18,11 @@
 
 use crossbeam_epoch as epoch;
 
-use crate::candidates::SortedList;
 use crate::distance::{with_kernel, Kernel};
 use crate::error::IndexError;
 use crate::hnsw::Hnsw;
 use crate::scratch::Scratch;
-use crate::search::gather;
+use crate::search::Live;
 use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 
@@ -271,70 +270,10 @@ impl<V: VectorSource> Hnsw<V> {
         match self.plan(filter, k, ef, choice) {
             Plan::Exact => self.exact_with(scratch, k, filter, out),
             Plan::Graph { candidates } => with_kernel!(self.config.metric, K => {
-                self.walk_filtered::<K, F>(scratch, k, ef, candidates, filter, out)
+                self.search_layer0::<K, _>(scratch, k, ef, candidates, &Live(filter), out)
             }),
         }
         Ok(())
-    }
-
-    /// Graph walk that traverses every node but keeps only live, admitted ones.
-    fn walk_filtered<K: Kernel, F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        ef: usize,
-        candidates: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) {
-        let Some(entry) = self.entry() else { return };
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        let Scratch {
-            visited,
-            list,
-            results,
-            query,
-            fresh,
-            ..
-        } = scratch;
-        let q = query.as_slice();
-        let start = (entry.slot, self.dist::<K>(q, entry.slot));
-        let (ep, ep_d) = self.descend::<K>(&mut view, q, start, entry.level, 0);
-        visited.reset(view.capacity());
-        list.reset(candidates.max(ef).max(k));
-        results.reset(ef.max(k));
-        let consider =
-            |view: &mut crate::nodes::View<'_>, results: &mut SortedList, id: u32, d: f32| {
-                if view.live(id) && filter.admits(Slot(id)) {
-                    results.insert(d, id);
-                }
-            };
-        visited.insert(ep);
-        list.insert(ep_d, ep);
-        consider(&mut view, results, ep, ep_d);
-        while let Some(next) = list.peek_unexpanded() {
-            if results.is_full() && next > results.bound() {
-                break;
-            }
-            let Some((c, _)) = list.next_unexpanded() else {
-                break;
-            };
-            let Some(links) = view.links0(c) else {
-                continue;
-            };
-            gather(visited, links, fresh);
-            self.score::<K>(q, fresh, |n, d| {
-                list.insert(d, n);
-                if d < results.bound() {
-                    consider(&mut view, results, n, d);
-                }
-            });
-        }
-        out.extend(results.iter().take(k).map(|(id, distance)| Neighbor {
-            slot: Slot(id),
-            distance,
-        }));
     }
 
     /// Exact scan of live admitted slots; the query is in `scratch.query`.
@@ -361,7 +300,8 @@ impl<V: VectorSource> Hnsw<V> {
         }
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        let Scratch { results, query, .. } = scratch;
+        let Scratch { walk, query, .. } = scratch;
+        let results = &mut walk.results;
         let q = query.as_slice();
         results.reset(k);
         let bound = self.slot_bound();

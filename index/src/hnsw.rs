@@ -11,6 +11,7 @@ use crate::error::IndexError;
 use crate::filter::{Filter, FilterPlan};
 use crate::nodes::Nodes;
 use crate::scratch::{Scratch, ScratchPool};
+use crate::search::Everything;
 use crate::types::{Neighbor, Slot};
 use crate::vectors::{InMemoryVectors, VectorSource};
 
@@ -313,7 +314,9 @@ impl<V: VectorSource> Hnsw<V> {
         if self.deleted.load(Ordering::Acquire) > 0 {
             return self.filtered_with(scratch, k, ef, &crate::filter::All, FilterPlan::Auto, out);
         }
-        with_kernel!(self.config.metric, K => self.knn::<K>(scratch, k, ef, out));
+        with_kernel!(self.config.metric, K => {
+            self.search_layer0::<K, _>(scratch, k, ef, ef, &Everything, out)
+        });
         Ok(())
     }
 
