@@ -8,8 +8,9 @@ use rayon::prelude::*;
 
 use crate::distance::{validate, with_kernel, Metric};
 use crate::error::IndexError;
-use crate::filter::{Filter, FilterPlan};
+use crate::filter::Filter;
 use crate::nodes::Nodes;
+use crate::plan::FilterPlan;
 use crate::scratch::{Scratch, ScratchPool};
 use crate::search::Everything;
 use crate::types::{Neighbor, Slot};
