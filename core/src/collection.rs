@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use fletchdb_index::{Hnsw, Neighbor, Slot, SlotSet};
+use fletchdb_index::{Hnsw, Neighbor, SearchRequest, Slot, SlotSet};
 use fletchdb_storage::catalog::CollectionId;
 use fletchdb_storage::vectors::VectorStore;
 use rayon::prelude::*;
@@ -225,7 +225,7 @@ impl Collection {
                 Err(_) => &mut fallback, // a filter predicate searching re-entrantly
             };
             match options.filter {
-                None => c.index.search_into(query, k, ef, out)?,
+                None => c.index.search_into(query, SearchRequest::new(k, ef), out)?,
                 Some(IdFilter::Ids(list)) => {
                     let set: SlotSet = {
                         let ids = c.ids.read();
@@ -234,14 +234,14 @@ impl Collection {
                             .map(Slot)
                             .collect()
                     };
-                    c.index.search_filtered_into(query, k, ef, &set, out)?;
+                    c.index.search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
                 }
                 Some(IdFilter::Predicate(admit)) => {
                     let filter = |s: Slot| {
                         let id = c.ids.read().id_of(s.0);
                         id.is_some_and(admit)
                     };
-                    c.index.search_filtered_into(query, k, ef, &filter, out)?;
+                    c.index.search_into(query, SearchRequest::new(k, ef).filter(&filter), out)?;
                 }
             }
             let ids = c.ids.read();

@@ -4,7 +4,7 @@
 
 use crossbeam_epoch as epoch;
 
-use crate::distance::{with_kernel, Kernel};
+use crate::distance::Kernel;
 use crate::filter::Filter;
 use crate::hnsw::Hnsw;
 use crate::scratch::Scratch;
@@ -12,18 +12,9 @@ use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 
 impl<V: VectorSource> Hnsw<V> {
-    /// Exact scan of live admitted slots; the query is in `scratch.query`.
-    pub(crate) fn exact_with<F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) {
-        with_kernel!(self.config.metric, K => self.exact_kernel::<K, F>(scratch, k, filter, out))
-    }
-
-    fn exact_kernel<K: Kernel, F: Filter + ?Sized>(
+    /// The `k` nearest live slots `filter` admits, by scoring every one, into `out`
+    /// (cleared first); the query is in `scratch.query`.
+    pub(crate) fn exact<K: Kernel, F: Filter + ?Sized>(
         &self,
         scratch: &mut Scratch,
         k: usize,

@@ -18,12 +18,14 @@
 
 use crossbeam_epoch as epoch;
 
-use crate::distance::with_kernel;
-use crate::error::IndexError;
-use crate::filter::Filter;
+use std::sync::atomic::Ordering;
+
+use crate::distance::Kernel;
+use crate::filter::{All, Filter};
 use crate::hnsw::Hnsw;
+use crate::request::SearchRequest;
 use crate::scratch::Scratch;
-use crate::search::Live;
+use crate::search::{Everything, Live};
 use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 
@@ -37,20 +39,22 @@ const MAX_WIDENING: usize = 64;
 /// Slots sampled to estimate a filter's selectivity when it does not say.
 const SAMPLE: usize = 512;
 
-/// How [`Hnsw::search_filtered_using`](crate::Hnsw::search_filtered_using) runs a
-/// filtered search.
+/// How a search runs, chosen with [`SearchRequest::plan`]: by the index's cost estimate
+/// (the default), by walking the graph, or by scanning every admitted live slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterPlan {
-    /// Let the index choose by estimated cost (what `search_filtered` does).
+    /// Let the index choose by estimated cost. A search with no filter on a graph with
+    /// no tombstones always walks the graph.
     #[default]
     Auto,
-    /// Always walk the graph (recall falls as selectivity does).
+    /// Always walk the graph (with a filter, recall falls as selectivity does).
     Graph,
-    /// Always scan the admitted slots exactly.
+    /// Always scan the admitted live slots exactly (ground truth; slow on large indexes
+    /// unless the filter admits few slots).
     Exact,
 }
 
-/// How a filtered search will run.
+/// How a filtered (or tombstone-aware) search will run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Plan {
     /// Scan admitted live slots exactly.
@@ -60,6 +64,48 @@ pub(crate) enum Plan {
 }
 
 impl<V: VectorSource> Hnsw<V> {
+    /// Runs `request` into the empty `out`; the query is in `scratch.query`. With
+    /// nothing to leave out (no filter, no tombstones) this is the plain walk, which
+    /// admits every node it reaches; otherwise the plan decides.
+    pub(crate) fn run<K: Kernel, F: Filter + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        request: &SearchRequest<'_, F>,
+        out: &mut Vec<Neighbor>,
+    ) {
+        let SearchRequest {
+            k,
+            ef,
+            filter,
+            plan,
+        } = *request;
+        match filter {
+            None if plan != FilterPlan::Exact && self.deleted.load(Ordering::Acquire) == 0 => {
+                self.search_layer0::<K, _>(scratch, k, ef, ef, &Everything, out)
+            }
+            None => self.planned::<K, _>(scratch, k, ef, &All, plan, out),
+            Some(filter) => self.planned::<K, F>(scratch, k, ef, filter, plan, out),
+        }
+    }
+
+    /// Runs a search that must leave slots out by the plan [`plan`](Self::plan) picks.
+    fn planned<K: Kernel, F: Filter + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        k: usize,
+        ef: usize,
+        filter: &F,
+        choice: FilterPlan,
+        out: &mut Vec<Neighbor>,
+    ) {
+        match self.plan(filter, k, ef, choice) {
+            Plan::Exact => self.exact::<K, F>(scratch, k, filter, out),
+            Plan::Graph { candidates } => {
+                self.search_layer0::<K, _>(scratch, k, ef, candidates, &Live(filter), out)
+            }
+        }
+    }
+
     /// Estimated share of live slots that `filter` admits, in [0, 1].
     fn selectivity<F: Filter + ?Sized>(&self, filter: &F, live: usize) -> f64 {
         if let Some(n) = filter.admitted_hint() {
@@ -85,6 +131,8 @@ impl<V: VectorSource> Hnsw<V> {
         admitted as f64 / seen as f64
     }
 
+    /// The cheaper of walking the graph and scanning exactly (see the module comment),
+    /// unless `choice` forces one.
     pub(crate) fn plan<F: Filter + ?Sized>(
         &self,
         filter: &F,
@@ -92,6 +140,9 @@ impl<V: VectorSource> Hnsw<V> {
         ef: usize,
         choice: FilterPlan,
     ) -> Plan {
+        if choice == FilterPlan::Exact {
+            return Plan::Exact;
+        }
         let ef = ef.max(k).max(1);
         let live = self.len();
         let sel = self.selectivity(filter, live);
@@ -105,33 +156,11 @@ impl<V: VectorSource> Hnsw<V> {
         let graph = Plan::Graph {
             candidates: (ef as f64 * widening).ceil() as usize,
         };
-        match choice {
-            FilterPlan::Exact => Plan::Exact,
-            FilterPlan::Graph => graph,
-            FilterPlan::Auto if exact_cost <= graph_cost || sel * (MAX_WIDENING as f64) < 1.0 => {
-                Plan::Exact
-            }
-            FilterPlan::Auto => graph,
+        let exact_cheaper = exact_cost <= graph_cost || sel * (MAX_WIDENING as f64) < 1.0;
+        if choice == FilterPlan::Auto && exact_cheaper {
+            Plan::Exact
+        } else {
+            graph
         }
-    }
-
-    /// Filtered (or tombstone-aware) search; the query is in `scratch.query`.
-    pub(crate) fn filtered_with<F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        ef: usize,
-        filter: &F,
-        choice: FilterPlan,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError> {
-        out.clear();
-        match self.plan(filter, k, ef, choice) {
-            Plan::Exact => self.exact_with(scratch, k, filter, out),
-            Plan::Graph { candidates } => with_kernel!(self.config.metric, K => {
-                self.search_layer0::<K, _>(scratch, k, ef, candidates, &Live(filter), out)
-            }),
-        }
-        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Filtered search: only admitted slots, and recall that holds at low selectivity.
 
-use fletchdb_index::{Filter, Hnsw, HnswConfig, Metric, Slot, SlotSet};
+use fletchdb_index::{Filter, Hnsw, HnswConfig, Metric, Neighbor, SearchRequest, Slot, SlotSet};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::common::{clustered, queries_near, recall};
@@ -21,6 +21,20 @@ fn index_and_queries() -> (Hnsw<fletchdb_index::InMemoryVectors>, Vec<f32>, usiz
     (index, queries, dim)
 }
 
+fn filtered<F: Filter>(
+    index: &Hnsw<fletchdb_index::InMemoryVectors>,
+    q: &[f32],
+    k: usize,
+    ef: usize,
+    filter: &F,
+) -> Vec<Neighbor> {
+    let mut hits = Vec::new();
+    index
+        .search_into(q, SearchRequest::new(k, ef).filter(filter), &mut hits)
+        .unwrap();
+    hits
+}
+
 fn check<F: Filter>(
     index: &Hnsw<fletchdb_index::InMemoryVectors>,
     queries: &[f32],
@@ -30,7 +44,7 @@ fn check<F: Filter>(
     let mut got = Vec::new();
     let mut truth = Vec::new();
     for q in queries.chunks(dim) {
-        let hits = index.search_filtered(q, 10, 64, filter).unwrap();
+        let hits = filtered(index, q, 10, 64, filter);
         assert!(
             hits.iter().all(|h| filter.admits(h.slot)),
             "a non-admitted slot came back"
@@ -72,13 +86,7 @@ fn moderate_and_high_selectivity_walk_the_graph_with_good_recall() {
 fn filter_admitting_nothing_returns_nothing() {
     let (index, queries, dim) = index_and_queries();
     let none = |_: Slot| false;
-    assert!(index
-        .search_filtered(&queries[..dim], 10, 64, &none)
-        .unwrap()
-        .is_empty());
+    assert!(filtered(&index, &queries[..dim], 10, 64, &none).is_empty());
     let empty = SlotSet::new();
-    assert!(index
-        .search_filtered(&queries[..dim], 10, 64, &empty)
-        .unwrap()
-        .is_empty());
+    assert!(filtered(&index, &queries[..dim], 10, 64, &empty).is_empty());
 }
