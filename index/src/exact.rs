@@ -14,6 +14,11 @@ use crate::vectors::VectorSource;
 impl<V: VectorSource> Hnsw<V> {
     /// The `k` nearest live slots `filter` admits, by scoring every one, into `out`
     /// (cleared first); the query is in `scratch.query`.
+    ///
+    /// Not inlined, like [`search_layer0`](Self::search_layer0): compiled on its own, a
+    /// scan of 100,000 slots with a closure admitting 1 in 200 ran 1.28M instructions
+    /// per query, against 1.38M inlined into `search_with`.
+    #[inline(never)]
     pub(crate) fn exact<K: Kernel, F: Filter + ?Sized>(
         &self,
         scratch: &mut Scratch,
@@ -31,22 +36,23 @@ impl<V: VectorSource> Hnsw<V> {
         let results = &mut walk.results;
         let q = query.as_slice();
         results.reset(k);
-        let bound = self.slot_bound();
-        let mut visit = |s: Slot| {
-            if s.index() >= bound {
-                return;
-            }
-            if view.live(s.0) {
-                let d = self.dist::<K>(q, s.0);
-                results.insert(d, s.0);
+        let bound = self.slot_bound() as u32;
+        let mut consider = |s: u32| {
+            if view.live(s) {
+                let d = self.dist::<K>(q, s);
+                results.insert(d, s);
             }
         };
         if filter.can_list() {
-            filter.for_each_admitted(&mut visit);
+            filter.for_each_admitted(&mut |s| {
+                if s.0 < bound {
+                    consider(s.0);
+                }
+            });
         } else {
             for s in 0..bound {
-                if filter.admits(Slot(s as u32)) {
-                    visit(Slot(s as u32));
+                if filter.admits(Slot(s)) {
+                    consider(s);
                 }
             }
         }
