@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Instant;
 
-use fletchdb_index::{Filter, FilterPlan, Hnsw, HnswConfig, Metric, SearchRequest, Slot};
+use fletchdb_index::{Filter, FilterPlan, Hnsw, HnswConfig, Metric, Slot};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -32,7 +32,15 @@ fn main() {
         let filter = move |s: Slot| s.0.wrapping_mul(2_654_435_761).is_multiple_of(modulus);
         let truth: Vec<Vec<u32>> = queries
             .chunks(dim)
-            .map(|q| search(&index, q, k, ef, &filter, FilterPlan::Exact))
+            .map(|q| {
+                ids(&common::search_filtered(
+                    &index,
+                    q,
+                    (k, ef),
+                    &filter,
+                    FilterPlan::Exact,
+                ))
+            })
             .collect();
         let mut row = format!("{sel:>8}");
         for plan in [FilterPlan::Graph, FilterPlan::Exact, FilterPlan::Auto] {
@@ -57,23 +65,13 @@ fn run<F: Filter>(
     let t = Instant::now();
     let got: Vec<Vec<u32>> = queries
         .chunks(dim)
-        .map(|q| search(index, q, k, ef, filter, plan))
+        .map(|q| ids(&common::search_filtered(index, q, (k, ef), filter, plan)))
         .collect();
     let qps = truth.len() as f64 / t.elapsed().as_secs_f64();
     (qps, common::recall(&got, truth, k))
 }
 
 /// The slots of one filtered search's hits.
-fn search<F: Filter>(
-    index: &Hnsw<fletchdb_index::InMemoryVectors>,
-    q: &[f32],
-    k: usize,
-    ef: usize,
-    filter: &F,
-    plan: FilterPlan,
-) -> Vec<u32> {
-    let mut hits = Vec::with_capacity(k);
-    let request = SearchRequest::new(k, ef).filter(filter).plan(plan);
-    index.search_into(q, request, &mut hits).unwrap();
+fn ids(hits: &[fletchdb_index::Neighbor]) -> Vec<u32> {
     hits.iter().map(|h| h.slot.0).collect()
 }

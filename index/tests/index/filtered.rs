@@ -1,11 +1,9 @@
 //! Filtered search: only admitted slots, and recall that holds at low selectivity.
 
-use fletchdb_index::{
-    Filter, FilterPlan, Hnsw, HnswConfig, Metric, Neighbor, SearchRequest, Slot, SlotSet,
-};
+use fletchdb_index::{Filter, FilterPlan, Hnsw, HnswConfig, Metric, SearchRequest, Slot, SlotSet};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::common::{clustered, queries_near, recall};
+use crate::common::{clustered, queries_near, recall, search_filtered};
 
 fn index_and_queries() -> (Hnsw<fletchdb_index::InMemoryVectors>, Vec<f32>, usize) {
     let (n, dim) = (20_000, 24);
@@ -23,20 +21,6 @@ fn index_and_queries() -> (Hnsw<fletchdb_index::InMemoryVectors>, Vec<f32>, usiz
     (index, queries, dim)
 }
 
-fn filtered<F: Filter>(
-    index: &Hnsw<fletchdb_index::InMemoryVectors>,
-    q: &[f32],
-    k: usize,
-    ef: usize,
-    filter: &F,
-) -> Vec<Neighbor> {
-    let mut hits = Vec::new();
-    index
-        .search_into(q, SearchRequest::new(k, ef).filter(filter), &mut hits)
-        .unwrap();
-    hits
-}
-
 fn check<F: Filter>(
     index: &Hnsw<fletchdb_index::InMemoryVectors>,
     queries: &[f32],
@@ -46,7 +30,7 @@ fn check<F: Filter>(
     let mut got = Vec::new();
     let mut truth = Vec::new();
     for q in queries.chunks(dim) {
-        let hits = filtered(index, q, 10, 64, filter);
+        let hits = search_filtered(index, q, (10, 64), filter, FilterPlan::Auto);
         assert!(
             hits.iter().all(|h| filter.admits(h.slot)),
             "a non-admitted slot came back"
@@ -88,9 +72,11 @@ fn moderate_and_high_selectivity_walk_the_graph_with_good_recall() {
 fn filter_admitting_nothing_returns_nothing() {
     let (index, queries, dim) = index_and_queries();
     let none = |_: Slot| false;
-    assert!(filtered(&index, &queries[..dim], 10, 64, &none).is_empty());
+    assert!(search_filtered(&index, &queries[..dim], (10, 64), &none, FilterPlan::Auto).is_empty());
     let empty = SlotSet::new();
-    assert!(filtered(&index, &queries[..dim], 10, 64, &empty).is_empty());
+    assert!(
+        search_filtered(&index, &queries[..dim], (10, 64), &empty, FilterPlan::Auto).is_empty()
+    );
 }
 
 /// The filtered walk (a second result list, node-state checks, an early stop) and the
