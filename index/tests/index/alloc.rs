@@ -104,7 +104,7 @@ fn steady_state_search_allocates_nothing_but_its_result() {
 
         // A filter with no size hint (sampled by the planner) walks the graph with a
         // widened candidate list: allocation-free once the scratch has grown to it.
-        let half = |s: Slot| s.0 % 2 == 0;
+        let half = |s: Slot| s.0.is_multiple_of(2);
         let filtered = SearchRequest::new(10, 128).filter(&half);
         for q in queries.chunks(dim).take(20) {
             index
