@@ -234,14 +234,16 @@ impl Collection {
                             .map(Slot)
                             .collect()
                     };
-                    c.index.search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
+                    c.index
+                        .search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
                 }
                 Some(IdFilter::Predicate(admit)) => {
                     let filter = |s: Slot| {
                         let id = c.ids.read().id_of(s.0);
                         id.is_some_and(admit)
                     };
-                    c.index.search_into(query, SearchRequest::new(k, ef).filter(&filter), out)?;
+                    c.index
+                        .search_into(query, SearchRequest::new(k, ef).filter(&filter), out)?;
                 }
             }
             let ids = c.ids.read();
