@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use fletchdb_index::{Hnsw, Neighbor, Slot, SlotSet};
+use fletchdb_index::{Hnsw, Neighbor, SearchRequest, Slot, SlotSet};
 use fletchdb_storage::catalog::CollectionId;
 use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::VectorStore;
@@ -198,7 +198,7 @@ impl Collection {
                 Err(_) => &mut fallback, // a filter predicate searching re-entrantly
             };
             match options.filter {
-                None => c.index.search_into(query, k, ef, out)?,
+                None => c.index.search_into(query, SearchRequest::new(k, ef), out)?,
                 Some(IdFilter::Ids(list)) => {
                     let set: SlotSet = {
                         let ids = c.ids.read();
@@ -207,14 +207,16 @@ impl Collection {
                             .map(Slot)
                             .collect()
                     };
-                    c.index.search_filtered_into(query, k, ef, &set, out)?;
+                    c.index
+                        .search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
                 }
                 Some(IdFilter::Predicate(admit)) => {
                     let filter = |s: Slot| {
                         let id = c.ids.read().id_of(s.0);
                         id.is_some_and(admit)
                     };
-                    c.index.search_filtered_into(query, k, ef, &filter, out)?;
+                    c.index
+                        .search_into(query, SearchRequest::new(k, ef).filter(&filter), out)?;
                 }
             }
             let ids = c.ids.read();

@@ -13,7 +13,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use fletchdb_index::{Hnsw, HnswConfig, Metric};
+use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,7 +78,9 @@ fn main() {
             got.clear();
             let t = Instant::now();
             for q in queries.chunks(dim) {
-                index.search_with(&mut scratch, q, k, ef, &mut out).unwrap();
+                index
+                    .search_with(&mut scratch, q, SearchRequest::new(k, ef), &mut out)
+                    .unwrap();
                 got.push(out.iter().map(|h| h.slot.0).collect::<Vec<u32>>());
             }
             times.push(t.elapsed().as_secs_f64());

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Instant;
 
-use fletchdb_index::{Hnsw, HnswConfig, Metric};
+use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -49,7 +49,7 @@ fn main() {
         let t = Instant::now();
         for q in queries.chunks(dim) {
             index
-                .search_with(&mut scratch, q, k, ef, &mut out)
+                .search_with(&mut scratch, q, SearchRequest::new(k, ef), &mut out)
                 .expect("search");
             got.push(out.iter().map(|h| h.slot.0).collect::<Vec<_>>());
         }

@@ -33,9 +33,13 @@ fn main() {
         let truth: Vec<Vec<u32>> = queries
             .chunks(dim)
             .map(|q| {
-                ids(&index
-                    .search_filtered_using(q, k, ef, &filter, FilterPlan::Exact)
-                    .unwrap())
+                ids(&common::search_filtered(
+                    &index,
+                    q,
+                    (k, ef),
+                    &filter,
+                    FilterPlan::Exact,
+                ))
             })
             .collect();
         let mut row = format!("{sel:>8}");
@@ -61,12 +65,13 @@ fn run<F: Filter>(
     let t = Instant::now();
     let got: Vec<Vec<u32>> = queries
         .chunks(dim)
-        .map(|q| ids(&index.search_filtered_using(q, k, ef, filter, plan).unwrap()))
+        .map(|q| ids(&common::search_filtered(index, q, (k, ef), filter, plan)))
         .collect();
     let qps = truth.len() as f64 / t.elapsed().as_secs_f64();
     (qps, common::recall(&got, truth, k))
 }
 
+/// The slots of one filtered search's hits.
 fn ids(hits: &[fletchdb_index::Neighbor]) -> Vec<u32> {
     hits.iter().map(|h| h.slot.0).collect()
 }

@@ -82,18 +82,6 @@ impl SortedList {
         None
     }
 
-    /// Distance of the closest unexpanded entry, without taking it.
-    #[inline(always)]
-    pub(crate) fn peek_unexpanded(&mut self) -> Option<f32> {
-        while let Some(e) = self.items.get(self.cursor) {
-            if e.id & EXPANDED == 0 {
-                return Some(e.distance);
-            }
-            self.cursor += 1;
-        }
-        None
-    }
-
     /// Entries in ascending distance: `(id, distance)`.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
         self.items.iter().map(|e| (e.id & !EXPANDED, e.distance))
@@ -125,7 +113,6 @@ mod tests {
         l.insert(3.0, 3);
         assert_eq!(l.next_unexpanded(), Some((2, 2.0)));
         l.insert(1.0, 1); // lands before the cursor: it must come next
-        assert_eq!(l.peek_unexpanded(), Some(1.0));
         assert_eq!(l.next_unexpanded(), Some((1, 1.0)));
         assert_eq!(l.next_unexpanded(), Some((3, 3.0)));
         assert_eq!(l.next_unexpanded(), None);

@@ -14,6 +14,28 @@ use simsimd::SpatialSimilarity;
 
 use crate::error::IndexError;
 
+/// Evaluates `$body` with the type `$k` naming the [`Kernel`] of `$metric`: the one place
+/// a run-time [`Metric`] becomes the type parameter the loops are monomorphised over.
+///
+/// ```text
+/// with_kernel!(self.config.metric, K => self.insert_with::<K>(slot))
+/// ```
+macro_rules! with_kernel {
+    ($metric:expr, $k:ident => $body:expr) => {
+        match $metric {
+            $crate::distance::Metric::L2 => {
+                type $k = $crate::distance::L2Kernel;
+                $body
+            }
+            $crate::distance::Metric::InnerProduct | $crate::distance::Metric::Cosine => {
+                type $k = $crate::distance::DotKernel;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_kernel;
+
 /// How the distance between two vectors is measured.
 ///
 /// ```
@@ -69,10 +91,7 @@ impl Metric {
     /// are infinitely far apart.
     #[inline]
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
-        match self {
-            Metric::L2 => L2Kernel::distance(a, b),
-            Metric::InnerProduct | Metric::Cosine => DotKernel::distance(a, b),
-        }
+        with_kernel!(self, K => K::distance(a, b))
     }
 
     /// Brings a vector into the form the index stores: unit length for cosine,

@@ -1,58 +1,45 @@
-//! Filtered search: a predicate over slots, and the choice between walking the graph and
-//! scanning the admitted slots exactly.
-//!
-//! Walking the graph while skipping non-admitted nodes works while the filter admits a
-//! good share of the graph; as the share falls, the admitted nodes become sparse in the
-//! graph and recall collapses (hnswlib and FAISS both show this). The search therefore
-//! estimates how many live slots the filter admits and compares two costs in distance
-//! computations:
-//!
-//! - graph: about `GRAPH_COST_PER_EF * ef / selectivity` (the walk keeps a candidate list
-//!   `ef / selectivity` long so that about ef admitted nodes stay in it);
-//! - exact: `admitted`, plus `live / PREDICATE_PER_DISTANCE` for asking the filter about
-//!   every live slot when it cannot list its admitted slots itself.
-//!
-//! It scans exactly whenever that is cheaper, which also gives exact results exactly
-//! when the graph would be least reliable. The constants were measured on this
-//! project's machines (see `examples/filter_crossover.rs`).
+//! [`Filter`]: a predicate over slots that restricts what a search may return.
 
-use crossbeam_epoch as epoch;
+use crate::types::Slot;
 
-use crate::candidates::SortedList;
-use crate::distance::{DotKernel, Kernel, L2Kernel, Metric};
-use crate::error::IndexError;
-use crate::hnsw::Hnsw;
-use crate::scratch::Scratch;
-use crate::search::gather;
-use crate::types::{Neighbor, Slot};
-use crate::vectors::VectorSource;
-
-/// Distance computations one unit of ef costs a graph walk (measured: a layer-0 walk
-/// at ef = 64 computes about 1,300 distances on 20,000 vectors with M = 16).
-const GRAPH_COST_PER_EF: f64 = 20.0;
-/// How many filter calls cost as much as one distance computation.
-const PREDICATE_PER_DISTANCE: f64 = 20.0;
-/// The longest candidate list a filtered walk keeps, as a multiple of ef.
-const MAX_WIDENING: usize = 64;
-/// Slots sampled to estimate a filter's selectivity when it does not say.
-const SAMPLE: usize = 512;
-
-/// A predicate over slots for [`Hnsw::search_filtered`](crate::Hnsw::search_filtered).
+/// A predicate over slots: a search given one (through
+/// [`SearchRequest::filter`](crate::SearchRequest::filter)) returns only slots it admits.
 ///
 /// Any `Fn(Slot) -> bool + Sync` closure is a filter. A filter that knows how many slots
-/// it admits, or can list them (like [`SlotSet`]), lets the search plan better.
+/// it admits, or can list them (like [`SlotSet`](crate::SlotSet)), lets the search plan
+/// better: without a hint the planner samples the filter on 512 slots.
 ///
 /// ```
-/// use fletchdb_index::{Hnsw, HnswConfig, Metric, Slot};
-/// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2)).unwrap();
-/// for i in 0..100 {
-///     index.add(&[i as f32]).unwrap();
+/// use fletchdb_index::{Filter, Hnsw, HnswConfig, Metric, SearchRequest, Slot};
+///
+/// /// Slots in `start..end`: it knows its size and lists its members.
+/// struct Range(u32, u32);
+///
+/// impl Filter for Range {
+///     fn admits(&self, slot: Slot) -> bool {
+///         (self.0..self.1).contains(&slot.0)
+///     }
+///     fn admitted_hint(&self) -> Option<usize> {
+///         Some((self.1 - self.0) as usize)
+///     }
+///     fn can_list(&self) -> bool {
+///         true
+///     }
+///     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
+///         (self.0..self.1).for_each(|s| f(Slot(s)));
+///     }
 /// }
-/// let even = |s: Slot| s.0 % 2 == 0;
-/// let hits = index.search_filtered(&[51.0], 2, 32, &even).unwrap();
+///
+/// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+/// for i in 0..1000 {
+///     index.add(&[i as f32])?;
+/// }
+/// let mut hits = Vec::new();
+/// let request = SearchRequest::new(3, 32).filter(&Range(10, 20));
+/// index.search_into(&[500.0], request, &mut hits)?;
 /// let slots: Vec<u32> = hits.iter().map(|n| n.slot.0).collect();
-/// assert_eq!(slots.len(), 2);
-/// assert!(slots.contains(&50) && slots.contains(&52));
+/// assert_eq!(slots, [19, 18, 17]);
+/// # Ok::<(), fletchdb_index::IndexError>(())
 /// ```
 pub trait Filter: Sync {
     /// True if `slot` may be returned.
@@ -84,327 +71,19 @@ impl<F: Fn(Slot) -> bool + Sync> Filter for F {
     }
 }
 
-/// Admits every slot (live-ness is checked separately).
+/// Admits every slot: the filter of a search that has none (liveness is checked
+/// separately).
 pub(crate) struct All;
 
 impl Filter for All {
-    #[inline]
+    #[inline(always)]
     fn admits(&self, _: Slot) -> bool {
         true
     }
-}
 
-/// A set of slots as a bitmap: a [`Filter`] that knows its size and lists its members.
-///
-/// ```
-/// use fletchdb_index::{Filter, Slot, SlotSet};
-/// let set: SlotSet = [Slot(3), Slot(70), Slot(3)].into_iter().collect();
-/// assert_eq!(set.len(), 2);
-/// assert!(set.admits(Slot(70)) && !set.admits(Slot(4)));
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct SlotSet {
-    words: Vec<u64>,
-    len: usize,
-}
-
-impl SlotSet {
-    /// An empty set.
-    pub fn new() -> Self {
-        SlotSet::default()
-    }
-
-    /// Adds `slot`; true if it was not there.
-    pub fn insert(&mut self, slot: Slot) -> bool {
-        let (w, b) = (slot.index() / 64, slot.index() % 64);
-        if w >= self.words.len() {
-            self.words.resize(w + 1, 0);
-        }
-        let fresh = self.words[w] & (1 << b) == 0;
-        self.words[w] |= 1 << b;
-        self.len += fresh as usize;
-        fresh
-    }
-
-    /// True if `slot` is in the set.
-    pub fn contains(&self, slot: Slot) -> bool {
-        let (w, b) = (slot.index() / 64, slot.index() % 64);
-        self.words.get(w).is_some_and(|x| x & (1 << b) != 0)
-    }
-
-    /// Members.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl FromIterator<Slot> for SlotSet {
-    fn from_iter<I: IntoIterator<Item = Slot>>(iter: I) -> Self {
-        let mut s = SlotSet::new();
-        for slot in iter {
-            s.insert(slot);
-        }
-        s
-    }
-}
-
-impl Filter for SlotSet {
-    #[inline]
-    fn admits(&self, slot: Slot) -> bool {
-        self.contains(slot)
-    }
-
+    /// Every slot: at least as many as are live, so the planner takes the share as 1
+    /// without sampling.
     fn admitted_hint(&self) -> Option<usize> {
-        Some(self.len)
-    }
-
-    fn can_list(&self) -> bool {
-        true
-    }
-
-    fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
-        for (w, &word) in self.words.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let b = bits.trailing_zeros() as usize;
-                f(Slot((w * 64 + b) as u32));
-                bits &= bits - 1;
-            }
-        }
-    }
-}
-
-/// How [`Hnsw::search_filtered_using`](crate::Hnsw::search_filtered_using) runs a
-/// filtered search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FilterPlan {
-    /// Let the index choose by estimated cost (what `search_filtered` does).
-    #[default]
-    Auto,
-    /// Always walk the graph (recall falls as selectivity does).
-    Graph,
-    /// Always scan the admitted slots exactly.
-    Exact,
-}
-
-/// How a filtered search will run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Plan {
-    /// Scan admitted live slots exactly.
-    Exact,
-    /// Walk the graph with a candidate list this long.
-    Graph { candidates: usize },
-}
-
-impl<V: VectorSource> Hnsw<V> {
-    /// Estimated share of live slots that `filter` admits, in [0, 1].
-    fn selectivity<F: Filter + ?Sized>(&self, filter: &F, live: usize) -> f64 {
-        if let Some(n) = filter.admitted_hint() {
-            return (n as f64 / live.max(1) as f64).min(1.0);
-        }
-        let bound = self.slot_bound();
-        if bound == 0 {
-            return 0.0;
-        }
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        let step = bound.div_ceil(SAMPLE).max(1);
-        let (mut seen, mut admitted) = (0usize, 0usize);
-        for s in (0..bound).step_by(step) {
-            let live = view
-                .meta(s as u32)
-                .map(|m| m.state())
-                .is_some_and(|st| st.claimed() && !st.deleted());
-            if live {
-                seen += 1;
-                admitted += filter.admits(Slot(s as u32)) as usize;
-            }
-        }
-        if seen == 0 {
-            return 0.0;
-        }
-        admitted as f64 / seen as f64
-    }
-
-    pub(crate) fn plan<F: Filter + ?Sized>(
-        &self,
-        filter: &F,
-        k: usize,
-        ef: usize,
-        choice: FilterPlan,
-    ) -> Plan {
-        let ef = ef.max(k).max(1);
-        let live = self.len();
-        let sel = self.selectivity(filter, live);
-        let admitted = sel * live as f64;
-        let mut exact_cost = admitted;
-        if !filter.can_list() {
-            exact_cost += live as f64 / PREDICATE_PER_DISTANCE;
-        }
-        let widening = (1.0 / sel.max(1e-9)).min(MAX_WIDENING as f64);
-        let graph_cost = GRAPH_COST_PER_EF * ef as f64 * widening;
-        let graph = Plan::Graph {
-            candidates: (ef as f64 * widening).ceil() as usize,
-        };
-        match choice {
-            FilterPlan::Exact => Plan::Exact,
-            FilterPlan::Graph => graph,
-            FilterPlan::Auto if exact_cost <= graph_cost || sel * (MAX_WIDENING as f64) < 1.0 => {
-                Plan::Exact
-            }
-            FilterPlan::Auto => graph,
-        }
-    }
-
-    /// Filtered (or tombstone-aware) search; the query is in `scratch.query`.
-    pub(crate) fn filtered_with<F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        ef: usize,
-        filter: &F,
-        choice: FilterPlan,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError> {
-        out.clear();
-        match self.plan(filter, k, ef, choice) {
-            Plan::Exact => self.exact_with(scratch, k, filter, out),
-            Plan::Graph { candidates } => match self.config.metric {
-                Metric::L2 => {
-                    self.walk_filtered::<L2Kernel, F>(scratch, k, ef, candidates, filter, out)
-                }
-                Metric::InnerProduct | Metric::Cosine => {
-                    self.walk_filtered::<DotKernel, F>(scratch, k, ef, candidates, filter, out)
-                }
-            },
-        }
-        Ok(())
-    }
-
-    /// Graph walk that traverses every node but keeps only live, admitted ones.
-    fn walk_filtered<K: Kernel, F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        ef: usize,
-        candidates: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) {
-        let Some(entry) = self.entry() else { return };
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        let Scratch {
-            visited,
-            list,
-            results,
-            query,
-            fresh,
-            ..
-        } = scratch;
-        let q = query.as_slice();
-        let start = (entry.slot, self.dist::<K>(q, entry.slot));
-        let (ep, ep_d) = self.descend::<K>(&mut view, q, start, entry.level, 0);
-        visited.reset(view.capacity());
-        list.reset(candidates.max(ef).max(k));
-        results.reset(ef.max(k));
-        let consider =
-            |view: &mut crate::nodes::View<'_>, results: &mut SortedList, id: u32, d: f32| {
-                let live = view.meta(id).is_some_and(|m| !m.state().deleted());
-                if live && filter.admits(Slot(id)) {
-                    results.insert(d, id);
-                }
-            };
-        visited.insert(ep);
-        list.insert(ep_d, ep);
-        consider(&mut view, results, ep, ep_d);
-        while let Some(next) = list.peek_unexpanded() {
-            if results.is_full() && next > results.bound() {
-                break;
-            }
-            let Some((c, _)) = list.next_unexpanded() else {
-                break;
-            };
-            let Some(links) = view.links0(c) else {
-                continue;
-            };
-            gather(visited, links, fresh);
-            self.score::<K>(q, fresh, |n, d| {
-                list.insert(d, n);
-                if d < results.bound() {
-                    consider(&mut view, results, n, d);
-                }
-            });
-        }
-        out.extend(results.iter().take(k).map(|(id, distance)| Neighbor {
-            slot: Slot(id),
-            distance,
-        }));
-    }
-
-    /// Exact scan of live admitted slots; the query is in `scratch.query`.
-    pub(crate) fn exact_with<F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) {
-        match self.config.metric {
-            Metric::L2 => self.exact_kernel::<L2Kernel, F>(scratch, k, filter, out),
-            Metric::InnerProduct | Metric::Cosine => {
-                self.exact_kernel::<DotKernel, F>(scratch, k, filter, out)
-            }
-        }
-    }
-
-    fn exact_kernel<K: Kernel, F: Filter + ?Sized>(
-        &self,
-        scratch: &mut Scratch,
-        k: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) {
-        out.clear();
-        if k == 0 {
-            return;
-        }
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        let Scratch { results, query, .. } = scratch;
-        let q = query.as_slice();
-        results.reset(k);
-        let bound = self.slot_bound();
-        let mut visit = |s: Slot| {
-            if s.index() >= bound {
-                return;
-            }
-            let live = view
-                .meta(s.0)
-                .map(|m| m.state())
-                .is_some_and(|st| st.claimed() && !st.deleted());
-            if live {
-                let d = self.dist::<K>(q, s.0);
-                results.insert(d, s.0);
-            }
-        };
-        if filter.can_list() {
-            filter.for_each_admitted(&mut visit);
-        } else {
-            for s in 0..bound {
-                if filter.admits(Slot(s as u32)) {
-                    visit(Slot(s as u32));
-                }
-            }
-        }
-        out.extend(results.iter().map(|(id, distance)| Neighbor {
-            slot: Slot(id),
-            distance,
-        }));
+        Some(usize::MAX)
     }
 }

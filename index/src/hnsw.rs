@@ -6,10 +6,12 @@ use crossbeam_epoch as epoch;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use crate::distance::{validate, DotKernel, L2Kernel, Metric};
+use crate::distance::{validate, with_kernel, Metric};
 use crate::error::IndexError;
-use crate::filter::{Filter, FilterPlan};
+use crate::filter::Filter;
 use crate::nodes::Nodes;
+use crate::plan::FilterPlan;
+use crate::request::SearchRequest;
 use crate::scratch::{Scratch, ScratchPool};
 use crate::types::{Neighbor, Slot};
 use crate::vectors::{InMemoryVectors, VectorSource};
@@ -169,10 +171,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// True if `slot` is in the index and not deleted.
     pub fn contains(&self, slot: Slot) -> bool {
         let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        view.meta(slot.0)
-            .map(|m| m.state())
-            .is_some_and(|s| s.claimed() && !s.deleted())
+        self.nodes.view(&guard).live(slot.0)
     }
 
     pub(crate) fn entry(&self) -> Option<Entry> {
@@ -219,10 +218,7 @@ impl<V: VectorSource> Hnsw<V> {
                 });
             }
         }
-        match self.config.metric {
-            Metric::L2 => self.insert_with::<L2Kernel>(slot),
-            Metric::InnerProduct | Metric::Cosine => self.insert_with::<DotKernel>(slot),
-        }
+        with_kernel!(self.config.metric, K => self.insert_with::<K>(slot))
     }
 
     /// Inserts many slots in parallel on rayon's pool.
@@ -261,113 +257,90 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// The `k` nearest live slots to `query`, closest first, exploring `ef` candidates
-    /// (at least `k`). Fewer than `k` come back when fewer are live.
+    /// (at least `k`). Fewer than `k` come back when fewer are live. For a filter, a
+    /// forced plan or a reused result buffer, see [`search_into`](Self::search_into).
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// index.add_batch(&[0.0, 0.0, 1.0, 1.0, 5.0, 5.0])?;
+    /// let hits = index.search(&[0.9, 0.8], 2, 16)?;
+    /// assert_eq!(hits.len(), 2);
+    /// assert_eq!(hits[0].slot.0, 1);
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
     ///
     /// # Errors
     /// [`IndexError::DimensionMismatch`] or [`IndexError::InvalidVector`] for a bad query.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, IndexError> {
         let mut out = Vec::with_capacity(k);
-        let mut scratch = self.pool.get();
-        self.search_with(&mut scratch, query, k, ef, &mut out)?;
+        self.search_into(query, SearchRequest::new(k, ef), &mut out)?;
         Ok(out)
     }
 
-    /// [`search`](Self::search) into `out` (cleared first), with scratch borrowed from
-    /// the index's pool: once `out` has grown to `k`, this allocates nothing.
+    /// Runs `request` for `query` into `out` (cleared first, closest first), with scratch
+    /// borrowed from the index's pool: once `out` has grown to `k`, this allocates
+    /// nothing. A filtered request estimates how many slots the filter admits and, when
+    /// few, scans them exactly instead of walking the graph, so recall holds up at low
+    /// selectivity; see [`Filter`] and [`FilterPlan`].
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest, Slot, SlotSet};
+    /// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+    /// let slots = index.add_batch(&[0.0, 1.0, 2.0, 3.0])?;
+    /// let mut hits = Vec::new();
+    /// index.search_into(&[0.2], SearchRequest::new(1, 16), &mut hits)?;
+    /// assert_eq!(hits[0].slot, slots[0]);
+    /// let odd: SlotSet = [slots[1], slots[3]].into_iter().collect();
+    /// index.search_into(&[0.2], SearchRequest::new(1, 16).filter(&odd), &mut hits)?;
+    /// assert_eq!(hits[0].slot, slots[1]);
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
     ///
     /// # Errors
     /// As [`search`](Self::search).
-    pub fn search_into(
+    pub fn search_into<F: Filter + ?Sized>(
         &self,
         query: &[f32],
-        k: usize,
-        ef: usize,
+        request: SearchRequest<'_, F>,
         out: &mut Vec<Neighbor>,
     ) -> Result<(), IndexError> {
         let mut scratch = self.pool.get();
-        self.search_with(&mut scratch, query, k, ef, out)
+        self.search_with(&mut scratch, query, request, out)
     }
 
-    /// [`search_filtered`](Self::search_filtered) into `out` (cleared first), with
-    /// scratch from the index's pool.
+    /// [`search_into`](Self::search_into) with caller-owned scratch: once `scratch` and
+    /// `out` have grown to size, this allocates nothing and touches no shared pool.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// index.add_batch(&[0.0, 0.0, 1.0, 1.0, 5.0, 5.0])?;
+    /// let (mut scratch, mut out) = (index.scratch(), Vec::with_capacity(2));
+    /// for q in [[0.1, 0.0], [4.0, 4.5]] {
+    ///     index.search_with(&mut scratch, &q, SearchRequest::new(2, 16), &mut out)?;
+    ///     assert_eq!(out.len(), 2);
+    /// }
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
     ///
     /// # Errors
     /// As [`search`](Self::search).
-    pub fn search_filtered_into<F: Filter + ?Sized>(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        filter: &F,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError> {
-        let mut scratch = self.pool.get();
-        self.prepare_query(&mut scratch, query)?;
-        self.filtered_with(&mut scratch, k, ef, filter, FilterPlan::Auto, out)
-    }
-
-    /// [`search`](Self::search) into `out` (cleared first) with caller-owned scratch:
-    /// once `scratch` and `out` have grown to size, this allocates nothing.
-    ///
-    /// # Errors
-    /// As [`search`](Self::search).
-    pub fn search_with(
+    pub fn search_with<F: Filter + ?Sized>(
         &self,
         scratch: &mut Scratch,
         query: &[f32],
-        k: usize,
-        ef: usize,
+        request: SearchRequest<'_, F>,
         out: &mut Vec<Neighbor>,
     ) -> Result<(), IndexError> {
-        self.prepare_query(scratch, query)?;
         out.clear();
-        if self.deleted.load(Ordering::Acquire) > 0 {
-            return self.filtered_with(scratch, k, ef, &crate::filter::All, FilterPlan::Auto, out);
-        }
-        match self.config.metric {
-            Metric::L2 => self.knn::<L2Kernel>(scratch, k, ef, out),
-            Metric::InnerProduct | Metric::Cosine => self.knn::<DotKernel>(scratch, k, ef, out),
-        }
+        self.prepare_query(scratch, query)?;
+        with_kernel!(self.config.metric, K => self.run::<K, F>(scratch, &request, out));
         Ok(())
     }
 
-    /// The `k` nearest live slots that `filter` admits. When the filter admits few
-    /// slots, this scans them exactly instead of walking the graph, so recall holds up
-    /// at low selectivity; see [`Filter`].
-    ///
-    /// # Errors
-    /// As [`search`](Self::search).
-    pub fn search_filtered<F: Filter + ?Sized>(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        filter: &F,
-    ) -> Result<Vec<Neighbor>, IndexError> {
-        self.search_filtered_using(query, k, ef, filter, FilterPlan::Auto)
-    }
-
-    /// [`search_filtered`](Self::search_filtered) with the plan chosen by the caller:
-    /// for measuring the two strategies, or when the caller knows better.
-    ///
-    /// # Errors
-    /// As [`search`](Self::search).
-    pub fn search_filtered_using<F: Filter + ?Sized>(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        filter: &F,
-        plan: FilterPlan,
-    ) -> Result<Vec<Neighbor>, IndexError> {
-        let mut out = Vec::with_capacity(k);
-        let mut scratch = self.pool.get();
-        self.prepare_query(&mut scratch, query)?;
-        self.filtered_with(&mut scratch, k, ef, filter, plan, &mut out)?;
-        Ok(out)
-    }
-
-    /// Searches many queries (`queries` holds them back to back) in parallel on rayon.
+    /// Searches many queries (`queries` holds them back to back) in parallel on rayon,
+    /// each as [`search`](Self::search) does.
     ///
     /// # Errors
     /// [`IndexError::DimensionMismatch`] if `queries.len()` is not a multiple of the
@@ -392,7 +365,8 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// The exact `k` nearest live slots (admitted by `filter`, if given), by scanning
-    /// every one: ground truth, and the right tool for small collections.
+    /// every one: ground truth, and the right tool for small collections. The same as
+    /// [`search_into`](Self::search_into) with [`FilterPlan::Exact`].
     ///
     /// # Errors
     /// As [`search`](Self::search).
@@ -403,10 +377,13 @@ impl<V: VectorSource> Hnsw<V> {
         filter: Option<&dyn Filter>,
     ) -> Result<Vec<Neighbor>, IndexError> {
         let mut out = Vec::with_capacity(k);
-        let mut scratch = self.pool.get();
-        self.prepare_query(&mut scratch, query)?;
-        let filter = filter.unwrap_or(&crate::filter::All);
-        self.exact_with(&mut scratch, k, filter, &mut out);
+        let request = SearchRequest {
+            k,
+            ef: k,
+            filter,
+            plan: FilterPlan::Exact,
+        };
+        self.search_into(query, request, &mut out)?;
         Ok(out)
     }
 

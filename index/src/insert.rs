@@ -16,6 +16,7 @@ use crate::hnsw::{Entry, Hnsw};
 use crate::level::level_for;
 use crate::nodes::{neighbours, push_neighbour, store_neighbours, View};
 use crate::scratch::Scratch;
+use crate::search::Everything;
 use crate::types::Slot;
 use crate::vectors::VectorSource;
 
@@ -90,17 +91,18 @@ impl<V: VectorSource> Hnsw<V> {
         let top = level.min(entry.level);
         for layer in (0..=top).rev() {
             let s = &mut *scratch;
-            s.visited.reset(view.capacity());
-            s.list.reset(self.config.ef_construction);
-            s.visited.insert(slot);
+            let w = &mut s.walk;
+            w.visited.reset(view.capacity());
+            w.list.reset(self.config.ef_construction);
+            w.visited.insert(slot);
             for &(id, d) in s.entries.iter() {
-                if s.visited.insert(id) {
-                    s.list.insert(d, id);
+                if w.visited.insert(id) {
+                    w.list.insert(d, id);
                 }
             }
-            self.walk::<K>(view, q, &mut s.visited, &mut s.list, &mut s.fresh, layer);
+            self.walk::<K, _>(view, q, w, &Everything, layer);
             s.pairs.clear();
-            s.pairs.extend(s.list.iter());
+            s.pairs.extend(w.list.iter());
             self.select::<K>(&s.pairs, if layer == 0 { 2 * m } else { m }, &mut s.chosen);
             if let Some(own) = view.links(slot, layer) {
                 // Nobody can reach this node yet, so nobody else writes this list.

@@ -15,6 +15,10 @@
 //!   visited sets are generation-stamped, candidates live in one bounded sorted array.
 //! - Deletes are tombstones; filtered search ([`Filter`]) switches to an exact scan when
 //!   the filter admits too few slots for the graph to find them.
+//! - Searching: [`Hnsw::search`] for the `k` nearest; [`Hnsw::search_into`] runs a
+//!   [`SearchRequest`] (a filter, a forced [`FilterPlan`]) into a reused buffer;
+//!   [`Hnsw::search_with`] does the same with caller-owned [`Scratch`];
+//!   [`Hnsw::search_batch`] runs many queries on rayon; [`Hnsw::exact_search`] scans.
 //! - [`Hnsw::save`] / [`Hnsw::load`] persist the graph in a versioned, checksummed format.
 //!
 //! The crate does no file I/O and knows nothing of storage; `fletchdb` joins it with
@@ -38,6 +42,7 @@
 mod candidates;
 mod distance;
 mod error;
+mod exact;
 mod filter;
 mod hnsw;
 mod insert;
@@ -45,18 +50,24 @@ mod integrity;
 mod level;
 mod nodes;
 mod persist;
+mod plan;
 mod prefetch;
+mod request;
 mod scratch;
 mod search;
 mod select;
+mod slot_set;
 mod types;
 mod vectors;
 mod visited;
 
 pub use distance::{scalar, validate, Metric};
 pub use error::IndexError;
-pub use filter::{Filter, FilterPlan, SlotSet};
+pub use filter::Filter;
 pub use hnsw::{Hnsw, HnswConfig};
+pub use plan::FilterPlan;
+pub use request::SearchRequest;
 pub use scratch::Scratch;
+pub use slot_set::SlotSet;
 pub use types::{Neighbor, Slot};
 pub use vectors::{InMemoryVectors, VectorSource};

@@ -61,6 +61,12 @@ impl NodeState {
     pub(crate) fn deleted(self) -> bool {
         self.0 & STATE_DELETED != 0
     }
+    /// In the index and not tombstoned: the one test of whether a search may return the
+    /// node. (Ready is not required: a node being linked in already has its vector.)
+    #[inline(always)]
+    pub(crate) fn live(self) -> bool {
+        self.0 & (STATE_CLAIMED | STATE_DELETED) == STATE_CLAIMED
+    }
     pub(crate) fn level(self) -> usize {
         (self.0 & LEVEL_MASK) as usize
     }
@@ -281,6 +287,12 @@ impl<'g> View<'g> {
             return None;
         }
         self.dir.meta[chunk].get(slot & (CHUNK - 1))
+    }
+
+    /// True if `slot` is live ([`NodeState::live`]); false for a slot with no chunk.
+    #[inline(always)]
+    pub(crate) fn live(&mut self, slot: u32) -> bool {
+        self.meta(slot).is_some_and(|m| m.state().live())
     }
 
     /// The node's list at `layer` (`count, ids..`), or `None` if it has no such layer.

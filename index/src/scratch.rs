@@ -16,11 +16,8 @@ use crate::visited::VisitedSet;
 /// the plain [`Hnsw::search`](crate::Hnsw::search) borrows one from the index's pool.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    pub(crate) visited: VisitedSet,
-    /// Candidates (and, on the plain path, results).
-    pub(crate) list: SortedList,
-    /// Admitted results on the filtered path.
-    pub(crate) results: SortedList,
+    /// What a walk of one layer writes.
+    pub(crate) walk: Walk,
     /// The query, normalised for cosine.
     pub(crate) query: Vec<f32>,
     /// Neighbour selection: candidates `(id, distance)`.
@@ -29,10 +26,21 @@ pub struct Scratch {
     pub(crate) chosen: Vec<u32>,
     /// Re-selection of a full neighbour list: the kept ids.
     pub(crate) selected: Vec<u32>,
-    /// Unvisited neighbours of the node being expanded.
-    pub(crate) fresh: Vec<u32>,
     /// Entry points carried from one layer to the next while inserting.
     pub(crate) entries: Vec<(u32, f32)>,
+}
+
+/// The working set of one layer walk (see `search.rs`), kept apart from the query so a
+/// walk can borrow both at once.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    pub(crate) visited: VisitedSet,
+    /// Candidates; on an unfiltered walk over a graph with no tombstones, also the results.
+    pub(crate) list: SortedList,
+    /// Admitted results, when the walk admits less than every node.
+    pub(crate) results: SortedList,
+    /// Unvisited neighbours of the node being expanded.
+    pub(crate) fresh: Vec<u32>,
 }
 
 impl Scratch {

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use fletchdb_index::{scalar, Metric};
+use fletchdb_index::{
+    scalar, Filter, FilterPlan, Hnsw, Metric, Neighbor, SearchRequest, VectorSource,
+};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
@@ -83,6 +85,20 @@ pub fn queries_near(v: &[f32], dim: usize, n: usize, seed: u64) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The `k` nearest slots `filter` admits, run by `plan`, as a fresh vector.
+pub fn search_filtered<V: VectorSource, F: Filter>(
+    index: &Hnsw<V>,
+    q: &[f32],
+    (k, ef): (usize, usize),
+    filter: &F,
+    plan: FilterPlan,
+) -> Vec<Neighbor> {
+    let mut hits = Vec::with_capacity(k);
+    let request = SearchRequest::new(k, ef).filter(filter).plan(plan);
+    index.search_into(q, request, &mut hits).unwrap();
+    hits
 }
 
 /// Reads a texmex `.fvecs` file: (rows back to back, dim).

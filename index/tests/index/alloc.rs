@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use fletchdb_index::{Hnsw, HnswConfig, Metric, Slot};
+use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest, Slot};
 
 use crate::common::{clustered, queries_near};
 
@@ -58,14 +58,14 @@ fn steady_state_search_allocates_nothing_but_its_result() {
         // Warm up: the scratch and `out` grow to size, the thread registers with epoch.
         for q in queries.chunks(dim).take(20) {
             index
-                .search_with(&mut scratch, q, 10, 128, &mut out)
+                .search_with(&mut scratch, q, SearchRequest::new(10, 128), &mut out)
                 .unwrap();
             index.search(q, 10, 128).unwrap();
         }
         let with = allocations_during(|| {
             for q in queries.chunks(dim) {
                 index
-                    .search_with(&mut scratch, q, 10, 128, &mut out)
+                    .search_with(&mut scratch, q, SearchRequest::new(10, 128), &mut out)
                     .unwrap();
                 assert_eq!(out.len(), 10);
             }
@@ -87,13 +87,13 @@ fn steady_state_search_allocates_nothing_but_its_result() {
         index.delete(Slot(0)).unwrap();
         for q in queries.chunks(dim).take(20) {
             index
-                .search_with(&mut scratch, q, 10, 128, &mut out)
+                .search_with(&mut scratch, q, SearchRequest::new(10, 128), &mut out)
                 .unwrap();
         }
         let deleted = allocations_during(|| {
             for q in queries.chunks(dim) {
                 index
-                    .search_with(&mut scratch, q, 10, 128, &mut out)
+                    .search_with(&mut scratch, q, SearchRequest::new(10, 128), &mut out)
                     .unwrap();
             }
         });
@@ -101,5 +101,23 @@ fn steady_state_search_allocates_nothing_but_its_result() {
             deleted, 0,
             "{metric:?}: search_with with tombstones allocated"
         );
+
+        // A filter with no size hint (sampled by the planner) walks the graph with a
+        // widened candidate list: allocation-free once the scratch has grown to it.
+        let half = |s: Slot| s.0.is_multiple_of(2);
+        let filtered = SearchRequest::new(10, 128).filter(&half);
+        for q in queries.chunks(dim).take(20) {
+            index
+                .search_with(&mut scratch, q, filtered, &mut out)
+                .unwrap();
+        }
+        let with_filter = allocations_during(|| {
+            for q in queries.chunks(dim) {
+                index
+                    .search_with(&mut scratch, q, filtered, &mut out)
+                    .unwrap();
+            }
+        });
+        assert_eq!(with_filter, 0, "{metric:?}: filtered search_with allocated");
     }
 }

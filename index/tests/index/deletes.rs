@@ -1,6 +1,6 @@
 //! Tombstones: deleted slots never come back, and the rest stay findable.
 
-use fletchdb_index::{Hnsw, HnswConfig, Metric, Slot};
+use fletchdb_index::{FilterPlan, Hnsw, HnswConfig, Metric, SearchRequest, Slot, SlotSet};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::common::{clustered, queries_near, recall};
@@ -72,4 +72,50 @@ fn fewer_live_than_k_returns_fewer_not_an_error() {
     }
     assert!(index.search(&[0.0; 4], 10, 32).unwrap().is_empty());
     assert!(index.is_empty());
+}
+
+/// Every way into a search (plain, pooled, caller scratch, batch, exact, and each plan
+/// with and without a filter) skips tombstones, also when most of the graph, and
+/// possibly its entry point, is deleted.
+#[test]
+fn no_search_path_returns_a_deleted_slot() {
+    let (n, dim) = (3_000, 8);
+    let base = clustered(n, dim, 30, 0.6, 54);
+    let index = Hnsw::in_memory(dim, HnswConfig::new(Metric::L2)).unwrap();
+    index.add_batch(&base).unwrap();
+    let mut rng = StdRng::seed_from_u64(55);
+    let deleted: Vec<bool> = (0..n).map(|_| rng.random_bool(0.8)).collect();
+    for (s, _) in deleted.iter().enumerate().filter(|(_, d)| **d) {
+        index.delete(Slot(s as u32)).unwrap();
+    }
+    let queries = queries_near(&base, dim, 50, 56);
+    let odd = |s: Slot| s.0 % 2 == 1;
+    let listed: SlotSet = (0..n as u32).filter(|s| s % 3 == 0).map(Slot).collect();
+    let (mut scratch, mut hits) = (index.scratch(), Vec::new());
+    let check = |hits: &[fletchdb_index::Neighbor], what: &str| {
+        assert!(!hits.is_empty(), "{what}: nothing found");
+        for h in hits {
+            assert!(!deleted[h.slot.index()], "{what}: deleted {:?}", h.slot);
+        }
+    };
+    for q in queries.chunks(dim) {
+        check(&index.search(q, 10, 32).unwrap(), "search");
+        check(&index.exact_search(q, 10, None).unwrap(), "exact_search");
+        for plan in [FilterPlan::Auto, FilterPlan::Graph, FilterPlan::Exact] {
+            let plain = SearchRequest::new(10, 32).plan(plan);
+            index
+                .search_with(&mut scratch, q, plain, &mut hits)
+                .unwrap();
+            check(&hits, &format!("{plan:?}"));
+            index.search_into(q, plain.filter(&odd), &mut hits).unwrap();
+            check(&hits, &format!("{plan:?} closure"));
+            index
+                .search_into(q, plain.filter(&listed), &mut hits)
+                .unwrap();
+            check(&hits, &format!("{plan:?} SlotSet"));
+        }
+    }
+    for hits in index.search_batch(&queries, 10, 32).unwrap() {
+        check(&hits, "search_batch");
+    }
 }

@@ -1,9 +1,9 @@
 //! Filtered search: only admitted slots, and recall that holds at low selectivity.
 
-use fletchdb_index::{Filter, Hnsw, HnswConfig, Metric, Slot, SlotSet};
+use fletchdb_index::{Filter, FilterPlan, Hnsw, HnswConfig, Metric, SearchRequest, Slot, SlotSet};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::common::{clustered, queries_near, recall};
+use crate::common::{clustered, queries_near, recall, search_filtered};
 
 fn index_and_queries() -> (Hnsw<fletchdb_index::InMemoryVectors>, Vec<f32>, usize) {
     let (n, dim) = (20_000, 24);
@@ -30,7 +30,7 @@ fn check<F: Filter>(
     let mut got = Vec::new();
     let mut truth = Vec::new();
     for q in queries.chunks(dim) {
-        let hits = index.search_filtered(q, 10, 64, filter).unwrap();
+        let hits = search_filtered(index, q, (10, 64), filter, FilterPlan::Auto);
         assert!(
             hits.iter().all(|h| filter.admits(h.slot)),
             "a non-admitted slot came back"
@@ -72,13 +72,34 @@ fn moderate_and_high_selectivity_walk_the_graph_with_good_recall() {
 fn filter_admitting_nothing_returns_nothing() {
     let (index, queries, dim) = index_and_queries();
     let none = |_: Slot| false;
-    assert!(index
-        .search_filtered(&queries[..dim], 10, 64, &none)
-        .unwrap()
-        .is_empty());
+    assert!(search_filtered(&index, &queries[..dim], (10, 64), &none, FilterPlan::Auto).is_empty());
     let empty = SlotSet::new();
-    assert!(index
-        .search_filtered(&queries[..dim], 10, 64, &empty)
-        .unwrap()
-        .is_empty());
+    assert!(
+        search_filtered(&index, &queries[..dim], (10, 64), &empty, FilterPlan::Auto).is_empty()
+    );
+}
+
+/// The filtered walk (a second result list, node-state checks, an early stop) and the
+/// plain walk (one list) are one function: with a filter that admits everything and no
+/// tombstones, they must expand the same nodes and return the same hits, bit for bit.
+#[test]
+fn filter_admitting_everything_walks_exactly_like_no_filter() {
+    for metric in [Metric::L2, Metric::Cosine] {
+        let (n, dim) = (4_000, 16);
+        let base = clustered(n, dim, 40, 0.6, 64);
+        let index = Hnsw::in_memory(dim, HnswConfig::new(metric)).unwrap();
+        index.add_batch(&base).unwrap();
+        let all = |_: Slot| true;
+        let mut hits = Vec::new();
+        for q in queries_near(&base, dim, 100, 65).chunks(dim) {
+            for (k, ef) in [(1, 1), (10, 10), (10, 64), (50, 32)] {
+                let plain = index.search(q, k, ef).unwrap();
+                let walk = SearchRequest::new(k, ef)
+                    .filter(&all)
+                    .plan(FilterPlan::Graph);
+                index.search_into(q, walk, &mut hits).unwrap();
+                assert_eq!(hits, plain, "{metric:?} k {k} ef {ef}");
+            }
+        }
+    }
 }
