@@ -1,5 +1,6 @@
-//! The filtered-search planner: estimate how many live slots a filter admits, then choose
-//! between walking the graph and scanning the admitted slots exactly.
+//! How a search runs: [`Hnsw::run`] sends a request with nothing to leave out to the
+//! plain walk; for the rest, the planner estimates how many live slots the filter admits
+//! and chooses between walking the graph and scanning the admitted slots exactly.
 //!
 //! Walking the graph while skipping non-admitted nodes works while the filter admits a
 //! good share of the graph; as the share falls, the admitted nodes become sparse in the
