@@ -87,6 +87,41 @@ impl Catalog {
     /// - [`StorageError::Catalog`] for other refusals by redb, such as the file being open
     ///   already through another handle.
     pub fn open(path: &Path) -> Result<Catalog> {
+        if !path.try_exists().unwrap_or(true) {
+            Self::create_new(path)?;
+        }
+        Self::open_file(path)
+    }
+
+    /// Creates a new, initialised catalog at `path` crash-safely: redb writes a new file's
+    /// header in several steps, so a process killed while creating it in place left a
+    /// file that was "not a redb database" and a database that never opened again (the
+    /// SIGKILL test found it, killing a child in its very first open). The catalog is
+    /// built under a temporary name, committed, closed, then renamed into place and the
+    /// directory synced: after a crash there is a whole catalog or none.
+    fn create_new(path: &Path) -> Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        // Errors name the catalog the caller asked for, not the temporary.
+        let named = |e| match e {
+            StorageError::Io { source, .. } => StorageError::io(path, source),
+            other => other,
+        };
+        Self::open_file(&tmp)
+            .map_err(named)?
+            .close()
+            .map_err(named)?;
+        std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        crate::io::sync_dir(dir).map_err(|e| StorageError::io(dir, e))
+    }
+
+    fn open_file(path: &Path) -> Result<Catalog> {
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             // Verify every page's checksum at open. Without it redb trusts a cleanly closed

@@ -522,3 +522,18 @@ fn a_damaged_file_is_refused_or_read_intact_never_a_panic() {
         }
     }
 }
+
+/// A process killed while creating a catalog leaves at most a temporary file, which the
+/// next open replaces; the catalog itself appears whole or not at all.
+#[test]
+fn a_catalog_creation_cut_short_leaves_no_half_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.redb");
+    std::fs::write(dir.path().join("catalog.redb.tmp"), b"half a header").unwrap();
+    let catalog = Catalog::open(&path).unwrap();
+    assert_eq!(catalog.checkpoint_lsn().unwrap(), 0);
+    catalog.close().unwrap();
+    assert!(!dir.path().join("catalog.redb.tmp").exists());
+    let catalog = Catalog::open(&path).unwrap();
+    assert!(catalog.collections().unwrap().is_empty());
+}
