@@ -62,6 +62,14 @@ fn inserts_and_searches_from_many_threads_then_every_vector_finds_itself() {
     assert_eq!(index.len(), n);
     index.check_integrity().unwrap();
     // Slots were handed out in arrival order: look each vector up by its stored copy.
+    // HNSW promises no single vector is found: a graph built in any order can leave a
+    // few nodes hard to reach (sequential builds of this data at m 8 leave 8-14 of
+    // 12,000 unfound at ef 64, `--example self_recall`), and concurrent inserts draw a
+    // different graph each run.
+    // At m 16, 20 concurrent builds over different data missed none and CI once saw one,
+    // while the bug this guards against (nodes reachable before their layer-0 lists,
+    // stranding concurrent inserts in cut-off cliques) missed 6-13 per build. So a
+    // handful is the bound, not zero.
     let mut missing = 0;
     for slot in 0..n as u32 {
         let v = fletchdb_index::VectorSource::vector(index.vectors(), fletchdb_index::Slot(slot))
@@ -76,7 +84,7 @@ fn inserts_and_searches_from_many_threads_then_every_vector_finds_itself() {
             );
         }
     }
-    assert_eq!(missing, 0, "vectors not found by themselves");
+    assert!(missing <= 3, "{missing} vectors not found by themselves");
 }
 
 #[test]
