@@ -5,9 +5,12 @@
 //!    set of ids changed since the last checkpoint. Every record below X is applied.
 //! 2. Read those ids' current slots. Writes continue meanwhile, so this may also see
 //!    changes at or after X: the checkpoint is fuzzy, and replay is idempotent for it.
-//! 3. Write each graph to `graph-<X>.hnsw` ([`graph_files::save`]: temporary name,
-//!    sync, rename, sync the directory). It holds every slot step 2 read, since those
-//!    were inserted before.
+//! 3. Heal each graph that has tombstones ([`Hnsw::heal`](fletchdb_index::Hnsw::heal):
+//!    deleted nodes are unlinked and their slots freed, pending until the commit; see
+//!    `free_slots.rs`). Then write it to `graph-<X>.hnsw` ([`graph_files::save`]:
+//!    temporary name, sync, rename, sync the directory). It holds every slot step 2
+//!    read, since those were inserted before. Every delete the heal undid was logged
+//!    before it, so step 5 makes it durable before the commit.
 //! 4. Note each store's slot high-water mark, then msync the stores: every slot the
 //!    graph or the ids name now has its vector on disk.
 //! 5. Flush the log: every record applied so far is durable, and the log never ends
@@ -15,7 +18,9 @@
 //! 6. One catalog transaction: the id changes, each collection's slot mark and graph
 //!    generation, and X. This commit is the checkpoint: a crash before it leaves the
 //!    previous checkpoint and its graph files in force.
-//! 7. Remove the older graph files and the log segments wholly below X. (At step 1 the
+//! 7. Release the slots the heals freed (they become reusable once no search can be
+//!    reading them), and remove the older graph files and the log segments wholly
+//!    below X. (At step 1 the
 //!    log was told to start a new segment at X, so that is all of them, and recovery
 //!    reads nothing the checkpoint holds.)
 //!
@@ -30,7 +35,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use fletchdb_storage::catalog::{Catalog, CollectionState};
 use fletchdb_storage::wal::Wal;
@@ -70,6 +75,8 @@ pub(crate) struct Checkpoints {
     lsn: AtomicU64,
     /// When the last checkpoint started (or the database opened).
     started: Mutex<Instant>,
+    /// When the last checkpoint committed, in ms since the Unix epoch; 0 if unknown.
+    committed_ms: AtomicU64,
 }
 
 impl Checkpoints {
@@ -77,13 +84,23 @@ impl Checkpoints {
     /// `replayed` records.
     pub(crate) fn new(catalog: Catalog, wal: &Wal, lsn: u64, replayed: u64) -> Checkpoints {
         let stats = wal.stats();
+        // An older catalog may not have recorded it; it is only reported, never relied on.
+        let committed_ms = catalog.checkpoint_time().ok().flatten().unwrap_or(0);
         Checkpoints {
+            committed_ms: AtomicU64::new(committed_ms),
             catalog: Mutex::new(Some(catalog)),
             wal_bytes_at: AtomicU64::new(stats.bytes),
             records_at: AtomicU64::new(if replayed > 0 { NEEDED } else { stats.records }),
             lsn: AtomicU64::new(lsn),
             started: Mutex::new(Instant::now()),
         }
+    }
+
+    /// The last checkpoint's LSN and, if known, when it committed.
+    pub(crate) fn last(&self) -> (u64, Option<SystemTime>) {
+        let ms = self.committed_ms.load(Ordering::Acquire);
+        let at = (ms > 0).then(|| UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        (self.lsn.load(Ordering::Acquire), at)
     }
 
     /// The catalog, held exclusively (no checkpoint, create or drop runs meanwhile).
@@ -154,7 +171,8 @@ impl Checkpoints {
             .store(wal.stats().bytes, Ordering::Release);
         *self.started.lock() = Instant::now();
         match save(&catalog, wal, x, &work) {
-            Ok(()) => {
+            Ok(committed_ms) => {
+                self.committed_ms.store(committed_ms, Ordering::Release);
                 self.lsn.store(x, Ordering::Release);
                 Ok(x)
             }
@@ -169,13 +187,13 @@ impl Checkpoints {
     }
 }
 
-/// Steps 2 to 7 for checkpoint `x`.
+/// Steps 2 to 7 for checkpoint `x`; returns when it committed (ms since the Unix epoch).
 fn save(
     catalog: &Catalog,
     wal: &Wal,
     x: u64,
     work: &[(Arc<CollectionInner>, Vec<u64>)],
-) -> Result<()> {
+) -> Result<u64> {
     // The id changes first: every slot they name was inserted into the graph before
     // this, so the graph saved next holds it, the store flushed after holds its
     // vector, and the log flushed after that holds its record.
@@ -194,6 +212,10 @@ fn save(
         })
         .collect();
     for (c, _) in work {
+        if c.index.deleted_len() > 0 {
+            let heal = c.index.heal();
+            c.free.freed(heal.freed.iter().map(|s| s.0));
+        }
         graph_files::save(&c.files, &c.index, x)?;
     }
     let marks: Vec<u32> = work.iter().map(|(c, _)| c.store().len() as u32).collect();
@@ -214,10 +236,15 @@ fn save(
         )?;
     }
     txn.set_checkpoint_lsn(x)?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    txn.set_checkpoint_time(now_ms)?;
     txn.commit()?;
     for (c, _) in work {
+        c.free.release(&c.index);
         graph_files::remove_stale(&c.files, Some(x));
     }
     wal.remove_segments_before(x)?;
-    Ok(())
+    Ok(now_ms)
 }

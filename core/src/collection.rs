@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::database::Handle;
 use crate::error::{Error, Result};
+use crate::free_slots::FreeSlots;
 use crate::ids::{IdMap, Ids};
 use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
 use crate::source::StoreVectors;
@@ -38,6 +39,8 @@ pub(crate) struct CollectionInner {
     pub(crate) files: OsDir,
     pub(crate) index: Hnsw<StoreVectors>,
     pub(crate) ids: IdMap,
+    /// Slots new vectors can go into again.
+    pub(crate) free: FreeSlots,
     pub(crate) dropped: AtomicBool,
 }
 
@@ -54,6 +57,12 @@ impl CollectionInner {
             path: dir.to_path_buf(),
             source,
         })?;
+        let free = index
+            .free_slots()
+            .into_iter()
+            .filter(|s| ids.id_of(s.0).is_none())
+            .map(|s| s.0)
+            .collect();
         Ok(CollectionInner {
             cid,
             name,
@@ -61,6 +70,7 @@ impl CollectionInner {
             files,
             index,
             ids: IdMap::new(ids),
+            free: FreeSlots::new(free),
             dropped: AtomicBool::new(false),
         })
     }
@@ -190,51 +200,58 @@ impl Collection {
         self.check_live()?;
         let c = &*self.c;
         let ef = options.ef.max(k);
-        NEIGHBORS.with(|cell| {
-            let mut guard = cell.try_borrow_mut();
-            let mut fallback = Vec::new();
-            let out = match guard.as_deref_mut() {
-                Ok(buf) => buf,
-                Err(_) => &mut fallback, // a filter predicate searching re-entrantly
-            };
-            match options.filter {
-                None => c.index.search_into(query, SearchRequest::new(k, ef), out)?,
-                Some(IdFilter::Ids(list)) => {
-                    let set: SlotSet = {
-                        let ids = c.ids.read();
-                        list.iter()
-                            .filter_map(|&id| ids.slot_of(id))
-                            .map(Slot)
-                            .collect()
-                    };
-                    c.index
-                        .search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
-                }
-                Some(IdFilter::Predicate(admit)) => {
-                    let filter = |s: Slot| {
-                        let id = c.ids.read().id_of(s.0);
-                        id.is_some_and(admit)
-                    };
-                    c.index
-                        .search_into(query, SearchRequest::new(k, ef).filter(&filter), out)?;
-                }
-            }
-            let ids = c.ids.read();
-            let mut hits = Vec::with_capacity(out.len());
-            for n in out.iter() {
-                let Some(id) = ids.id_of(n.slot.0) else {
-                    continue;
+        // One observation from the walk to the id mapping: a slot a heal freed is not
+        // written again until it ends (see `free_slots.rs`).
+        c.index.observe(|| {
+            NEIGHBORS.with(|cell| {
+                let mut guard = cell.try_borrow_mut();
+                let mut fallback = Vec::new();
+                let out = match guard.as_deref_mut() {
+                    Ok(buf) => buf,
+                    Err(_) => &mut fallback, // a filter predicate searching re-entrantly
                 };
-                // A hit is checked against its vector's checksum (k checks of a few
-                // hundred bytes: well under a microsecond), so damage is reported, never
-                // returned as a result.
-                c.store().vector_verified(n.slot.0)?;
-                hits.push(Hit {
-                    id,
-                    distance: n.distance,
-                });
-            }
-            Ok(hits)
+                match options.filter {
+                    None => c.index.search_into(query, SearchRequest::new(k, ef), out)?,
+                    Some(IdFilter::Ids(list)) => {
+                        let set: SlotSet = {
+                            let ids = c.ids.read();
+                            list.iter()
+                                .filter_map(|&id| ids.slot_of(id))
+                                .map(Slot)
+                                .collect()
+                        };
+                        c.index
+                            .search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
+                    }
+                    Some(IdFilter::Predicate(admit)) => {
+                        let filter = |s: Slot| {
+                            let id = c.ids.read().id_of(s.0);
+                            id.is_some_and(admit)
+                        };
+                        c.index.search_into(
+                            query,
+                            SearchRequest::new(k, ef).filter(&filter),
+                            out,
+                        )?;
+                    }
+                }
+                let ids = c.ids.read();
+                let mut hits = Vec::with_capacity(out.len());
+                for n in out.iter() {
+                    let Some(id) = ids.id_of(n.slot.0) else {
+                        continue;
+                    };
+                    // A hit is checked against its vector's checksum (k checks of a few
+                    // hundred bytes: well under a microsecond), so damage is reported, never
+                    // returned as a result.
+                    c.store().vector_verified(n.slot.0)?;
+                    hits.push(Hit {
+                        id,
+                        distance: n.distance,
+                    });
+                }
+                Ok(hits)
+            })
         })
     }
 

@@ -42,6 +42,7 @@ mod checkpoint;
 mod collection;
 mod database;
 mod error;
+mod free_slots;
 mod graph_files;
 mod health;
 mod ids;
@@ -50,6 +51,7 @@ mod record;
 mod recovery;
 mod shared;
 mod source;
+mod stats;
 mod write;
 
 pub use collection::Collection;
@@ -57,6 +59,7 @@ pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
+pub use stats::CollectionStats;
 
 /// The index crate, for its lower-level API.
 pub use fletchdb_index as index;

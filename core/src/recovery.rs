@@ -312,7 +312,8 @@ fn load_graph(p: Pending) -> Result<CollectionInner> {
     // Decide from the final id map, not the order of the log: with a fuzzy checkpoint
     // the map may already point an id at a slot that an earlier record in the replay
     // replaced and a later one restored. A slot some id points to is live; any other
-    // is dead (slots are written once, so a dead slot never comes back).
+    // is dead. (A slot is written again only once a checkpoint has freed it, so
+    // within the log after the last checkpoint each slot takes at most one put.)
     let missing: Vec<Slot> = p
         .inserted
         .iter()

@@ -247,6 +247,11 @@ impl Shared {
         }
     }
 
+    /// The last checkpoint's LSN and, if known, when it committed.
+    pub(crate) fn last_checkpoint(&self) -> (u64, Option<std::time::SystemTime>) {
+        self.checkpoints.last()
+    }
+
     pub(crate) fn health(&self) -> Health {
         self.health.snapshot(self.checkpoints.lsn(), self.replayed)
     }

@@ -195,7 +195,7 @@ impl Collection {
         let gate = self.db.write_gate()?;
         self.check_live()?;
         let reservations = (0..ids.len())
-            .map(|_| c.store().reserve())
+            .map(|_| c.free.reserve(c.store()))
             .collect::<Result<Vec<_>, _>>()?;
         let headers: Vec<&[u8]> = ids
             .iter()

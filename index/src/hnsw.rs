@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_epoch as epoch;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
 use crate::distance::{validate, with_kernel, Metric};
@@ -104,6 +104,12 @@ pub struct Hnsw<V> {
     /// goes; a loaded one counts on its first insert (see `insert.rs`), so that opening
     /// a database to search never pays for it.
     pub(crate) indegrees: std::sync::OnceLock<()>,
+    /// Held shared by every insert for its whole run; a heal takes it exclusively for
+    /// an instant, so that once it has marked the nodes it will unlink, no insert that
+    /// could still link to them is running (see `heal.rs`).
+    pub(crate) links_gate: RwLock<()>,
+    /// One heal at a time.
+    pub(crate) heal_lock: Mutex<()>,
 }
 
 /// The entry point: the node search starts from, on the top layer.
@@ -133,6 +139,8 @@ impl<V: VectorSource> Hnsw<V> {
             slot_bound: AtomicU32::new(0),
             pool: ScratchPool::default(),
             indegrees: std::sync::OnceLock::from(()),
+            links_gate: RwLock::new(()),
+            heal_lock: Mutex::new(()),
         })
     }
 
@@ -187,6 +195,11 @@ impl<V: VectorSource> Hnsw<V> {
             ((e.level as u64 + 1) << 32) | e.slot as u64,
             Ordering::Release,
         );
+    }
+
+    /// Empties the entry point (a heal freed every node).
+    pub(crate) fn clear_entry(&self) {
+        self.entry.store(0, Ordering::Release);
     }
 
     pub(crate) fn slot_bound(&self) -> usize {

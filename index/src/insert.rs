@@ -23,6 +23,7 @@ use crate::vectors::VectorSource;
 impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn insert_with<K: Kernel>(&self, slot: Slot) -> Result<(), IndexError> {
         self.indegrees.get_or_init(|| self.count_indegrees());
+        let _linking = self.links_gate.read();
         let level = level_for(self.config.seed, slot.0, self.level_mult);
         self.nodes.ensure(slot.index());
         let guard = epoch::pin();
@@ -33,6 +34,12 @@ impl<V: VectorSource> Hnsw<V> {
         })?;
         if !meta.claim(level, self.nodes.stride_up()) {
             return Err(IndexError::SlotOccupied(slot.0));
+        }
+        // A slot a heal freed keeps its old lists until now; nothing reaches it.
+        for layer in 0..=level {
+            if let Some(list) = view.links(slot.0, layer) {
+                store_neighbours(list, &[]);
+            }
         }
         self.slot_bound
             .fetch_max(slot.0 + 1, std::sync::atomic::Ordering::AcqRel);
@@ -102,7 +109,9 @@ impl<V: VectorSource> Hnsw<V> {
             }
             self.walk::<K, _>(view, q, w, &Everything, layer);
             s.pairs.clear();
-            s.pairs.extend(w.list.iter());
+            // Nodes a heal is unlinking are passed through but never linked to.
+            s.pairs
+                .extend(w.list.iter().filter(|&(id, _)| linkable(view, id)));
             self.select::<K>(&s.pairs, if layer == 0 { 2 * m } else { m }, &mut s.chosen);
             if let Some(own) = view.links(slot, layer) {
                 // Nobody can reach this node yet, so nobody else writes this list.
@@ -128,7 +137,7 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// Adds `new` to `n`'s list on `layer`, re-selecting when the list is full.
-    fn connect<K: Kernel>(
+    pub(crate) fn connect<K: Kernel>(
         &self,
         view: &mut View<'_>,
         scratch: &mut Scratch,
@@ -163,30 +172,8 @@ impl<V: VectorSource> Hnsw<V> {
         let mut keep = std::mem::take(&mut scratch.selected);
         self.select::<K>(&pairs, max, &mut keep);
         if layer == 0 {
-            // The heuristic usually keeps fewer than `max`. A node this list drops loses
-            // an in-link; if it was its last one the node would become unreachable, so
-            // it is kept instead while there is room. The decrement is a conditional
-            // atomic update, so two lists pruning the same node at once cannot both
-            // take its last link.
-            for &(c, _) in pairs.iter() {
-                if c == new || keep.contains(&c) {
-                    continue;
-                }
-                let Some(m) = view.meta(c) else { continue };
-                let dropped = m
-                    .indegree
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
-                        (d > 1).then(|| d - 1)
-                    })
-                    .is_ok();
-                if !dropped {
-                    if keep.len() < max {
-                        keep.push(c);
-                    } else {
-                        m.indegree.fetch_sub(1, Ordering::AcqRel);
-                    }
-                }
-            }
+            let old = pairs.iter().map(|&(c, _)| c).filter(|&c| c != new);
+            drop_links(view, old, &mut keep, max);
             let orphan = view
                 .meta(new)
                 .is_some_and(|m| m.indegree.load(Ordering::Acquire) == 0);
@@ -206,12 +193,16 @@ impl<V: VectorSource> Hnsw<V> {
 impl<V: VectorSource> Hnsw<V> {
     /// Counts every node's layer-0 in-degree from the lists (after a load). Runs once,
     /// before the first insert; other inserts wait for it, searches do not.
-    fn count_indegrees(&self) {
+    pub(crate) fn count_indegrees(&self) {
         let bound = self.slot_bound();
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
         let mut counts = vec![0u32; bound];
         for slot in 0..bound as u32 {
+            // A freed slot's stale list names nobody.
+            if !view.meta(slot).is_some_and(|m| m.state().claimed()) {
+                continue;
+            }
             if let Some(list) = view.links0(slot) {
                 for n in neighbours(list) {
                     if let Some(c) = counts.get_mut(n as usize) {
@@ -228,8 +219,49 @@ impl<V: VectorSource> Hnsw<V> {
     }
 }
 
+/// Takes a layer-0 list from `old` to `keep`: every node of `old` that `keep` leaves out
+/// loses an in-link. The heuristic usually keeps fewer than `max`; a node for which this
+/// was the last in-link would become unreachable, so it is kept instead while there is
+/// room. The decrement is a conditional atomic update, so two lists pruning the same
+/// node at once cannot both take its last link. (Nodes `keep` adds are the caller's to
+/// count.)
+pub(crate) fn drop_links(
+    view: &mut View<'_>,
+    old: impl IntoIterator<Item = u32>,
+    keep: &mut Vec<u32>,
+    max: usize,
+) {
+    for c in old {
+        if keep.contains(&c) {
+            continue;
+        }
+        let Some(m) = view.meta(c) else { continue };
+        let dropped = m
+            .indegree
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                (d > 1).then(|| d - 1)
+            })
+            .is_ok();
+        if !dropped {
+            if keep.len() < max {
+                keep.push(c);
+            } else {
+                let _ = m
+                    .indegree
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
+            }
+        }
+    }
+}
+
+/// True if a new link may name `slot`: a node that is not being unlinked by a heal.
+pub(crate) fn linkable(view: &mut View<'_>, slot: u32) -> bool {
+    view.meta(slot)
+        .is_some_and(|m| m.state().claimed() && !m.state().retiring())
+}
+
 /// Updates layer-0 in-degrees after a list changed from `before` to `after`.
-fn adjust_indegrees(view: &mut View<'_>, before: &[u32], after: &[u32]) {
+pub(crate) fn adjust_indegrees(view: &mut View<'_>, before: &[u32], after: &[u32]) {
     for &x in after.iter().filter(|x| !before.contains(x)) {
         if let Some(m) = view.meta(x) {
             m.indegree.fetch_add(1, Ordering::AcqRel);

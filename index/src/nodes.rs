@@ -32,12 +32,15 @@ pub(crate) const MAX_LEVEL: usize = 31;
 const STATE_CLAIMED: u32 = 1 << 31;
 const STATE_READY: u32 = 1 << 30;
 const STATE_DELETED: u32 = 1 << 29;
+/// Deleted and being unlinked by a heal (`heal.rs`): no new link may name it.
+const STATE_RETIRING: u32 = 1 << 28;
 const LEVEL_MASK: u32 = 0xff;
 
 /// Per-node state that is not on the layer-0 hot path.
 #[derive(Default)]
 pub(crate) struct NodeMeta {
-    /// `CLAIMED | READY | DELETED | level`.
+    /// `CLAIMED | READY | DELETED | RETIRING | level`; 0 for a slot with no node (never
+    /// claimed, or freed by a heal).
     state: AtomicU32,
     /// Serialises writers of this node's lists (all layers).
     pub(crate) lock: Mutex<()>,
@@ -66,6 +69,10 @@ impl NodeState {
     #[inline(always)]
     pub(crate) fn live(self) -> bool {
         self.0 & (STATE_CLAIMED | STATE_DELETED) == STATE_CLAIMED
+    }
+    /// Being unlinked by a heal: an insert must not link to it.
+    pub(crate) fn retiring(self) -> bool {
+        self.0 & STATE_RETIRING != 0
     }
     pub(crate) fn level(self) -> usize {
         (self.0 & LEVEL_MASK) as usize
@@ -106,6 +113,18 @@ impl NodeMeta {
     pub(crate) fn set_deleted(&self) -> bool {
         let prev = self.state.fetch_or(STATE_DELETED, Ordering::AcqRel);
         prev & STATE_DELETED == 0
+    }
+
+    /// Marks a deleted node as being unlinked by a heal.
+    pub(crate) fn set_retiring(&self) {
+        self.state.fetch_or(STATE_RETIRING, Ordering::AcqRel);
+    }
+
+    /// Empties the node's state: the slot holds no node and may be claimed again. Its
+    /// lists are left as they were (a walk that still reaches it through a list read
+    /// before the heal finds valid ids there) and are cleared when it is claimed.
+    pub(crate) fn free(&self) {
+        self.state.store(0, Ordering::Release);
     }
 
     /// Restores a node's full state word (used when loading a saved graph).

@@ -81,8 +81,23 @@ impl<V: VectorSource> Hnsw<V> {
             plan,
         } = *request;
         match filter {
-            None if plan != FilterPlan::Exact && self.deleted.load(Ordering::Acquire) == 0 => {
-                self.search_layer0::<K, _>(scratch, k, ef, ef, &Everything, out)
+            None if plan != FilterPlan::Exact => {
+                // Few tombstones: the plain walk over a list widened by the dead share,
+                // whose live entries are the result (`search_layer0` drops the rest):
+                // a tombstone costs the walk one slot of its list, not a detour through
+                // the planner's sampling and the two-list walk.
+                let deleted = self.deleted.load(Ordering::Acquire);
+                let inserted = self.inserted.load(Ordering::Acquire).max(1);
+                if deleted * 2 > inserted {
+                    return self.planned::<K, _>(scratch, k, ef, &All, plan, out);
+                }
+                let live = inserted.saturating_sub(deleted).max(1);
+                let widened = (ef * inserted).div_ceil(live);
+                self.search_layer0::<K, _>(scratch, k, ef, widened, &Everything, out);
+                if deleted > 0 && out.len() < k.min(self.len()) {
+                    out.clear();
+                    self.planned::<K, _>(scratch, k, ef, &All, plan, out);
+                }
             }
             None => self.planned::<K, _>(scratch, k, ef, &All, plan, out),
             Some(filter) => self.planned::<K, F>(scratch, k, ef, filter, plan, out),

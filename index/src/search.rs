@@ -3,11 +3,12 @@
 //! There is one walk, [`Hnsw::walk`], generic over what it may return ([`Admit`]), as
 //! hnswlib's `searchBaseLayerST<bare_bone_search>` is over its flag:
 //!
-//! - [`Everything`] (an unfiltered search on a graph with no tombstones, and inserts):
-//!   one [`SortedList`](crate::candidates::SortedList) of capacity ef is both the
-//!   candidate queue and the result set. The admit test is a constant, so this
-//!   monomorphisation has no second list, no node-state lookup and no early stop.
-//! - [`Live`] (a filter, tombstones, or both): the candidate list is widened (see
+//! - [`Everything`] (an unfiltered search on a graph with few tombstones, and inserts):
+//!   one [`SortedList`](crate::candidates::SortedList) of capacity ef (widened by the
+//!   dead share) is both the candidate queue and the result set; a search returns its
+//!   live entries. The admit test is a constant, so this monomorphisation has no second
+//!   list, no node-state lookup in the loop and no early stop.
+//! - [`Live`] (a filter, many tombstones, or both): the candidate list is widened (see
 //!   `plan.rs`), live admitted nodes go to a second list of capacity ef, and the walk
 //!   stops once the closest unexpanded candidate is farther than the ef-th result.
 //!
@@ -166,7 +167,8 @@ impl<V: VectorSource> Hnsw<V> {
 
     /// The `k` nearest nodes `admit` admits, into `out`: descent to layer 0, then a walk
     /// keeping `candidates` candidates (at least `ef`) and `ef` results. The query is
-    /// in `scratch.query`.
+    /// in `scratch.query`. The plain walk ([`Everything`]) returns the live nodes among
+    /// its candidates.
     ///
     /// Not inlined: each monomorphisation is then compiled on its own, as the plain
     /// `knn` was before the walks were merged. Inlined into `search_with` beside the
@@ -201,15 +203,18 @@ impl<V: VectorSource> Hnsw<V> {
             }
         }
         self.walk::<K, A>(&mut view, q, walk, admit, 0);
-        let found = if A::EVERYTHING {
-            &walk.list
-        } else {
-            &walk.results
-        };
-        out.extend(found.iter().take(k).map(|(id, distance)| Neighbor {
+        let hit = |(id, distance)| Neighbor {
             slot: Slot(id),
             distance,
-        }));
+        };
+        if A::EVERYTHING {
+            // The plain walk keeps whatever it reaches: tombstones, and (for a walk that
+            // read a list before a heal rewrote it) freed slots. Only live ones return.
+            let live = walk.list.iter().filter(|&(id, _)| view.live(id));
+            out.extend(live.take(k).map(hit));
+        } else {
+            out.extend(walk.results.iter().take(k).map(hit));
+        }
     }
 }
 

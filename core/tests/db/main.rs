@@ -4,6 +4,7 @@ mod common;
 
 mod api;
 mod bad_input;
+mod churn;
 mod concurrent;
 mod crash;
 mod lifecycle;

@@ -9,5 +9,6 @@ mod concurrent;
 mod deletes;
 mod exact;
 mod filtered;
+mod heal;
 mod persist;
 mod recall;

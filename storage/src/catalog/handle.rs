@@ -11,8 +11,8 @@ use redb::{
 use super::error::{from_redb, in_value};
 use super::records::{CollectionId, CollectionRecord, CollectionState};
 use super::tables::{
-    self, COLLECTIONS, FIRST_COLLECTION_ID, GLOBALS, KEY_CHECKPOINT_LSN, KEY_FORMAT_VERSION,
-    KEY_NEXT_COLLECTION_ID, NAMES, STATES,
+    self, COLLECTIONS, FIRST_COLLECTION_ID, GLOBALS, KEY_CHECKPOINT_LSN, KEY_CHECKPOINT_TIME,
+    KEY_FORMAT_VERSION, KEY_NEXT_COLLECTION_ID, NAMES, STATES,
 };
 use super::txn::CatalogTxn;
 use crate::{Result, StorageError};
@@ -288,6 +288,31 @@ impl Catalog {
         let txn = self.read_txn()?;
         let globals = self.open_required(&txn, GLOBALS)?;
         tables::required_global(&self.path, &globals, KEY_CHECKPOINT_LSN)
+    }
+
+    /// When the last checkpoint was taken, in milliseconds since the Unix epoch, if the
+    /// catalog recorded it ([`CatalogTxn::set_checkpoint_time`]).
+    ///
+    /// ```
+    /// use fletchdb_storage::catalog::Catalog;
+    /// let dir = tempfile::tempdir()?;
+    /// let catalog = Catalog::open(&dir.path().join("catalog.redb"))?;
+    /// assert_eq!(catalog.checkpoint_time()?, None);
+    /// let mut txn = catalog.begin()?;
+    /// txn.set_checkpoint_time(1_700_000_000_000)?;
+    /// txn.commit()?;
+    /// assert_eq!(catalog.checkpoint_time()?, Some(1_700_000_000_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// redb's errors as described on [`Catalog::open`].
+    pub fn checkpoint_time(&self) -> Result<Option<u64>> {
+        let txn = self.read_txn()?;
+        let globals = self.open_required(&txn, GLOBALS)?;
+        let value = globals.get(KEY_CHECKPOINT_TIME).map_err(|e| self.err(e))?;
+        Ok(value.map(|v| v.value()))
     }
 
     /// Every external id of collection `cid` with its slot, in increasing order of id.

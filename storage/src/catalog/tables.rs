@@ -2,7 +2,7 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `globals` | `&str` | `u64`: `format_version`, `checkpoint_lsn`, `next_collection_id` |
+//! | `globals` | `&str` | `u64`: `format_version`, `checkpoint_lsn`, `checkpoint_unix_ms` (optional), `next_collection_id` |
 //! | `collections` | collection id `u32` | [`CollectionRecord`] encoding |
 //! | `collection_names` | name `&str` | collection id `u32` |
 //! | `collection_state` | collection id `u32` | [`CollectionState`] encoding |
@@ -33,6 +33,9 @@ pub(super) const STATES: TableDefinition<u32, &[u8]> = TableDefinition::new("col
 pub(super) const KEY_FORMAT_VERSION: &str = "format_version";
 /// Key in [`GLOBALS`] of the checkpoint LSN.
 pub(super) const KEY_CHECKPOINT_LSN: &str = "checkpoint_lsn";
+/// Key in [`GLOBALS`] of when the last checkpoint committed, in milliseconds since the
+/// Unix epoch (absent in catalogs from before it was recorded).
+pub(super) const KEY_CHECKPOINT_TIME: &str = "checkpoint_unix_ms";
 /// Key in [`GLOBALS`] of the id the next created collection receives.
 pub(super) const KEY_NEXT_COLLECTION_ID: &str = "next_collection_id";
 

@@ -8,7 +8,8 @@ use redb::{Durability, ReadableTable, TableDefinition, WriteTransaction};
 use super::handle::Catalog;
 use super::records::{CollectionId, CollectionRecord, CollectionState, MAX_NAME_LEN};
 use super::tables::{
-    self, COLLECTIONS, GLOBALS, KEY_CHECKPOINT_LSN, KEY_NEXT_COLLECTION_ID, NAMES, STATES,
+    self, COLLECTIONS, GLOBALS, KEY_CHECKPOINT_LSN, KEY_CHECKPOINT_TIME, KEY_NEXT_COLLECTION_ID,
+    NAMES, STATES,
 };
 use crate::{Result, StorageError};
 
@@ -282,6 +283,20 @@ impl<'c> CatalogTxn<'c> {
         let mut globals = self.txn.open_table(GLOBALS).map_err(|e| self.err(e))?;
         globals
             .insert(KEY_CHECKPOINT_LSN, lsn)
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records when this checkpoint was taken, in milliseconds since the Unix epoch
+    /// (read back with [`Catalog::checkpoint_time`]).
+    ///
+    /// # Errors
+    ///
+    /// redb's errors as described on [`Catalog::open`].
+    pub fn set_checkpoint_time(&mut self, unix_ms: u64) -> Result<()> {
+        let mut globals = self.txn.open_table(GLOBALS).map_err(|e| self.err(e))?;
+        globals
+            .insert(KEY_CHECKPOINT_TIME, unix_ms)
             .map_err(|e| self.err(e))?;
         Ok(())
     }

@@ -14,6 +14,11 @@
 //!    `&mut` raises the counter past the slots it publishes, so a claimed slot is
 //!    unpublished (until its claim publishes it) and no slice of it exists. `&mut`
 //!    excludes every reader and every claim, since both borrow the table.
+//!    One exception: [`SegmentTable::reclaim`] claims a published slot again, so a
+//!    freed slot can hold a new vector. It is `unsafe`: its caller promises that no
+//!    slice of the slot is alive or will be made until the new claim publishes it
+//!    (FletchDB's core keeps that promise by reclaiming only slots its graph unlinked,
+//!    after every search that could have reached them has finished).
 //! 2. **Publication orders the bytes.** A writer copies the vector in, then sets the
 //!    slot's bit in its segment's bitmap with `Release`; `get` tests the bit with
 //!    `Acquire` before making a slice, so a reader sees the whole vector, and by rule 1
@@ -355,6 +360,29 @@ impl SegmentTable {
         Ok(SlotClaim { table: self, slot })
     }
 
+    /// Claims `slot` again, below `len`, whatever its state: it is unpublished until
+    /// the claim writes it.
+    ///
+    /// # Safety
+    ///
+    /// No slice of `slot`'s bytes may be alive, nothing may read them until the
+    /// returned claim publishes them, and no other claim of `slot` may exist (rule 1).
+    pub(crate) unsafe fn reclaim(&self, slot: u32) -> Result<SlotClaim<'_>> {
+        if slot >= self.len() {
+            return Err(StorageError::InvalidArgument(format!(
+                "slot {slot} was never claimed, so it cannot be reclaimed"
+            )));
+        }
+        let Some(view) = self.snapshot().views().get((slot >> self.shift) as usize) else {
+            return Err(StorageError::InvalidArgument(format!(
+                "slot {slot} is not mapped"
+            )));
+        };
+        let local = (slot & self.mask) as usize;
+        view.segment().published[local / 64].fetch_and(!(1 << (local % 64)), Ordering::AcqRel);
+        Ok(SlotClaim { table: self, slot })
+    }
+
     /// Writes and publishes `slot` whatever its state, mapping segments up to it, and
     /// raises `len` past it.
     pub(crate) fn write_exclusive(&mut self, slot: u32, v: &[f32]) -> Result<()> {
@@ -554,7 +582,7 @@ impl Drop for SegmentTable {
 }
 
 /// The right to write one slot: at most one claim exists per slot, and only for a slot
-/// that is not published.
+/// that is not published (or, from `reclaim`, one nobody reads).
 pub(crate) struct SlotClaim<'a> {
     table: &'a SegmentTable,
     slot: u32,
@@ -567,8 +595,9 @@ impl SlotClaim<'_> {
 
     /// Copies `v` into the slot and publishes it.
     pub(crate) fn write(self, v: &[f32]) -> Result<u32> {
-        // SAFETY: this claim is the slot's only one, the slot is unpublished, and the
-        // claim is consumed, so nothing else reads or writes it (rule 1).
+        // SAFETY: this claim is the slot's only one, the slot is unpublished (or, if
+        // reclaimed, unread by its caller's promise), and the claim is consumed, so
+        // nothing else reads or writes it (rule 1).
         unsafe { self.table.write_slot(self.slot, v) }?;
         Ok(self.slot)
     }

@@ -192,6 +192,39 @@ impl VectorStore {
         })
     }
 
+    /// Reserves `slot` again, to write a new vector over one that is no longer used:
+    /// until the reservation writes it, the slot reads as `None`. Slots below
+    /// [`len`](Self::len) only; the store does not grow.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = VectorStore::open(dir.path(), 1, VectorStoreOptions::default())?;
+    /// let slot = store.reserve()?.write(&[1.0])?;
+    /// // SAFETY: nothing holds or reads slot's vector any more.
+    /// let again = unsafe { store.reclaim(slot) }?;
+    /// assert_eq!(store.vector(slot), None);
+    /// again.write(&[2.0])?;
+    /// assert_eq!(store.vector(slot), Some(&[2.0][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// No slice returned by [`vector`](Self::vector) or
+    /// [`vector_verified`](Self::vector_verified) for `slot` may still be alive, nothing
+    /// may read `slot` until the reservation has written it, and `slot` must have no
+    /// other reservation. (The store hands out slices without tracking them, so only the
+    /// caller can know this.)
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidArgument`] if `slot` is not below [`len`](Self::len).
+    pub unsafe fn reclaim(&self, slot: u32) -> Result<Reservation<'_>> {
+        // SAFETY: the caller's promise is exactly `SegmentTable::reclaim`'s.
+        let claim = unsafe { self.table.reclaim(slot) }?;
+        Ok(Reservation { claim })
+    }
+
     /// The vector in `slot`, if it is published; `None` for holes, slots still being
     /// written, and slots past the end.
     ///
