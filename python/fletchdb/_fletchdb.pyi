@@ -68,6 +68,20 @@ class _Health(TypedDict):
     background_errors: int
     last_background_error: Optional[str]
 
+class _Stats(TypedDict):
+    """What ``Collection.stats()`` returns."""
+
+    live: int
+    tombstones: int
+    free_slots: int
+    slots: int
+    vector_bytes: int
+    graph_bytes: int
+    other_bytes: int
+    log_bytes: int
+    last_checkpoint_lsn: int
+    last_checkpoint_at: Optional[float]
+
 def open(
     path: Union[str, "os.PathLike[str]"],
     *,
@@ -236,6 +250,12 @@ class Collection:
         """Returns once every acknowledged write is on stable storage."""
     def checkpoint(self) -> None:
         """Takes a checkpoint of the whole database now."""
+    def stats(self) -> _Stats:
+        """Counts and on-disk sizes: ``live``, ``tombstones`` (deleted or replaced
+        vectors the next checkpoint heals the graph around), ``free_slots`` (taken by new
+        vectors before the store grows), ``slots``, ``vector_bytes``, ``graph_bytes``,
+        ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),
+        ``last_checkpoint_lsn`` and ``last_checkpoint_at`` (Unix seconds, or None)."""
     def __len__(self) -> int:
         """The number of vectors."""
     def __contains__(self, id: object, /) -> bool:

@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 
 use fletchdb::{Collection, CollectionConfig, IdFilter, SearchOptions};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::convert::{self, check_not_sentinel, count, push_padded};
 use crate::errors::{invalid, new_err, Kind, OrRaise};
@@ -239,6 +240,34 @@ impl PyCollection {
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.handle.with(Collection::checkpoint))
             .or_raise(py)
+    }
+
+    /// Counts and on-disk sizes, as a dict: `live`, `tombstones` (deleted or replaced
+    /// vectors the next checkpoint heals the graph around), `free_slots` (freed, taken by
+    /// new vectors before the store grows), `slots`, `vector_bytes`, `graph_bytes`,
+    /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
+    /// database's log), `last_checkpoint_lsn` and `last_checkpoint_at` (seconds since the
+    /// Unix epoch, or None).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = py
+            .detach(|| self.handle.with(Collection::stats))
+            .or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("live", s.live)?;
+        d.set_item("tombstones", s.tombstones)?;
+        d.set_item("free_slots", s.free_slots)?;
+        d.set_item("slots", s.slots)?;
+        d.set_item("vector_bytes", s.vector_bytes)?;
+        d.set_item("graph_bytes", s.graph_bytes)?;
+        d.set_item("other_bytes", s.other_bytes)?;
+        d.set_item("log_bytes", s.log_bytes)?;
+        d.set_item("last_checkpoint_lsn", s.last_checkpoint_lsn)?;
+        let at = s
+            .last_checkpoint_at
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        d.set_item("last_checkpoint_at", at)?;
+        Ok(d)
     }
 
     /// The number of vectors.

@@ -348,3 +348,32 @@ def test_close_with_live_collection_handles(path, open_db):
     with open_db(path) as again:
         assert again.replayed_at_open == 0
         np.testing.assert_array_equal(again.collection("c").get([2, 1]), [[1, 0], [0, 1]])
+
+
+def test_stats_and_slot_reuse(path, open_db, rng):
+    """Rewritten in place, a collection heals at each checkpoint and stops growing."""
+    n = 300
+    ids = np.arange(n)
+    with open_db(path, checkpoint_interval_s=None) as db:
+        col = db.create_collection("c", dim=8, metric="l2")
+        s = col.stats()
+        assert s["live"] == 0 and s["slots"] == 0 and s["last_checkpoint_at"] is None
+        col.add(ids, rng.standard_normal((n, 8), dtype=np.float32))
+        db.checkpoint()
+        slots = []
+        for _ in range(3):
+            col.upsert(ids, rng.standard_normal((n, 8), dtype=np.float32))
+            assert col.stats()["tombstones"] == n
+            col.checkpoint()
+            s = col.stats()
+            assert s["tombstones"] == 0 and s["live"] == n
+            assert s["free_slots"] == s["slots"] - n
+            slots.append(s["slots"])
+        assert slots == [2 * n] * 3, slots
+        assert s["vector_bytes"] > 0 and s["graph_bytes"] > 0 and s["log_bytes"] > 0
+        assert s["last_checkpoint_lsn"] > 0
+        assert abs(s["last_checkpoint_at"] - time.time()) < 600
+        assert set(s) == {
+            "live", "tombstones", "free_slots", "slots", "vector_bytes", "graph_bytes",
+            "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
+        }
