@@ -1,8 +1,8 @@
 //! What a few tombstones cost a search: single-thread QPS and recall@10 of the same
 //! graph with none deleted, with `--deleted` (a share, default 0.01) deleted, searched
 //! by the default plan (the plain walk, widened) and by the tombstone-aware walk (what
-//! every search with a tombstone took before), and after a heal. Interleaved, `--rounds`
-//! times, so a noisy machine moves all of them alike.
+//! every search with a tombstone took before), and after a heal (timed). Interleaved,
+//! `--rounds` times, so a noisy machine moves all of them alike.
 //!
 //! ```text
 //! cargo run --release -p fletchdb-index --example tombstone_cost -- PREFIX --metric cosine \
@@ -116,7 +116,9 @@ fn main() {
         let plain = measure(&index, false, &truth_live);
         let aware = measure(&index, true, &truth_live);
         // Heal a copy's worth: heal, measure, then put the freed nodes back.
+        let t = Instant::now();
         let heal = index.heal();
+        let heal_s = t.elapsed().as_secs_f64();
         let healed = measure(&index, false, &truth_live);
         for &s in &heal.freed {
             index.insert(s).unwrap();
@@ -125,6 +127,14 @@ fn main() {
             "{round} | {:.0} ({:.3}) | {:.0} ({:.3}) {:.2}x | {:.0} ({:.3}) {:.2}x | {:.0} ({:.3}) {:.2}x",
             none.0, none.1, plain.0, plain.1, plain.0 / none.0, aware.0, aware.1,
             aware.0 / none.0, healed.0, healed.1, healed.0 / none.0
+        );
+        println!(
+            "  heal: {:.2} s ({} threads) for {} freed, {} lists repaired, {} nodes reattached",
+            heal_s,
+            rayon::current_num_threads(),
+            heal.freed.len(),
+            heal.repaired,
+            heal.reattached
         );
     }
 }
