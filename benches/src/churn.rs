@@ -20,7 +20,7 @@ use rand::seq::{index, SliceRandom};
 use rand::SeedableRng;
 
 use crate::data::{gaussian, ground_truth};
-use crate::measure::mib;
+use crate::measure::{mib, DiskUsage};
 use crate::report::{number, read_columns, thousands};
 use crate::texmex::{write_fvecs, write_ivecs, Matrix};
 
@@ -234,8 +234,8 @@ pub struct DbPoint {
     pub m: Measured,
     /// Seconds the checkpoint after the writes took (for the fresh point: the close).
     pub checkpoint_s: f64,
-    /// Bytes of every file under the database directory (apparent size).
-    pub disk_bytes: u64,
+    /// The database directory's size: apparent (the table's figure), log, allocated.
+    pub disk: DiskUsage,
     /// Vectors the collection holds.
     pub live: usize,
 }
@@ -270,14 +270,22 @@ fn peer_at<'a>(peer: &'a [Measured], point: &str) -> Option<&'a Measured> {
 /// I/O errors.
 pub fn write_csv(path: &Path, points: &[DbPoint], peer: &[Measured]) -> io::Result<()> {
     let mut s = String::from(
-        "point,fletchdb_recall,fletchdb_qps,write_s,checkpoint_s,disk_bytes,live,\
-         hnswlib_recall,hnswlib_qps,hnswlib_write_s\n",
+        "point,fletchdb_recall,fletchdb_qps,write_s,checkpoint_s,disk_bytes,wal_bytes,\
+         allocated_bytes,live,hnswlib_recall,hnswlib_qps,hnswlib_write_s\n",
     );
     for p in points {
         let _ = write!(
             s,
-            "{},{:.4},{:.1},{:.2},{:.2},{},{}",
-            p.m.point, p.m.recall, p.m.qps, p.m.write_s, p.checkpoint_s, p.disk_bytes, p.live
+            "{},{:.4},{:.1},{:.2},{:.2},{},{},{},{}",
+            p.m.point,
+            p.m.recall,
+            p.m.qps,
+            p.m.write_s,
+            p.checkpoint_s,
+            p.disk.total,
+            p.disk.wal,
+            p.disk.allocated,
+            p.live
         );
         match peer_at(peer, &p.m.point) {
             Some(h) => {
@@ -308,8 +316,8 @@ pub fn markdown_table(points: &[DbPoint], peer: &[Measured]) -> String {
             p.m.recall,
             thousands(p.m.qps),
             p.m.qps / fresh.m.qps,
-            mib(p.disk_bytes),
-            p.disk_bytes as f64 / fresh.disk_bytes as f64,
+            mib(p.disk.total),
+            p.disk.total as f64 / fresh.disk.total as f64,
             thousands(p.live as f64),
         );
         match peer_at(peer, &p.m.point) {
@@ -410,7 +418,11 @@ mod tests {
                 write_s: 1.0,
             },
             checkpoint_s: 0.1,
-            disk_bytes,
+            disk: DiskUsage {
+                total: disk_bytes,
+                wal: 0,
+                allocated: disk_bytes / 2,
+            },
             live: 8,
         };
         let points = [at("fresh", 2000.0, 1 << 20), at("1", 1000.0, 3 << 20)];
@@ -427,8 +439,8 @@ mod tests {
         );
         let out = dir.path().join("out.csv");
         write_csv(&out, &points, &peer).unwrap();
-        let back = read_columns(&out, ["point", "hnswlib_qps", "disk_bytes"]).unwrap();
-        assert_eq!(back[0], ["fresh", "1000.0", "1048576"].map(String::from));
+        let back = read_columns(&out, ["point", "hnswlib_qps", "allocated_bytes"]).unwrap();
+        assert_eq!(back[0], ["fresh", "1000.0", "524288"].map(String::from));
         assert_eq!(back[1][1], "");
     }
 }

@@ -22,7 +22,9 @@
 //! After the build and after each round: recall@k at `--ef` against exact neighbours over
 //! the live set (computed here, in parallel), single-thread QPS (one untimed pass, then
 //! the median of `--reps` passes of a plain `Collection::search` loop), the apparent size
-//! of every file under the database directory, and the live count. With `--peers`,
+//! of every file under the database directory (the CSV adds the log's share and the
+//! blocks allocated, which show slots filling a sparse vector segment), and the live
+//! count. With `--peers`,
 //! `benches/scripts/hnswlib_churn.py` replays the same sequence on hnswlib (update in
 //! place for upserts, `mark_deleted` for deletes) from files written here, and its
 //! recall and QPS join the table. It prints a markdown table and writes `OUT/NAME.csv`
@@ -208,7 +210,7 @@ fn measure_point(
     write: Duration,
     checkpoint: Duration,
 ) -> Result<DbPoint, Box<dyn Error>> {
-    let disk_bytes = measure::disk_usage(dir)?.total;
+    let disk = measure::disk_usage(dir)?;
     // One untimed pass, as after a build, then the median of the timed ones.
     ann::search_all(c, &probe.queries, args.k, args.ef, None)?;
     let row = ann::sweep(c, probe, args.k, &[args.ef], 1, args.reps, 0.0)?.remove(0);
@@ -220,17 +222,19 @@ fn measure_point(
             write_s: write.as_secs_f64(),
         },
         checkpoint_s: checkpoint.as_secs_f64(),
-        disk_bytes,
+        disk,
         live: c.len(),
     };
     println!(
-        "  fletchdb {:>6}: recall@{}={:.4} qps={:8.0} {:6.1} MiB live={} (writes {:.1} s, \
-         checkpoint {:.2} s)",
+        "  fletchdb {:>6}: recall@{}={:.4} qps={:8.0} {:6.1} MiB ({:.1} allocated, {:.0} log) \
+         live={} (writes {:.1} s, checkpoint {:.2} s)",
         p.m.point,
         args.k,
         p.m.recall,
         p.m.qps,
-        measure::mib(p.disk_bytes),
+        measure::mib(p.disk.total),
+        measure::mib(p.disk.allocated),
+        measure::mib(p.disk.wal),
         p.live,
         p.m.write_s,
         p.checkpoint_s
