@@ -1,4 +1,5 @@
-//! Data sets: texmex files on disk, a clustered generator, and exact ground truth.
+//! Data sets: texmex files on disk, clustered and plain Gaussian generators, and exact
+//! ground truth.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,17 @@ impl Clustered {
         let queries = draw(self.queries);
         (base, queries)
     }
+}
+
+/// `rows` vectors of `dim` components, each drawn from N(0, 1) by `rng`.
+///
+/// # Panics
+/// If `dim` is zero.
+pub fn gaussian(rows: usize, dim: usize, rng: &mut impl Rng) -> Matrix {
+    let data = (0..rows * dim)
+        .map(|_| StandardNormal.sample(&mut *rng))
+        .collect();
+    Matrix::new(dim, data)
 }
 
 /// The exact `k` nearest base rows of every query under `metric`, nearest first, ties

@@ -1,7 +1,12 @@
-//! Helpers the criterion benches share: test mode, scratch directories, loading a
-//! collection.
+//! Helpers the criterion benches and the runners share: test mode, scratch
+//! directories, the database directory of a runner, loading a collection, progress
+//! bars.
+
+use std::io;
+use std::path::{Path, PathBuf};
 
 use fletchdb::Collection;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::texmex::Matrix;
 
@@ -34,6 +39,21 @@ pub fn scratch_dir() -> tempfile::TempDir {
     }
 }
 
+/// The database directory a runner works in: `given` (kept afterwards), else a fresh
+/// temporary one, removed when the returned guard is dropped.
+///
+/// # Errors
+/// When the temporary directory cannot be created.
+pub fn db_dir(given: Option<&Path>) -> io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match given {
+        Some(d) => Ok((d.to_path_buf(), None)),
+        None => {
+            let tmp = tempfile::tempdir()?;
+            Ok((tmp.path().to_path_buf(), Some(tmp)))
+        }
+    }
+}
+
 /// Inserts the rows of `vectors` into `c` with ids `first_id..`, `batch` per call.
 ///
 /// # Errors
@@ -48,4 +68,17 @@ pub fn fill(c: &Collection, vectors: &Matrix, first_id: u64, batch: usize) -> fl
         c.insert_batch(&ids, chunk)?;
     }
     Ok(())
+}
+
+/// A progress bar over `len` steps labelled `prefix`, with elapsed time, rate and ETA
+/// (drawn on stderr, hidden when that is not a terminal).
+pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})",
+    )
+    .expect("a valid progress template")
+    .progress_chars("=> ");
+    ProgressBar::new(len)
+        .with_style(style)
+        .with_prefix(prefix.to_string())
 }

@@ -12,14 +12,18 @@
 //!   `ef`, build time, peak RSS, size on disk and open time on texmex files or a
 //!   generated clustered set, with hnswlib, USearch and FAISS measured in the same run
 //!   (`--peers`); it writes a CSV, a markdown table and a recall/QPS plot.
+//! - the `fletchdb-churn` runner (`src/bin/fletchdb-churn.rs`): recall@10, QPS and size
+//!   on disk of a collection rewritten round after round (deletes, then an upsert of
+//!   every live id), with hnswlib replaying the same sequence in the same run.
 //!
-//! This library holds the parts both use: texmex I/O ([`texmex`]), data sets and exact
+//! This library holds the parts they share: texmex I/O ([`texmex`]), data sets and exact
 //! ground truth ([`data`]), what is measured besides time ([`measure`]), the database
-//! side of an ANN run ([`ann`]), the peers ([`peers`]), tables and CSV ([`report`]),
-//! the plot ([`plot`]) and bench helpers ([`harness`]).
+//! side of an ANN run ([`ann`]), the churn workload ([`churn`]), the peers ([`peers`]),
+//! tables and CSV ([`report`]), the plot ([`plot`]) and bench helpers ([`harness`]).
 #![deny(unsafe_code)]
 
 pub mod ann;
+pub mod churn;
 pub mod data;
 pub mod harness;
 pub mod measure;

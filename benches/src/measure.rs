@@ -104,10 +104,25 @@ pub fn drop_page_cache() -> bool {
 /// Bytes under a directory: all files, and those under its `wal/` subdirectory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DiskUsage {
-    /// Every file's length.
+    /// Every file's length (the apparent size, `du --apparent-size`).
     pub total: u64,
     /// The write-ahead log's share (preallocated segments count in full).
     pub wal: u64,
+    /// The blocks the files occupy (`du`): below `total` where a file is sparse (a
+    /// vector segment not yet filled), so it shows growth inside preallocated files.
+    pub allocated: u64,
+}
+
+/// The bytes `meta`'s file occupies on disk (its length where that is unknown).
+#[cfg(unix)]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks() * 512
+}
+
+#[cfg(not(unix))]
+fn allocated(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
 }
 
 /// The [`DiskUsage`] of the database directory `dir`.
@@ -123,6 +138,7 @@ pub fn disk_usage(dir: &Path) -> io::Result<DiskUsage> {
                 walk(&entry.path(), in_wal || entry.file_name() == "wal", u)?;
             } else {
                 u.total += meta.len();
+                u.allocated += allocated(&meta);
                 if in_wal {
                     u.wal += meta.len();
                 }
@@ -176,5 +192,11 @@ mod tests {
         std::fs::write(dir.path().join("wal").join("1.wal"), [0u8; 5]).unwrap();
         let u = disk_usage(dir.path()).unwrap();
         assert_eq!((u.total, u.wal), (15, 5));
+        // A sparse file is long but occupies (almost) nothing.
+        let f = std::fs::File::create(dir.path().join("sparse")).unwrap();
+        f.set_len(64 << 20).unwrap();
+        let u = disk_usage(dir.path()).unwrap();
+        assert_eq!(u.total, 15 + (64 << 20));
+        assert!(u.allocated < 1 << 20, "{u:?}");
     }
 }

@@ -1,6 +1,8 @@
 //! hnswlib, USearch and FAISS HNSW through `../shared/peers/run_peers.py`, on the same
-//! texmex files and parameters as FletchDB, in the same run.
+//! texmex files and parameters as FletchDB, in the same run; and the virtualenv that
+//! runs the peers' other scripts (`benches/scripts/`).
 
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,30 @@ pub struct Peers {
     pub shared: PathBuf,
     /// The virtualenv `peers/setup.sh` installs the libraries into.
     pub venv: PathBuf,
+}
+
+/// The command-line options that say where the peers are, shared by the runners
+/// (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerArgs {
+    /// The peers' virtualenv (created by ../shared/peers/setup.sh if missing).
+    #[arg(long, env = "PEERS_VENV", default_value = "/tmp/fletchdb-peers")]
+    pub peers_venv: PathBuf,
+    /// The shared directory holding peers/ and data/ (default: beside the workspace).
+    #[arg(long)]
+    pub shared: Option<PathBuf>,
+}
+
+impl PeerArgs {
+    /// [`Peers::beside_workspace`] with these options applied.
+    pub fn peers(&self) -> Peers {
+        let mut peers = Peers::beside_workspace();
+        peers.venv = self.peers_venv.clone();
+        if let Some(s) = &self.shared {
+            peers.shared = s.clone();
+        }
+        peers
+    }
 }
 
 /// The parameters of one peers run.
@@ -87,18 +113,33 @@ impl Peers {
     pub fn run(&self, prefix: &Path, p: &PeerRun<'_>, csv: &Path) -> io::Result<Vec<Row>> {
         let script = self.shared.join("peers").join("run_peers.py");
         let efs: Vec<String> = p.efs.iter().map(usize::to_string).collect();
+        let mut args: Vec<OsString> = vec![prefix.into()];
+        for (flag, value) in [
+            ("--metric", p.metric.name().to_string()),
+            ("--m", p.m.to_string()),
+            ("--ef-construction", p.ef_construction.to_string()),
+            ("--efs", efs.join(",")),
+            ("--threads", p.threads.to_string()),
+            ("--build-threads", p.build_threads.to_string()),
+            ("--k", p.k.to_string()),
+        ] {
+            args.extend([flag.into(), value.into()]);
+        }
+        args.extend(["--csv".into(), csv.into()]);
+        self.run_script(&script, &args)?;
+        read_csv(csv)
+    }
+
+    /// Runs the Python script `script` with `args` in the virtualenv (see
+    /// [`ensure_installed`](Self::ensure_installed)), its output going to this
+    /// process's stdout.
+    ///
+    /// # Errors
+    /// When Python cannot be started or the script fails.
+    pub fn run_script(&self, script: &Path, args: &[OsString]) -> io::Result<()> {
         let status = Command::new(self.python())
-            .arg(&script)
-            .arg(prefix)
-            .args(["--metric", p.metric.name()])
-            .args(["--m", &p.m.to_string()])
-            .args(["--ef-construction", &p.ef_construction.to_string()])
-            .args(["--efs", &efs.join(",")])
-            .args(["--threads", &p.threads.to_string()])
-            .args(["--build-threads", &p.build_threads.to_string()])
-            .args(["--k", &p.k.to_string()])
-            .arg("--csv")
-            .arg(csv)
+            .arg(script)
+            .args(args)
             .status()?;
         if !status.success() {
             return Err(io::Error::other(format!(
@@ -106,6 +147,6 @@ impl Peers {
                 script.display()
             )));
         }
-        read_csv(csv)
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! Results of a recall/QPS sweep: rows, their CSV form (the peers' runner writes the
-//! same columns) and markdown tables.
+//! same columns) and markdown tables; reading any CSV's columns by name.
 
 use std::fmt::Write as _;
 use std::io;
@@ -46,54 +46,69 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> io::Result<()> {
 /// # Errors
 /// I/O errors; [`io::ErrorKind::InvalidData`] for a missing column or a bad number.
 pub fn read_csv(path: &Path) -> io::Result<Vec<Row>> {
+    read_columns(path, ["lib", "ef", "recall", "qps", "threads", "build_s"])?
+        .into_iter()
+        .map(|[lib, ef, recall, qps, threads, build_s]| {
+            Ok(Row {
+                lib,
+                ef: number(path, &ef)? as usize,
+                recall: number(path, &recall)?,
+                qps: number(path, &qps)?,
+                threads: number(path, &threads)? as usize,
+                build_s: number(path, &build_s)?,
+            })
+        })
+        .collect()
+}
+
+/// The fields of `columns`, in that order wherever the header puts them, on each
+/// non-blank line of the CSV file at `path` (plain CSV: no quoted commas).
+///
+/// # Errors
+/// I/O errors; [`io::ErrorKind::InvalidData`] for a missing column or a short line.
+pub fn read_columns<const N: usize>(
+    path: &Path,
+    columns: [&str; N],
+) -> io::Result<Vec<[String; N]>> {
     let text = std::fs::read_to_string(path)?;
-    let bad = |what: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {what}", path.display()),
-        )
-    };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else {
         return Ok(Vec::new());
     };
     let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-    let col = |name: &str| {
-        cols.iter()
-            .position(|c| *c == name)
-            .ok_or_else(|| bad(format!("no column {name}")))
-    };
-    let [lib, ef, recall, qps, threads, build_s] = [
-        col("lib")?,
-        col("ef")?,
-        col("recall")?,
-        col("qps")?,
-        col("threads")?,
-        col("build_s")?,
-    ];
+    let mut at = [0; N];
+    for (i, name) in columns.iter().enumerate() {
+        at[i] = cols
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| invalid(path, format!("no column {name}")))?;
+    }
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get = |i: usize| {
-                f.get(i)
-                    .copied()
-                    .ok_or_else(|| bad(format!("short line {line:?}")))
-            };
-            let num = |i: usize| -> io::Result<f64> {
-                get(i)?
-                    .parse()
-                    .map_err(|_| bad(format!("bad number in {line:?}")))
-            };
-            Ok(Row {
-                lib: get(lib)?.to_string(),
-                ef: num(ef)? as usize,
-                recall: num(recall)?,
-                qps: num(qps)?,
-                threads: num(threads)? as usize,
-                build_s: num(build_s)?,
-            })
+            if at.iter().any(|&i| i >= f.len()) {
+                return Err(invalid(path, format!("short line {line:?}")));
+            }
+            Ok(at.map(|i| f[i].to_string()))
         })
         .collect()
+}
+
+/// `field` of the CSV file at `path` as a number.
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidData`] naming the file when it is not one.
+pub fn number(path: &Path, field: &str) -> io::Result<f64> {
+    field
+        .parse()
+        .map_err(|_| invalid(path, format!("bad number {field:?}")))
+}
+
+fn invalid(path: &Path, what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {what}", path.display()),
+    )
 }
 
 /// How a library is named in tables and plots.
@@ -237,6 +252,12 @@ mod tests {
         assert_eq!(read_csv(&p).unwrap()[0].qps, 26597.1);
         std::fs::write(&p, "lib,ef\nx,1\n").unwrap();
         assert!(read_csv(&p).is_err());
+        std::fs::write(&p, "b,a\n1,2\n\n3,4\n").unwrap();
+        let got = read_columns(&p, ["a", "b"]).unwrap();
+        assert_eq!(got, [["2", "1"], ["4", "3"]].map(|r| r.map(String::from)));
+        std::fs::write(&p, "a,b\n1\n").unwrap();
+        assert!(read_columns(&p, ["b"]).is_err());
+        assert!(number(&p, "x").is_err());
     }
 
     #[test]

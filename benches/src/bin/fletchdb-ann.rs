@@ -34,11 +34,11 @@ use fletchdb_benches::ann::{self, BuildConfig};
 use fletchdb_benches::data::{
     ground_truth, json_field, metric_from_json, prefixed, Clustered, Dataset,
 };
+use fletchdb_benches::harness::{db_dir, progress_bar};
 use fletchdb_benches::measure::{self, mib};
-use fletchdb_benches::peers::{PeerRun, Peers};
+use fletchdb_benches::peers::{PeerArgs, PeerRun};
 use fletchdb_benches::report::{self, Row};
 use fletchdb_benches::texmex::Matrix;
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -111,12 +111,8 @@ struct Args {
     /// Run hnswlib, USearch and FAISS on the same files (../shared/peers).
     #[arg(long)]
     peers: bool,
-    /// The peers' virtualenv (created by ../shared/peers/setup.sh if missing).
-    #[arg(long, env = "PEERS_VENV", default_value = "/tmp/fletchdb-peers")]
-    peers_venv: PathBuf,
-    /// The shared directory holding peers/ (default: beside the workspace).
-    #[arg(long)]
-    shared: Option<PathBuf>,
+    #[command(flatten)]
+    peer_args: PeerArgs,
     /// Where the CSV, markdown and PNG go.
     #[arg(long, default_value = "bench-out/ann")]
     out: PathBuf,
@@ -323,14 +319,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // Build.
-    let tmp;
-    let dir = match &args.db {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = db_dir(args.db.as_deref())?;
     let options = Options::default().durability(durability(&args.durability)?);
     let cfg = BuildConfig {
         m: args.m,
@@ -340,13 +329,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let data_rss = measure::current_rss();
     let resettable = measure::reset_peak_rss();
-    let bar = ProgressBar::new(n as u64).with_style(
-        ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})",
-        )?
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("building");
+    let bar = progress_bar(n as u64, "building");
     let built = ann::build(&dir, &data, &cfg, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let peak_build = measure::peak_rss();
@@ -417,11 +400,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Peers.
     std::fs::create_dir_all(&args.out)?;
     if args.peers {
-        let mut peers = Peers::beside_workspace();
-        peers.venv = args.peers_venv.clone();
-        if let Some(s) = &args.shared {
-            peers.shared = s.clone();
-        }
+        let peers = args.peer_args.peers();
         peers.ensure_installed()?;
         for &t in &threads {
             let csv = args.out.join(format!("{name}-peers-{t}t.csv"));
