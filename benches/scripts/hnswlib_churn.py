@@ -1,5 +1,6 @@
 """Replay a churn sequence written by `fletchdb-churn --peers` on hnswlib, and print
-recall@k and single-thread QPS at each measurement point as CSV (point,recall,qps,write_s).
+recall@k and single-thread QPS at each measurement point, as CSV (point,recall,qps,write_s)
+rewritten after each point.
 
     python hnswlib_churn.py SEQ_DIR --rounds 5 --metric l2 [--m 16] [--ef-construction 200]
                             [--ef 64] [--k 10] [--reps 3] [--build-threads 2]
@@ -70,6 +71,11 @@ def measure(point, write_s):
                  "write_s": round(write_s, 2)})
     print(f"  hnswlib  {point:>6}: recall@{a.k}={recall:.4f} qps={qps:8.0f} (writes {write_s:.1f} s)",
           flush=True)
+    # After every point, so an interrupted replay keeps what it measured.
+    with open(a.csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
     idx.set_num_threads(a.build_threads)
 
 
@@ -87,8 +93,3 @@ for r in range(1, a.rounds + 1):
             idx.mark_deleted(int(label))
     idx.add_items(new, ids)
     measure(str(r), time.perf_counter() - t)
-
-with open(a.csv, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)

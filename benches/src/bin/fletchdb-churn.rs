@@ -28,7 +28,8 @@
 //! `benches/scripts/hnswlib_churn.py` replays the same sequence on hnswlib (update in
 //! place for upserts, `mark_deleted` for deletes) from files written here, and its
 //! recall and QPS join the table. It prints a markdown table and writes `OUT/NAME.csv`
-//! and `OUT/NAME.md`.
+//! and `OUT/NAME.md`: FletchDB's figures before the replay starts, then again with
+//! hnswlib's (those it measured, if the replay fails or is interrupted).
 
 use std::error::Error;
 use std::ffi::OsString;
@@ -371,10 +372,61 @@ fn main() -> Result<(), Box<dyn Error>> {
     drop(c);
     db.close()?;
 
-    let mut peer: Vec<Measured> = Vec::new();
+    // Report: FletchDB's figures first, so a failed or interrupted replay keeps them.
+    std::fs::create_dir_all(&args.out)?;
+    let csv = args.out.join(format!("{name}.csv"));
+    let md_path = args.out.join(format!("{name}.md"));
+    let rewrite = match args.mode {
+        Mode::Gaussian => "a fresh N(0, 1) vector",
+        Mode::Data => "the vector of another base row (a seeded cyclic permutation)",
+    };
+    let report = |peer: &[Measured]| -> std::io::Result<String> {
+        churn::write_csv(&csv, &points, peer)?;
+        let mut md = format!(
+            "### Churn: {name} ({} × {dim}-d, {})\n\nm {}, ef_construction {}. Fresh build \
+             (`insert_batch`), then {} rounds: {} ids deleted in round 1, and in every round \
+             every live id upserted with {rewrite}; a checkpoint after each. Recall@{} at ef \
+             {} against exact neighbours over the live set; single-thread QPS (median of {}); \
+             size = apparent size of every file in the database directory.{}\n\n",
+            thousands(n as f64),
+            metric.name(),
+            args.m,
+            args.ef_construction,
+            args.rounds,
+            thousands(deletes as f64),
+            args.k,
+            args.ef,
+            args.reps,
+            if args.peers {
+                " hnswlib replays the same sequence (upserts update in place, deletes are \
+                 `mark_deleted`)."
+            } else {
+                ""
+            },
+        );
+        md.push_str(&churn::markdown_table(&points, peer));
+        let command: Vec<String> = std::env::args().skip(1).collect();
+        let _ = writeln!(
+            md,
+            "\nMeasured with `cargo run --release -p fletchdb-benches --bin fletchdb-churn -- \
+             {}` in {:.0} s.",
+            command.join(" "),
+            started.elapsed().as_secs_f64()
+        );
+        std::fs::write(&md_path, &md)?;
+        Ok(md)
+    };
+    let mut md = report(&[])?;
+
+    let mut replayed = Ok(());
     if let Some(files) = &replay {
-        std::fs::create_dir_all(&args.out)?;
-        let csv = args.out.join(format!("{name}-hnswlib.csv"));
+        println!(
+            "wrote FletchDB's figures to {} and {}",
+            csv.display(),
+            md_path.display()
+        );
+        let peer_csv = args.out.join(format!("{name}-hnswlib.csv"));
+        let _ = std::fs::remove_file(&peer_csv);
         let mut script_args: Vec<OsString> = vec![files.dir.clone().into()];
         for (flag, value) in [
             ("--rounds", args.rounds.to_string()),
@@ -389,54 +441,16 @@ fn main() -> Result<(), Box<dyn Error>> {
             script_args.extend([flag.into(), value.into()]);
         }
         script_args.extend(["--shared".into(), peers.shared.clone().into()]);
-        script_args.extend(["--csv".into(), csv.clone().into()]);
+        script_args.extend(["--csv".into(), peer_csv.clone().into()]);
         println!("## hnswlib on the same sequence");
-        peers.run_script(&churn::hnswlib_script(), &script_args)?;
-        peer = churn::read_peer_csv(&csv)?;
+        replayed = peers.run_script(&churn::hnswlib_script(), &script_args);
+        // The script writes its CSV after each point: keep what it measured.
+        if peer_csv.exists() {
+            md = report(&churn::read_peer_csv(&peer_csv)?)?;
+        }
     }
-
-    // Report.
-    std::fs::create_dir_all(&args.out)?;
-    let csv = args.out.join(format!("{name}.csv"));
-    churn::write_csv(&csv, &points, &peer)?;
-    let rewrite = match args.mode {
-        Mode::Gaussian => "a fresh N(0, 1) vector",
-        Mode::Data => "the vector of another base row (a seeded cyclic permutation)",
-    };
-    let mut md = format!(
-        "### Churn: {name} ({} × {dim}-d, {})\n\nm {}, ef_construction {}. Fresh build \
-         (`insert_batch`), then {} rounds: {} ids deleted in round 1, and in every round \
-         every live id upserted with {rewrite}; a checkpoint after each. Recall@{} at ef {} \
-         against exact neighbours over the live set; single-thread QPS (median of {}); \
-         size = apparent size of every file in the database directory.{}\n\n",
-        thousands(n as f64),
-        metric.name(),
-        args.m,
-        args.ef_construction,
-        args.rounds,
-        thousands(deletes as f64),
-        args.k,
-        args.ef,
-        args.reps,
-        if args.peers {
-            " hnswlib replays the same sequence (upserts update in place, deletes are \
-             `mark_deleted`)."
-        } else {
-            ""
-        },
-    );
-    md.push_str(&churn::markdown_table(&points, &peer));
-    let command: Vec<String> = std::env::args().skip(1).collect();
-    let _ = writeln!(
-        md,
-        "\nMeasured with `cargo run --release -p fletchdb-benches --bin fletchdb-churn -- {}` \
-         in {:.0} s.",
-        command.join(" "),
-        started.elapsed().as_secs_f64()
-    );
-    let md_path = args.out.join(format!("{name}.md"));
-    std::fs::write(&md_path, &md)?;
     println!("\n{md}");
     println!("wrote {} and {}", csv.display(), md_path.display());
+    replayed?;
     Ok(())
 }
