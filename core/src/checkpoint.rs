@@ -18,9 +18,9 @@
 //! 6. One catalog transaction: the id changes, each collection's slot mark and graph
 //!    generation, and X. This commit is the checkpoint: a crash before it leaves the
 //!    previous checkpoint and its graph files in force.
-//! 7. Release the slots the heals freed (they become reusable once no search can be
-//!    reading them), and remove the older graph files and the log segments wholly
-//!    below X. (At step 1 the
+//! 7. Remove the older graph files and the log segments wholly below X. Then, with the
+//!    catalog free again, release the slots the heals freed (they become reusable once
+//!    no search can be reading them). (At step 1 the
 //!    log was told to start a new segment at X, so that is all of them, and recovery
 //!    reads nothing the checkpoint holds.)
 //!
@@ -174,6 +174,15 @@ impl Checkpoints {
             Ok(committed_ms) => {
                 self.committed_ms.store(committed_ms, Ordering::Release);
                 self.lsn.store(x, Ordering::Release);
+                // The freed slots are released with the catalog free: releasing waits
+                // for the searches in progress, and one whose filter callback
+                // checkpoints, creates or drops a collection waits for the catalog.
+                // (A failure, below, is recorded before the catalog is free, so the next
+                // checkpoint cannot mistake it for one with nothing to do.)
+                drop(catalog);
+                for (c, _) in &work {
+                    c.free.release(&c.index);
+                }
                 Ok(x)
             }
             Err(e) => {
@@ -242,7 +251,6 @@ fn save(
     txn.set_checkpoint_time(now_ms)?;
     txn.commit()?;
     for (c, _) in work {
-        c.free.release(&c.index);
         graph_files::remove_stale(&c.files, Some(x));
     }
     wal.remove_segments_before(x)?;

@@ -10,7 +10,7 @@
 //!    so once it commits, the slot is free on disk too: a crash after that replays the
 //!    log over a checkpoint in which no id and no node uses the slot.
 //! 3. After the commit, the slot becomes *ready* once every search that might still be
-//!    reading its old vector has finished ([`Hnsw::when_unobserved`]). Searches map
+//!    reading its old vector has finished ([`Hnsw::wait_unobserved`]). Searches map
 //!    their hits to ids inside that window (see `Collection::search`), and `get` copies
 //!    vectors under the id map's read lock, which step 1's removal waited out.
 //!
@@ -18,8 +18,6 @@
 //! place keeps its size. Opening a database starts with every slot below the store's
 //! high-water mark that no node and no id uses: free in the checkpoint it opened, or
 //! never written.
-
-use std::sync::Arc;
 
 use fletchdb_index::{Hnsw, VectorSource};
 use fletchdb_storage::vectors::{Reservation, VectorStore};
@@ -32,7 +30,7 @@ use crate::error::Result;
 #[derive(Debug, Default)]
 pub(crate) struct FreeSlots {
     pending: Mutex<Vec<u32>>,
-    ready: Arc<Mutex<Vec<u32>>>,
+    ready: Mutex<Vec<u32>>,
 }
 
 impl FreeSlots {
@@ -42,7 +40,7 @@ impl FreeSlots {
         ready.sort_unstable_by(|a, b| b.cmp(a));
         FreeSlots {
             pending: Mutex::new(Vec::new()),
-            ready: Arc::new(Mutex::new(ready)),
+            ready: Mutex::new(ready),
         }
     }
 
@@ -51,19 +49,17 @@ impl FreeSlots {
         self.pending.lock().extend(slots);
     }
 
-    /// After a checkpoint committed: the pending slots become ready once no search
-    /// can still be reading them (step 3).
+    /// After a checkpoint committed: the pending slots become ready once no search can
+    /// still be reading them (step 3). If this thread is inside a search of the index
+    /// (a filter callback checkpointing), they stay pending until the next checkpoint.
     pub(crate) fn release<V: VectorSource>(&self, index: &Hnsw<V>) {
-        let slots = std::mem::take(&mut *self.pending.lock());
-        if slots.is_empty() {
+        let mut pending = self.pending.lock();
+        if pending.is_empty() || !index.wait_unobserved() {
             return;
         }
-        let ready = Arc::clone(&self.ready);
-        index.when_unobserved(move || {
-            let mut ready = ready.lock();
-            ready.extend(slots);
-            ready.sort_unstable_by(|a, b| b.cmp(a));
-        });
+        let mut ready = self.ready.lock();
+        ready.append(&mut pending);
+        ready.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Slots known free: ready and pending.

@@ -21,7 +21,7 @@
 //! 4. Free the retiring nodes: their out-links stop counting towards in-degrees, their
 //!    state becomes empty. A walk that read a list before step 3 may still reach one
 //!    and read its old vector and lists, so a freed slot must not be written until
-//!    such walks are over: [`Hnsw::when_unobserved`].
+//!    such walks are over: [`Hnsw::wait_unobserved`].
 //! 5. Reattach any node left with no layer-0 in-link (it could no longer be found) by
 //!    searching for it and linking it in, as an insert does.
 
@@ -56,7 +56,7 @@ const RESEARCH_BELOW: (usize, usize) = (3, 10);
 #[non_exhaustive]
 pub struct Heal {
     /// Slots whose deleted nodes were unlinked and freed, ascending. Write them again
-    /// only from a closure given to [`Hnsw::when_unobserved`] after the heal returned.
+    /// only after [`Hnsw::wait_unobserved`], called after the heal returned, said so.
     pub freed: Vec<Slot>,
     /// Neighbour lists rewritten because they named a freed node.
     pub repaired: usize,
@@ -86,22 +86,27 @@ impl<V: VectorSource> Hnsw<V> {
         with_kernel!(self.config.metric, K => self.heal_with::<K>())
     }
 
-    /// Runs `f` once every search and insert running now has finished: the moment a
-    /// slot [`heal`](Self::heal) freed may be written again (before it, a walk that read
-    /// a list before the heal may still be reading the old vector). `f` may run on
-    /// another thread, and only once later searches or inserts have run.
-    pub fn when_unobserved(&self, f: impl FnOnce() + Send + 'static) {
-        epoch::pin().defer(f);
-        // A deferred call runs once the global epoch has moved on twice, which a pinned
-        // thread can only make happen while nobody pins an older one. With no search
-        // running these flushes run it at once; otherwise later pins will.
-        for _ in 0..3 {
-            epoch::pin().flush();
-        }
+    /// Waits until every search, insert and heal of this index that began before the
+    /// call has ended: from then on a slot [`heal`](Self::heal) freed may be written
+    /// again (before, a walk that read a list before the heal may still be reading the
+    /// old vector). Returns false at once, without waiting, when called from inside an
+    /// observation of an index (a filter's callback, or [`observe`](Self::observe)):
+    /// it would wait for itself; the caller should try again later.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric};
+    /// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+    /// index.add_batch(&[0.0, 1.0])?;
+    /// assert!(index.wait_unobserved());
+    /// assert!(!index.observe(|| index.wait_unobserved()));
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
+    pub fn wait_unobserved(&self) -> bool {
+        self.observers.wait_for_earlier()
     }
 
-    /// Runs `f` as one observation of the index: a closure passed to
-    /// [`when_unobserved`](Self::when_unobserved) while `f` runs waits for it to end.
+    /// Runs `f` as one observation of the index: a
+    /// [`wait_unobserved`](Self::wait_unobserved) begun while `f` runs waits for it.
     /// For work that must finish before a freed slot is written again, such as mapping
     /// a search's hits to what their slots hold.
     ///
@@ -114,7 +119,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// # Ok::<(), fletchdb_index::IndexError>(())
     /// ```
     pub fn observe<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _pinned = epoch::pin();
+        let _seen = self.observers.enter();
         f()
     }
 
@@ -131,6 +136,7 @@ impl<V: VectorSource> Hnsw<V> {
 
     fn heal_with<K: Kernel>(&self) -> Heal {
         let _one = self.heal_lock.lock();
+        let _seen = self.observers.enter();
         self.indegrees.get_or_init(|| self.count_indegrees());
         let bound = self.slot_bound();
         let guard = epoch::pin();

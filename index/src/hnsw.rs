@@ -10,6 +10,7 @@ use crate::distance::{validate, with_kernel, Metric};
 use crate::error::IndexError;
 use crate::filter::Filter;
 use crate::nodes::Nodes;
+use crate::observe::Observers;
 use crate::plan::FilterPlan;
 use crate::request::SearchRequest;
 use crate::scratch::{Scratch, ScratchPool};
@@ -110,6 +111,8 @@ pub struct Hnsw<V> {
     pub(crate) links_gate: RwLock<()>,
     /// One heal at a time.
     pub(crate) heal_lock: Mutex<()>,
+    /// Searches, inserts and heals in progress, for [`Hnsw::wait_unobserved`].
+    pub(crate) observers: Observers,
 }
 
 /// The entry point: the node search starts from, on the top layer.
@@ -141,6 +144,7 @@ impl<V: VectorSource> Hnsw<V> {
             indegrees: std::sync::OnceLock::from(()),
             links_gate: RwLock::new(()),
             heal_lock: Mutex::new(()),
+            observers: Observers::default(),
         })
     }
 
@@ -348,6 +352,7 @@ impl<V: VectorSource> Hnsw<V> {
     ) -> Result<(), IndexError> {
         out.clear();
         self.prepare_query(scratch, query)?;
+        let _seen = self.observers.enter();
         with_kernel!(self.config.metric, K => self.run::<K, F>(scratch, &request, out));
         Ok(())
     }

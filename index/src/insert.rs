@@ -24,6 +24,7 @@ impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn insert_with<K: Kernel>(&self, slot: Slot) -> Result<(), IndexError> {
         self.indegrees.get_or_init(|| self.count_indegrees());
         let _linking = self.links_gate.read();
+        let _seen = self.observers.enter();
         let level = level_for(self.config.seed, slot.0, self.level_mult);
         self.nodes.ensure(slot.index());
         let guard = epoch::pin();

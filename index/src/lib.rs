@@ -50,6 +50,7 @@ mod insert;
 mod integrity;
 mod level;
 mod nodes;
+mod observe;
 mod persist;
 mod plan;
 mod prefetch;

@@ -2,7 +2,6 @@
 //! slots take new nodes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, Slot, VectorSource};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
@@ -186,18 +185,29 @@ fn heals_beside_inserts_and_searches() {
 }
 
 #[test]
-fn when_unobserved_runs_once_searches_move_on() {
+fn a_wait_for_observers_outlasts_a_search_in_progress() {
     let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
     index.add_batch(&[0.0, 0.0, 1.0, 1.0]).unwrap();
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&ran);
-    index.when_unobserved(move || flag.store(true, Ordering::Release));
-    for _ in 0..10_000 {
-        if ran.load(Ordering::Acquire) {
-            return;
-        }
-        index.search(&[0.5, 0.5], 1, 4).unwrap();
-        index.when_unobserved(|| {});
-    }
-    panic!("the deferred call never ran");
+    let ended = AtomicBool::new(false);
+    let (inside, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            index.observe(|| {
+                inside.wait();
+                go.wait();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                ended.store(true, Ordering::Release);
+            })
+        });
+        inside.wait();
+        go.wait();
+        assert!(index.wait_unobserved());
+        assert!(
+            ended.load(Ordering::Acquire),
+            "returned while a search was in progress"
+        );
+    });
+    // Inside an observation it cannot wait for itself.
+    assert!(!index.observe(|| index.wait_unobserved()));
+    assert!(index.wait_unobserved());
 }
