@@ -34,7 +34,7 @@ use crate::distance::{with_kernel, Kernel};
 use crate::hnsw::{Entry, Hnsw};
 use crate::insert::{adjust_indegrees, drop_links, linkable};
 use crate::nodes::{neighbours, store_neighbours, View};
-use crate::scratch::Scratch;
+use crate::scratch::{Scratch, Walk};
 use crate::search::Everything;
 use crate::types::Slot;
 use crate::vectors::VectorSource;
@@ -304,11 +304,29 @@ impl<V: VectorSource> Hnsw<V> {
         let Some(entry) = self.entry().filter(|e| e.level >= layer) else {
             return;
         };
+        let mut scratch = self.pool.get();
+        let w = &mut scratch.walk;
+        self.walk_near::<K>(view, w, n, layer, entry);
+        for (id, _) in w.list.iter() {
+            if !dead.get(id as usize).copied().unwrap_or(false) && linkable(view, id) {
+                pairs.push((id, 0.0));
+            }
+        }
+    }
+
+    /// Fills `w.list` with the ef_construction nodes nearest `n`'s vector on `layer`
+    /// (`n` left out) that a walk from `entry` finds, as an insert's search does.
+    fn walk_near<K: Kernel>(
+        &self,
+        view: &mut View<'_>,
+        w: &mut Walk,
+        n: u32,
+        layer: usize,
+        entry: Entry,
+    ) {
         let q = self.vectors.vector(Slot(n));
         let start = (entry.slot, self.dist::<K>(q, entry.slot));
         let (ep, ep_d) = self.descend::<K>(view, q, start, entry.level, layer);
-        let mut scratch = self.pool.get();
-        let w = &mut scratch.walk;
         w.visited.reset(view.capacity());
         w.list.reset(self.config.ef_construction);
         w.visited.insert(n);
@@ -316,11 +334,6 @@ impl<V: VectorSource> Hnsw<V> {
             w.list.insert(ep_d, ep);
         }
         self.walk::<K, _>(view, q, w, &Everything, layer);
-        for (id, _) in w.list.iter() {
-            if !dead.get(id as usize).copied().unwrap_or(false) && linkable(view, id) {
-                pairs.push((id, 0.0));
-            }
-        }
     }
 
     /// Points the entry at the highest-level node outside `dead` if it is in `dead`,
@@ -385,18 +398,9 @@ impl<V: VectorSource> Hnsw<V> {
         slot: u32,
         entry: Entry,
     ) {
-        let q = self.vectors.vector(Slot(slot));
-        let start = (entry.slot, self.dist::<K>(q, entry.slot));
-        let (ep, ep_d) = self.descend::<K>(view, q, start, entry.level, 0);
         let s = &mut *scratch;
         let w = &mut s.walk;
-        w.visited.reset(view.capacity());
-        w.list.reset(self.config.ef_construction);
-        w.visited.insert(slot);
-        if w.visited.insert(ep) {
-            w.list.insert(ep_d, ep);
-        }
-        self.walk::<K, _>(view, q, w, &Everything, 0);
+        self.walk_near::<K>(view, w, slot, 0, entry);
         s.pairs.clear();
         s.pairs.extend(
             w.list
