@@ -8,3 +8,4 @@ mod concurrent;
 mod crash;
 mod lifecycle;
 mod recovery;
+mod size;
