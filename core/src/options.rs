@@ -42,7 +42,10 @@ pub struct Options {
     /// so this bounds recovery to about this much writing. `None` checkpoints on log
     /// size alone.
     pub checkpoint_interval: Option<Duration>,
-    /// Size of each write-ahead log segment file.
+    /// The largest write-ahead log segment file. Segments are sized by what is written:
+    /// the first is 1/64 of this (at most 1 MiB, at least 4 KiB), and each one that
+    /// fills is followed by one twice its size, up to this (see
+    /// [`WalOptions::segment_size`](fletchdb_storage::wal::WalOptions::segment_size)).
     pub wal_segment_size: u64,
     /// Checkpoint when the database is closed (or dropped), so that the next open has
     /// nothing to replay. On by default.

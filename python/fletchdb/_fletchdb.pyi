@@ -105,7 +105,8 @@ def open(
     checkpoint_bytes, checkpoint_interval_s: the background thread checkpoints after this
     much log or this long of writing (0 or None turns a trigger off); bounds replay after
     a crash.
-    wal_segment_size: bytes per write-ahead log file.
+    wal_segment_size: bytes of the largest write-ahead log file (they start at 1/64 of
+    it, at most 1 MiB, and double as they fill).
     checkpoint_on_close: checkpoint on close, so that the next open replays nothing.
 
     Raises LockedError if the database is open elsewhere, CorruptionError for damaged

@@ -252,7 +252,8 @@ fn config(
 /// long a group commit may wait for more writers to share one sync (0, the default, never
 /// waits). `checkpoint_bytes` / `checkpoint_interval_s`: the background thread takes a
 /// checkpoint after this much log or this long of writing (`None` or 0 turn a trigger off);
-/// this bounds the replay after a crash. `wal_segment_size`: bytes per log file.
+/// this bounds the replay after a crash. `wal_segment_size`: bytes of the largest log file
+/// (they start at 1/64 of it, at most 1 MiB, and double as they fill).
 /// `checkpoint_on_close`: checkpoint on close so the next open replays nothing.
 ///
 /// Raises `LockedError` if the database is open elsewhere, `CorruptionError` for damaged

@@ -20,7 +20,9 @@ use rand::Rng;
 use crate::common::{check_against, stored, vector};
 
 const CHILD: &str = "FLETCHDB_DB_CHILD";
-const DIM: usize = 8;
+/// 64-d: the store's first segments hold 1,024 slots, so the thousands of writes of the
+/// rounds grow it through segments of several sizes (1,024, 1,024, 2,048, 4,096).
+const DIM: usize = 64;
 const METRIC: Metric = Metric::Cosine;
 
 fn options() -> Options {
@@ -188,7 +190,19 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         }
         check_against(&c, &model, METRIC, 3);
     }
-    eprintln!("{rounds} SIGKILL rounds, {total} acknowledged writes checked");
+    // Each put took a slot: the store grew through segments of several sizes, and
+    // the log through segments from 4 KiB up to 64 KiB, all killed mid-growth.
+    let segments = std::fs::read_dir(tmp.path().join("c/1"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+                .count()
+        })
+        .unwrap_or(0);
+    eprintln!(
+        "{rounds} SIGKILL rounds, {total} acknowledged writes checked, {segments} vector \
+         segments"
+    );
     assert!(
         total > rounds,
         "the children acknowledged too little: {total}"

@@ -9,3 +9,4 @@ mod concurrent;
 mod crash;
 mod lifecycle;
 mod recovery;
+mod size;

@@ -17,12 +17,14 @@
 //! | [`graph_file`] | bytes as a graph snapshot, checksum recomputed | an index or a typed error; a loaded index passes `check_integrity`, searches, takes inserts |
 //! | [`catalog_values`] | bytes to each catalog value decoder | `Corruption`, or a value that re-encodes to the same bytes |
 //! | [`open_damaged`] | damage (flip, set, zero, truncate, remove) to a real database's files | open fails with a typed error, or returns only vectors that were written |
+//! | [`vector_segments`] | damage (flip, set, truncate, remove, resealed header fields) to a vector store of growing segments | open fails with a typed error, or every slot reads as written, as `Corruption`, or as nothing past the end; the store takes a write and reopens |
 //! | [`api_ops`] | a sequence of operations (`arbitrary`) | the database agrees with an in-memory model, across checkpoints, reopens and kills |
 //!
 //! ```
 //! // Any bytes at all are a valid input; only a FletchDB bug panics.
 //! fletchdb_fuzz::catalog_values(b"\x01\x00\x00\x00\x00\x00\x00\x00\x00");
 //! fletchdb_fuzz::wal_records(&[]);
+//! fletchdb_fuzz::vector_segments(&[]);
 //! ```
 #![deny(unsafe_code)]
 
@@ -32,6 +34,7 @@ mod damage;
 mod graph;
 mod scratch;
 mod seeds;
+mod vectors;
 mod wal;
 
 pub use api_ops::api_ops;
@@ -39,6 +42,7 @@ pub use catalog::catalog_values;
 pub use damage::open_damaged;
 pub use graph::graph_file;
 pub use seeds::seeds;
+pub use vectors::vector_segments;
 pub use wal::wal_records;
 
 /// A fuzz target's body.
@@ -50,5 +54,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("graph_file", graph_file),
     ("catalog_values", catalog_values),
     ("open_damaged", open_damaged),
+    ("vector_segments", vector_segments),
     ("api_ops", api_ops),
 ];

@@ -29,8 +29,8 @@ pub(crate) fn tempdir() -> tempfile::TempDir {
 }
 
 /// A file of a database directory as held in memory: its data extents and its length
-/// (the rest is holes, written back as holes). Vector segments are 64 MiB and nearly
-/// all hole; this keeps copying them cheap.
+/// (the rest is holes, written back as holes). Vector segments are mostly hole until
+/// their slots fill; this keeps copying them cheap.
 #[derive(Debug, Clone)]
 pub(crate) struct FileImage {
     /// Path relative to the database directory.
@@ -108,7 +108,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileImage>) {
 }
 
 /// Reads a file's data extents (`SEEK_DATA` / `SEEK_HOLE`: holes, such as the unused
-/// part of a 64 MiB vector segment, are skipped without being read). Where the file
+/// slots of a vector segment, are skipped without being read). Where the file
 /// system does not report holes, the whole file is one extent.
 ///
 /// `None` if the file is gone: the log's background thread writes spare segments under

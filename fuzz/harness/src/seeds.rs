@@ -19,6 +19,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "graph_file" => graph_seeds(),
         "catalog_values" => catalog_seeds(),
         "open_damaged" => damage_seeds(),
+        "vector_segments" => vector_seeds(),
         "api_ops" => api_seeds(),
         other => panic!("no target {other:?}"),
     };
@@ -27,43 +28,52 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 
 /// Segments written by the real log, as `wal_records` inputs (see `wal.rs`).
 fn wal_seeds() -> Vec<(&'static str, Vec<u8>)> {
-    let options = WalOptions {
-        durability: Durability::Sync,
-        segment_size: 4096,
-        ..WalOptions::default()
-    };
-    let write = |records: usize, payload: usize, close: bool| -> Vec<(u64, Vec<u8>)> {
-        let dir = MemDir::new();
-        let shared: Arc<dyn StorageDir> = Arc::new(dir.clone());
-        let wal = Wal::open(shared, options)
-            .expect("open")
-            .finish()
-            .expect("finish");
-        for i in 0..records {
-            let body = vec![i as u8; payload + i % 5];
-            wal.append(1 + (i % 3) as u8, &[b"rec", &body])
-                .expect("append");
-        }
-        let image = if close {
-            wal.close().expect("close");
-            dir.clone()
-        } else {
-            dir.kill() // as a killed process leaves it: no close marker
+    let write =
+        |segment_size: u64, records: usize, payload: usize, close: bool| -> Vec<(u64, Vec<u8>)> {
+            let options = WalOptions {
+                durability: Durability::Sync,
+                segment_size,
+                ..WalOptions::default()
+            };
+            let dir = MemDir::new();
+            let shared: Arc<dyn StorageDir> = Arc::new(dir.clone());
+            let wal = Wal::open(shared, options)
+                .expect("open")
+                .finish()
+                .expect("finish");
+            for i in 0..records {
+                let body = vec![i as u8; payload + i % 5];
+                wal.append(1 + (i % 3) as u8, &[b"rec", &body])
+                    .expect("append");
+            }
+            let image = if close {
+                wal.close().expect("close");
+                dir.clone()
+            } else {
+                dir.kill() // as a killed process leaves it: no close marker
+            };
+            drop(wal);
+            segments(&image)
         };
-        drop(wal);
-        segments(&image)
-    };
     let mut out = Vec::new();
-    let closed = write(5, 20, true);
+    let closed = write(4096, 5, 20, true);
     out.push(("closed", wal_input(0, &closed[..1])));
     out.push(("closed-padded", wal_input(8, &closed[..1])));
     out.push(("closed-fixed", wal_input(1 | 2, &closed[..1])));
-    let killed = write(7, 9, false);
+    let killed = write(4096, 7, 9, false);
     out.push(("killed", wal_input(0, &killed[..1])));
-    let rolled = write(60, 100, true);
+    let rolled = write(4096, 60, 100, true);
     assert!(rolled.len() >= 2, "records span segments");
     out.push(("two-segments", wal_input(4, &rolled[..2])));
     out.push(("two-segments-padded", wal_input(4 | 8, &rolled[..2])));
+    // Segments growing from 4 KiB: the first full, the second (8 KiB) trimmed by the
+    // clean close after its marker, or as a kill leaves it.
+    let grown = write(16 << 10, 40, 150, true);
+    assert!(grown.len() >= 2, "records span segments");
+    out.push(("grown-closed", wal_input(4, &grown[..2])));
+    out.push(("grown-padded", wal_input(4 | 8 | 16, &grown[..2])));
+    let grown = write(16 << 10, 40, 150, false);
+    out.push(("grown-killed", wal_input(4 | 16, &grown[..2])));
     out.push(("empty", wal_input(8, &[(1, Vec::new())])));
     out
 }
@@ -185,6 +195,33 @@ fn damage_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("remove-file5", op(5, 4, 0, 0, 0)),
         ("zero-tail-file6", op(6, 5, 200, 0, 0)),
         ("two-ops", [op(2, 3, 90, 0, 0), op(3, 0, 10, 4, 0)].concat()),
+    ]
+}
+
+/// Stores and damage for `vector_segments` (see `vectors.rs`): none, and each
+/// operation on stores of growing segments.
+fn vector_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    // dim 4, segments of 1, 1, 2, 4, then 8 slots, 40 vectors: 8 files.
+    let store = [3u8, 0, 3, 40];
+    let op = |file: u8, op: u8, offset: u32, value: u8| {
+        let mut b = vec![file, op];
+        b.extend_from_slice(&offset.to_le_bytes());
+        b.extend_from_slice(&[value, 0]);
+        b
+    };
+    let with = |ops: &[Vec<u8>]| [store.to_vec(), ops.concat()].concat();
+    vec![
+        ("none", store.to_vec()),
+        ("none-uniform", vec![7, 2, 0, 50]),
+        ("none-empty", vec![0, 1, 1, 0]),
+        ("flip-slot", with(&[op(4, 0, 4096 + 20, 0x08)])),
+        ("set-crc", with(&[op(5, 1, 4096 + 8 * 16 + 4, 0)])),
+        ("truncate-last", with(&[op(7, 2, 4200, 0)])),
+        ("remove-middle", with(&[op(3, 3, 0, 0)])),
+        ("header-first", with(&[op(2, 4, 2, 4)])),
+        ("header-slots", with(&[op(3, 4, 8, 2)])),
+        ("header-version-2", with(&[op(0, 4, 2, 0)])),
+        ("header-version-9", with(&[op(1, 4, 9, 0)])),
     ]
 }
 

@@ -10,6 +10,8 @@
 //!                           (the survivors past a bad record: torn tail or corruption?)
 //!                    bit 2  two segments: the body is split in two
 //!                    bit 3  pad each segment with zeros to 4096 bytes, as preallocated
+//!                    bit 4  pad segment 2 to 8192 bytes instead: twice segment 1's
+//!                           size, as a log whose segments grow makes them
 //! 1..9   u64  first LSN of segment 1 (its header field and its file name)
 //! 9..17  u64  first LSN of segment 2
 //! 17..19 u16  where the body splits (modulo its length, rounded down to 8)
@@ -23,8 +25,11 @@
 //! Checked: [`WalReader`] returns records with increasing LSNs or a typed error, never
 //! panics; recovery ([`Wal::open`]) reads the same records; after
 //! [`Recovery::finish`](fletchdb_storage::wal::Recovery::finish) an append succeeds
-//! (unless the log is at its LSN limit, where it is refused), and a fresh reader then
-//! returns exactly the recovered records followed by the new one.
+//! (unless the log is at its LSN limit, where it is refused), and after a clean close
+//! (which trims the last segment after its marker and deletes spares) a fresh reader
+//! returns exactly the recovered records followed by the new one. The log is recovered
+//! with segments growing from 4 KiB to [`LOG_SEGMENT_MAX`], so segments of other sizes
+//! than the input's may follow them.
 
 use std::sync::Arc;
 
@@ -42,6 +47,9 @@ const SALTS: [u32; 2] = [0x5eed_0001, 0x5eed_0002];
 const PREFIX: usize = 19;
 /// The WAL's smallest segment size, and the size segments are padded to (bit 3).
 const SEGMENT_SIZE: u64 = 4096;
+/// The largest segment of the log the harness recovers and appends to; its first
+/// segment is the smallest size.
+const LOG_SEGMENT_MAX: u64 = 16 << 10;
 /// LSNs stay below this (`MAX_LSN` in `storage/src/wal/record.rs`): a log is full there.
 const MAX_LSN: u64 = 1 << 62;
 
@@ -93,8 +101,15 @@ fn build(data: &[u8]) -> MemDir {
         }
         let mut seg = vec![0u8; SEGMENT_HEADER];
         seg.extend_from_slice(part);
-        if flags & 8 != 0 && (seg.len() as u64) < SEGMENT_SIZE {
-            seg.resize(SEGMENT_SIZE as usize, 0);
+        let pad = if flags & 16 != 0 && i == 1 {
+            2 * SEGMENT_SIZE
+        } else if flags & 8 != 0 {
+            SEGMENT_SIZE
+        } else {
+            0
+        };
+        if (seg.len() as u64) < pad {
+            seg.resize(pad as usize, 0);
         }
         if flags & 1 != 0 {
             fix_chain(&mut seg, SALTS[i]);
@@ -191,7 +206,7 @@ fn check_error(e: &StorageError) {
 fn recover_append_reread(dir: &MemDir, first: Result<Vec<Rec>, StorageError>) {
     let options = WalOptions {
         durability: Durability::Sync,
-        segment_size: SEGMENT_SIZE,
+        segment_size: LOG_SEGMENT_MAX,
         ..WalOptions::default()
     };
     let shared: Arc<dyn StorageDir> = Arc::new(dir.clone());

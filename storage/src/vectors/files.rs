@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    classify, segment_len, segment_name, temp_name, FileKind, SegmentHeader, HEADER_USED,
+    classify, segment_len, segment_name, temp_name, FileKind, Layout, SegmentHeader, HEADER_USED,
 };
 use crate::error::{Result, StorageError};
 
@@ -18,21 +18,42 @@ pub(crate) struct SegmentFile {
     pub len: u64,
     /// Slots in the segment, a power of two.
     pub slots: u32,
+    /// The global number of the segment's first slot.
+    pub start: u32,
+    /// The store's layout, as this segment's header gives it.
+    pub layout: Layout,
 }
 
 impl SegmentFile {
-    /// Creates `vec-<index>.seg` in `dir` so that a crash leaves either no such file or a
-    /// complete one: write `vec-<index>.seg.tmp` (header, then length), fsync it, rename
-    /// it into place, fsync the directory.
-    pub(crate) fn create(dir: &Path, index: u32, dim: usize, slots: u32) -> Result<SegmentFile> {
+    /// Creates `vec-<index>.seg` in `dir`, of the size `layout` gives segment `index`,
+    /// so that a crash leaves either no such file or a complete one: write
+    /// `vec-<index>.seg.tmp` (header, then length), fsync it, rename it into place,
+    /// fsync the directory.
+    pub(crate) fn create(
+        dir: &Path,
+        index: u32,
+        dim: usize,
+        layout: Layout,
+    ) -> Result<SegmentFile> {
         let path = dir.join(segment_name(index));
         let tmp = dir.join(temp_name(index));
+        let slots = layout.slots(index);
         let (Some(len), Ok(dim)) = (segment_len(dim, slots), u32::try_from(dim)) else {
             return Err(StorageError::InvalidArgument(format!(
                 "a segment of {slots} slots of {dim} floats is too large"
             )));
         };
-        let header = SegmentHeader { dim, slots, index }.encode();
+        let start = u32::try_from(layout.start(u64::from(index))).map_err(|_| {
+            StorageError::InvalidArgument(format!("segment {index} is beyond the last slot"))
+        })?;
+        let header = SegmentHeader {
+            dim,
+            slots,
+            index,
+            first: layout.first(),
+            max: layout.max(),
+        }
+        .encode();
         let made = (|| {
             let io = |e| StorageError::io(&tmp, e);
             let mut file = OpenOptions::new()
@@ -58,12 +79,15 @@ impl SegmentFile {
             path,
             len,
             slots,
+            start,
+            layout,
         })
     }
 
     /// Opens an existing segment, reading only its header, and checks magic, version,
-    /// checksum, `dim`, the index against the file name, that `slots_per_segment` is a
-    /// power of two, and the file's exact length.
+    /// checksum, `dim`, the index against the file name, the layout (powers of two,
+    /// `first <= max`), the slot count against what the layout gives this index, and
+    /// the file's exact length.
     pub(crate) fn open(path: PathBuf, index: u32, dim: usize) -> Result<SegmentFile> {
         let io = |e| StorageError::io(&path, e);
         let mut file = OpenOptions::new()
@@ -102,14 +126,45 @@ impl SegmentFile {
             return Err(StorageError::corruption(
                 &path,
                 SegmentHeader::SLOTS_OFFSET,
-                format!("{} slots per segment is not a power of two", header.slots),
+                format!("{} slots in a segment is not a power of two", header.slots),
             ));
         }
+        let Some(layout) = Layout::new(header.first, header.max) else {
+            return Err(StorageError::corruption(
+                &path,
+                SegmentHeader::FIRST_OFFSET,
+                format!(
+                    "segments of {} growing to {} slots: not powers of two, or shrinking",
+                    header.first, header.max
+                ),
+            ));
+        };
+        if header.slots != layout.slots(index) {
+            return Err(StorageError::corruption(
+                &path,
+                SegmentHeader::SLOTS_OFFSET,
+                format!(
+                    "segment {index} holds {} slots where segments of {} growing to {} \
+                     give it {}",
+                    header.slots,
+                    header.first,
+                    header.max,
+                    layout.slots(index)
+                ),
+            ));
+        }
+        let Ok(start) = u32::try_from(layout.start(u64::from(index))) else {
+            return Err(StorageError::corruption(
+                &path,
+                SegmentHeader::INDEX_OFFSET,
+                "segment lies beyond the last addressable slot",
+            ));
+        };
         let Some(expected) = segment_len(dim, header.slots) else {
             return Err(StorageError::corruption(
                 &path,
                 SegmentHeader::SLOTS_OFFSET,
-                format!("{} slots per segment cannot be mapped", header.slots),
+                format!("{} slots in a segment cannot be mapped", header.slots),
             ));
         };
         if len != expected {
@@ -124,6 +179,8 @@ impl SegmentFile {
             path,
             len,
             slots: header.slots,
+            start,
+            layout,
         })
     }
 }

@@ -1,27 +1,39 @@
-//! [`VectorStore`]: one collection's vectors in fixed-size slots of mapped segment files.
+//! [`VectorStore`]: one collection's vectors in fixed-size slots of mapped segment files
+//! that double in size as the store grows.
 
 use std::fmt;
 use std::path::Path;
 
 use super::files::{create_dir, scan};
-use super::format::{default_segment_slots, segment_len, segment_name, SegmentHeader};
+use super::format::{segment_len, segment_name, Layout, SegmentHeader};
 use super::segment::{Segment, SegmentTable, SlotClaim};
 use crate::error::{Result, StorageError};
 
-/// How to open a [`VectorStore`].
+/// How to open a [`VectorStore`]: the sizes of a new store's segment files.
+///
+/// Segment 0 holds [`first_segment_slots`](Self::first_segment_slots), segment 1 as
+/// many again, and each later one twice the one before, up to
+/// [`segment_slots`](Self::segment_slots); every segment after that holds that many.
+/// An existing store keeps the sizes its files were made with, whatever these say.
 ///
 /// ```
 /// use fletchdb_storage::vectors::VectorStoreOptions;
-/// let options = VectorStoreOptions::default().with_segment_slots(1024);
+/// let options = VectorStoreOptions::default()
+///     .with_first_segment_slots(16)
+///     .with_segment_slots(1024);
+/// assert_eq!(options.first_segment_slots, Some(16));
 /// assert_eq!(options.segment_slots, Some(1024));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VectorStoreOptions {
-    /// Slots per segment file for a new store: a power of two. `None` picks the largest
-    /// power of two whose slots fit in 64 MiB (at least 1). An existing store keeps the
-    /// value its files were made with, whatever this says.
+    /// Slots in the largest segment files of a new store: a power of two. `None` picks
+    /// the largest power of two whose slots fit in 64 MiB (at least 1).
     pub segment_slots: Option<u32>,
+    /// Slots in a new store's first segment file: a power of two, at most
+    /// `segment_slots`. `None` picks the largest power of two whose slots fit in
+    /// 256 KiB (at least 1, at most `segment_slots`).
+    pub first_segment_slots: Option<u32>,
 }
 
 impl VectorStoreOptions {
@@ -31,14 +43,23 @@ impl VectorStoreOptions {
         self.segment_slots = Some(slots);
         self
     }
+
+    /// Sets [`first_segment_slots`](Self::first_segment_slots).
+    #[must_use]
+    pub fn with_first_segment_slots(mut self, slots: u32) -> Self {
+        self.first_segment_slots = Some(slots);
+        self
+    }
 }
 
 /// The vectors of one collection: `dim` floats in each numbered slot, stored in
 /// memory-mapped segment files `vec-0.seg`, `vec-1.seg`, ... in one directory.
 ///
-/// The store grows by adding segment files, so existing mappings never move: slices
-/// returned by [`vector`](Self::vector) stay valid (for as long as they borrow the store)
-/// while other threads [`reserve`](Self::reserve) and write more slots. A slot is
+/// The store grows by adding segment files, each (up to a maximum) twice the size of
+/// the one before, so that a small store takes little space and a large one few files.
+/// Existing mappings never move: slices returned by [`vector`](Self::vector) stay valid
+/// (for as long as they borrow the store) while other threads
+/// [`reserve`](Self::reserve) and write more slots. A slot is
 /// readable once it is *published*: written through a [`Reservation`], restored with
 /// [`restore`](Self::restore), or taken as it is on disk with
 /// [`publish_existing`](Self::publish_existing). A published slot is never written again
@@ -81,14 +102,16 @@ impl VectorStore {
     ///
     /// # Errors
     ///
-    /// - [`StorageError::InvalidArgument`] if `dim` is 0 or too large, or
-    ///   `options.segment_slots` is not a power of two or makes segments too large.
+    /// - [`StorageError::InvalidArgument`] if `dim` is 0 or too large, or the options'
+    ///   slot counts are not powers of two, the first exceeds the largest, or they make
+    ///   segments too large.
     /// - [`StorageError::DimensionMismatch`] if the segments hold vectors of another size.
     /// - [`StorageError::UnsupportedVersion`] for a segment of an unknown format version.
     /// - [`StorageError::Corruption`] naming the file for a bad magic number or header
-    ///   checksum, a header whose index disagrees with the file name, a file of the wrong
-    ///   length (truncated, say), segments of different sizes, or a missing segment
-    ///   (`vec-1.seg` absent while `vec-2.seg` exists).
+    ///   checksum, a header whose index disagrees with the file name, a slot count that
+    ///   is not the one the layout gives that index, a file of the wrong length
+    ///   (truncated, say), segments whose headers give different layouts, or a missing
+    ///   segment (`vec-1.seg` absent while `vec-2.seg` exists).
     /// - [`StorageError::Io`] naming the path if the file system fails.
     pub fn open(dir: &Path, dim: usize, options: VectorStoreOptions) -> Result<VectorStore> {
         if dim == 0 || u32::try_from(dim).is_err() {
@@ -96,18 +119,18 @@ impl VectorStore {
                 "vector dimension {dim} is out of range"
             )));
         }
-        let requested = match options.segment_slots {
-            Some(n) if !n.is_power_of_two() => {
-                return Err(StorageError::InvalidArgument(format!(
-                    "segment_slots must be a power of two, not {n}"
-                )))
-            }
-            Some(n) => n,
-            None => default_segment_slots(dim),
-        };
-        if segment_len(dim, requested).is_none() {
+        let requested = Layout::for_dim(dim, options.first_segment_slots, options.segment_slots)
+            .ok_or_else(|| {
+                StorageError::InvalidArgument(format!(
+                    "segment slot counts must be powers of two, the first no larger than \
+                     the largest, not {:?} and {:?}",
+                    options.first_segment_slots, options.segment_slots
+                ))
+            })?;
+        if segment_len(dim, requested.max()).is_none() {
             return Err(StorageError::InvalidArgument(format!(
-                "segments of {requested} slots of {dim} floats are too large to map"
+                "segments of {} slots of {dim} floats are too large to map",
+                requested.max()
             )));
         }
         create_dir(dir)?;
@@ -116,31 +139,27 @@ impl VectorStore {
         for &index in &indices {
             let seg = Segment::open(dir.join(segment_name(index)), index, dim)?;
             if let Some(first) = segments.first() {
-                if seg.slots() != first.slots() {
+                if seg.layout() != first.layout() {
+                    let (a, b) = (seg.layout(), first.layout());
                     return Err(StorageError::corruption(
                         seg.path(),
-                        SegmentHeader::SLOTS_OFFSET,
+                        SegmentHeader::FIRST_OFFSET,
                         format!(
-                            "{} slots per segment, but {} has {}",
-                            seg.slots(),
+                            "segments of {} growing to {} slots, but {} says {} growing to {}",
+                            a.first(),
+                            a.max(),
                             first.path().display(),
-                            first.slots()
+                            b.first(),
+                            b.max()
                         ),
                     ));
                 }
             }
-            if u64::from(index) * u64::from(seg.slots()) > u64::from(u32::MAX) {
-                return Err(StorageError::corruption(
-                    seg.path(),
-                    SegmentHeader::INDEX_OFFSET,
-                    "segment lies beyond the last addressable slot",
-                ));
-            }
             segments.push(seg);
         }
-        let slots = segments.first().map_or(requested, Segment::slots);
+        let layout = segments.first().map_or(requested, Segment::layout);
         Ok(VectorStore {
-            table: SegmentTable::new(dir.to_path_buf(), dim, slots, segments),
+            table: SegmentTable::new(dir.to_path_buf(), dim, layout, segments),
         })
     }
 
@@ -154,13 +173,31 @@ impl VectorStore {
         self.table.dim()
     }
 
-    /// Slots per segment file, a power of two.
-    pub fn segment_slots(&self) -> u32 {
-        self.table.segment_slots()
+    /// Slots in segment file `n` (`vec-<n>.seg`), whether or not it exists yet: a
+    /// power of two, the same for every store opened with the same options, or made
+    /// with them.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let options = VectorStoreOptions::default()
+    ///     .with_first_segment_slots(4)
+    ///     .with_segment_slots(16);
+    /// let store = VectorStore::open(dir.path(), 2, options)?;
+    /// let sizes: Vec<u32> = (0..6).map(|n| store.segment_slots(n)).collect();
+    /// assert_eq!(sizes, [4, 4, 8, 16, 16, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn segment_slots(&self, n: u32) -> u32 {
+        self.table.layout().slots(n)
     }
 
-    /// Slots currently mapped: the number of segment files times
-    /// [`segment_slots`](Self::segment_slots).
+    /// Segment files mapped.
+    pub fn segment_count(&self) -> usize {
+        self.table.segment_count()
+    }
+
+    /// Slots currently mapped: those of the segment files there are.
     pub fn capacity(&self) -> usize {
         usize::try_from(self.table.capacity()).unwrap_or(usize::MAX)
     }
@@ -291,7 +328,9 @@ impl fmt::Debug for VectorStore {
         f.debug_struct("VectorStore")
             .field("dir", &self.dir())
             .field("dim", &self.dim())
-            .field("segment_slots", &self.segment_slots())
+            .field("first_segment_slots", &self.table.layout().first())
+            .field("max_segment_slots", &self.table.layout().max())
+            .field("segment_count", &self.segment_count())
             .field("len", &self.len())
             .field("capacity", &self.capacity())
             .finish()

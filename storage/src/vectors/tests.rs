@@ -58,7 +58,7 @@ fn round_trip() {
     let store = open(dir.path()).unwrap();
     assert!(store.is_empty());
     assert_eq!(
-        (store.dim(), store.segment_slots(), store.capacity()),
+        (store.dim(), store.segment_slots(0), store.capacity()),
         (DIM, 4, 0)
     );
     assert_eq!(store.vector(0), None);
@@ -75,14 +75,116 @@ fn round_trip() {
 }
 
 #[test]
-fn default_segment_slots_fill_64_mib() {
+fn default_segments_start_at_256_kib_and_double_to_64_mib() {
     let dir = tempfile::tempdir().unwrap();
     let store = VectorStore::open(dir.path(), 128, VectorStoreOptions::default()).unwrap();
-    assert_eq!(store.segment_slots(), 1 << 17);
+    // 512 bytes a slot: 512 slots fill 256 KiB, 2^17 fill 64 MiB.
+    let sizes: Vec<u32> = (0..12).map(|n| store.segment_slots(n)).collect();
+    let mut want = vec![512, 512];
+    while want.len() < 12 {
+        want.push((want[want.len() - 1] * 2).min(1 << 17));
+    }
+    assert_eq!(sizes, want);
+    assert_eq!(store.segment_slots(1000), 1 << 17);
     let slot = store.reserve().unwrap().write(&[1.0; 128]).unwrap();
     assert_eq!(store.vector(slot), Some(&[1.0; 128][..]));
     let len = fs::metadata(seg(dir.path(), 0)).unwrap().len();
-    assert_eq!(len, 4096 + (1 << 17) * (128 * 4 + 4));
+    assert_eq!(len, 4096 + 512 * (128 * 4 + 4));
+    assert_eq!((store.segment_count(), store.capacity()), (1, 512));
+}
+
+#[test]
+fn growing_segments_double_the_capacity_and_read_back_across_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = VectorStoreOptions::default()
+        .with_first_segment_slots(2)
+        .with_segment_slots(16);
+    let n = 150u32;
+    {
+        let store = VectorStore::open(dir.path(), DIM, opts).unwrap();
+        let mut held = Vec::new();
+        for slot in 0..n {
+            let r = store.reserve().unwrap();
+            assert_eq!(r.slot(), slot);
+            r.write(&vector_for(slot, DIM)).unwrap();
+            held.push(store.vector(slot).unwrap());
+        }
+        // Slices taken earlier stay valid while segments of other sizes are added.
+        for (slot, v) in held.iter().enumerate() {
+            assert_eq!(*v, &vector_for(slot as u32, DIM)[..]);
+        }
+        // 2, 2, 4, 8, then 16 each: 16 + 8·16 = 144 < 150 <= 160.
+        assert_eq!((store.segment_count(), store.capacity()), (13, 160));
+        store.flush().unwrap();
+    }
+    for (k, slots) in [2u64, 2, 4, 8, 16, 16].into_iter().enumerate() {
+        let len = fs::metadata(seg(dir.path(), k as u32)).unwrap().len();
+        assert_eq!(
+            len,
+            HEADER_LEN as u64 + slots * (DIM as u64 * 4 + 4),
+            "vec-{k}"
+        );
+    }
+    // The files' layout wins over other options when reopening.
+    let mut store = VectorStore::open(dir.path(), DIM, tiny(64)).unwrap();
+    assert_eq!((store.segment_slots(0), store.segment_slots(9)), (2, 16));
+    store.publish_existing(n).unwrap();
+    for slot in 0..n {
+        assert_eq!(
+            store.vector_verified(slot).unwrap(),
+            Some(&vector_for(slot, DIM)[..]),
+            "slot {slot}"
+        );
+    }
+    assert_eq!(store.vector(n), None);
+    // Replay can restore into a segment far past the end; the ones between are made.
+    store.restore(300, &vector_for(300, DIM)).unwrap();
+    assert_eq!(store.capacity(), 304);
+    assert_eq!(store.vector(300), Some(&vector_for(300, DIM)[..]));
+}
+
+#[test]
+fn a_store_of_version_2_segments_still_opens_and_grows() {
+    // Version 2: one segment size for the whole store, CRC over bytes 0..24.
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 6);
+    for n in 0..2u32 {
+        let mut h = [0u8; HEADER_USED];
+        h[..8].copy_from_slice(b"FLETCHVS");
+        h[8..12].copy_from_slice(&2u32.to_le_bytes());
+        h[12..16].copy_from_slice(&(DIM as u32).to_le_bytes());
+        h[16..20].copy_from_slice(&4u32.to_le_bytes());
+        h[20..24].copy_from_slice(&n.to_le_bytes());
+        let crc = crc32c::crc32c(&h[..24]);
+        h[24..28].copy_from_slice(&crc.to_le_bytes());
+        patch(&seg(dir.path(), n), 0, &h);
+    }
+    // Options asking for growing segments do not change an existing store.
+    let mut store = VectorStore::open(dir.path(), DIM, VectorStoreOptions::default()).unwrap();
+    assert_eq!((store.segment_slots(0), store.segment_slots(7)), (4, 4));
+    store.publish_existing(6).unwrap();
+    for slot in 0..6 {
+        assert_eq!(
+            store.vector_verified(slot).unwrap(),
+            Some(&vector_for(slot, DIM)[..])
+        );
+    }
+    for slot in 6..10 {
+        store
+            .reserve()
+            .unwrap()
+            .write(&vector_for(slot, DIM))
+            .unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    // The new segment is written as version 3, with the same single size.
+    let bytes = fs::read(seg(dir.path(), 2)).unwrap();
+    assert_eq!(&bytes[8..12], &3u32.to_le_bytes());
+    assert_eq!(&bytes[24..32], &[4, 0, 0, 0, 4, 0, 0, 0]);
+    let mut store = VectorStore::open(dir.path(), DIM, VectorStoreOptions::default()).unwrap();
+    store.publish_existing(10).unwrap();
+    assert_eq!(store.vector(9), Some(&vector_for(9, DIM)[..]));
 }
 
 #[test]
@@ -151,7 +253,7 @@ fn existing_segment_slots_win_over_options() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path(), 5);
     let store = VectorStore::open(dir.path(), DIM, tiny(64)).unwrap();
-    assert_eq!((store.segment_slots(), store.capacity()), (4, 8));
+    assert_eq!((store.segment_slots(0), store.capacity()), (4, 8));
 }
 
 #[test]
@@ -228,12 +330,20 @@ fn dropped_reservation_leaves_a_hole() {
 
 #[test]
 fn concurrent_writers_and_readers() {
+    // One segment size, and segments doubling from 2 to 64 slots (the directory's
+    // per-chunk entries below slot 64, per-segment entries after).
+    for options in [tiny(32), tiny(64).with_first_segment_slots(2)] {
+        concurrent_writers_and_readers_with(options);
+    }
+}
+
+fn concurrent_writers_and_readers_with(options: VectorStoreOptions) {
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 500;
     const TOTAL: u32 = (WRITERS * PER_WRITER) as u32;
     let dim = 16;
     let dir = tempfile::tempdir().unwrap();
-    let store = VectorStore::open(dir.path(), dim, tiny(32)).unwrap();
+    let store = VectorStore::open(dir.path(), dim, options).unwrap();
     let done = AtomicBool::new(false);
     let seen = AtomicUsize::new(0);
     // Every 7th reservation is dropped unwritten, to leave holes.
@@ -343,7 +453,7 @@ fn expect_corruption(dir: &Path, bad: &Path) {
 
 #[test]
 fn flipped_header_byte_is_corruption() {
-    for offset in [0u64, 12, 16, 20, 24, 27] {
+    for offset in [0u64, 12, 16, 20, 24, 27, 28, 32, 35] {
         let dir = tempfile::tempdir().unwrap();
         populate(dir.path(), 10);
         let path = seg(dir.path(), 1);
@@ -420,17 +530,19 @@ fn unknown_version_is_unsupported() {
         dim: 3,
         slots: 4,
         index: 1,
+        first: 4,
+        max: 4,
     }
     .encode();
-    header[8..12].copy_from_slice(&3u32.to_le_bytes());
-    let crc = crc32c::crc32c(&header[..24]);
-    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    header[8..12].copy_from_slice(&4u32.to_le_bytes());
+    let crc = crc32c::crc32c(&header[..32]);
+    header[32..36].copy_from_slice(&crc.to_le_bytes());
     patch(&path, 0, &header);
     match open(dir.path()) {
         Err(StorageError::UnsupportedVersion {
             file,
-            found: 3,
-            supported: 2,
+            found: 4,
+            supported: 3,
         }) => assert_eq!(file, path),
         other => panic!("{other:?}"),
     }
@@ -438,34 +550,25 @@ fn unknown_version_is_unsupported() {
 
 #[test]
 fn valid_headers_that_lie_are_corruption() {
-    let cases: [(u32, SegmentHeader); 3] = [
+    let h = |slots, index, first, max| SegmentHeader {
+        dim: 3,
+        slots,
+        index,
+        first,
+        max,
+    };
+    let cases: [(u32, SegmentHeader); 7] = [
         // The header names another segment.
-        (
-            1,
-            SegmentHeader {
-                dim: 3,
-                slots: 4,
-                index: 0,
-            },
-        ),
-        // A different segment size from vec-0.seg (length adjusted to match the header).
-        (
-            1,
-            SegmentHeader {
-                dim: 3,
-                slots: 8,
-                index: 1,
-            },
-        ),
-        // Not a power of two.
-        (
-            0,
-            SegmentHeader {
-                dim: 3,
-                slots: 3,
-                index: 0,
-            },
-        ),
+        (1, h(4, 0, 4, 4)),
+        // Another size than its layout gives it (length adjusted to match the header).
+        (1, h(8, 1, 4, 4)),
+        (1, h(2, 1, 4, 64)),
+        // Another layout than vec-0.seg's, self-consistent.
+        (1, h(8, 1, 8, 8)),
+        (1, h(4, 1, 4, 8)),
+        // Not powers of two, or shrinking.
+        (0, h(3, 0, 3, 3)),
+        (0, h(8, 0, 8, 4)),
     ];
     for (n, header) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -473,7 +576,7 @@ fn valid_headers_that_lie_are_corruption() {
         let path = seg(dir.path(), n);
         let bytes: [u8; HEADER_USED] = header.encode();
         patch(&path, 0, &bytes);
-        let len = HEADER_LEN as u64 + u64::from(header.slots) * 12;
+        let len = HEADER_LEN as u64 + u64::from(header.slots) * 16;
         OpenOptions::new()
             .write(true)
             .open(&path)

@@ -32,7 +32,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{Result, StorageError};
 use crate::io::StorageDir;
 use crate::wal::options::{Durability, WalOptions};
-use crate::wal::record::{self, Header, MAX_LSN, RESERVED_KINDS};
+use crate::wal::record::{self, Header, KIND_CLOSE, MAX_LSN, RESERVED_KINDS};
 use crate::wal::segment::{SegmentHeader, SEGMENT_HEADER};
 use crate::wal::writer::{Spares, Writer};
 
@@ -81,6 +81,17 @@ pub(crate) struct State {
     pub(crate) forming: u64,
     /// The group a leader is writing: its number, last LSN, and whether it syncs.
     pub(crate) in_flight: Option<(u64, u64, bool)>,
+    /// Segments started because the one before filled (of at least the first size):
+    /// how fast the log is writing, which decides how many spares are worth keeping.
+    pub(crate) fills: u64,
+    /// `fills` when a checkpoint last removed segments.
+    pub(crate) fills_seen: u64,
+    /// The tail segment is half full and the spare to follow it has been asked for.
+    pub(crate) spare_asked: bool,
+    /// The size the segment after the tail doubles when the tail fills: the tail's
+    /// size, or 0 when the log was reopened after a clean close (whose trimmed last
+    /// segment says nothing about the write rate), so it starts from the first size.
+    pub(crate) grow_from: u64,
 }
 
 impl State {
@@ -110,6 +121,8 @@ pub struct WalStats {
 pub(crate) struct Shared {
     pub(crate) dir: Arc<dyn StorageDir>,
     pub(crate) options: WalOptions,
+    /// [`WalOptions::first_segment_size`].
+    pub(crate) first_size: u64,
     pub(crate) max_payload: usize,
     pub(crate) state: Mutex<State>,
     /// `State::written`, readable without the lock.
@@ -180,11 +193,27 @@ impl Shared {
 
     /// Encodes one record into the pending chunk of the tail segment, rolling to a new
     /// segment when it does not fit. The caller has checked its size.
+    ///
+    /// The clean-close marker is the exception: it never starts a segment when one
+    /// exists, but goes right after the last record, past the segment's preallocated
+    /// size if need be (the file grows by its 40 bytes). So closing a log whose segment
+    /// is full, as a reopened log's trimmed segment is, adds no file.
     pub(crate) fn encode(&self, st: &mut State, kind: u8, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let total = record::encoded_len(len) as u64;
-        if st.tail.offset + total > st.tail.header.size {
-            self.start_segment(st);
+        let size = st.tail.header.size;
+        if st.tail.offset + total > size {
+            let need = SEGMENT_HEADER as u64 + total;
+            if kind != KIND_CLOSE {
+                if st.grow_from >= self.first_size {
+                    st.fills += 1;
+                }
+                let grown = st.grow_from.saturating_mul(2).max(self.first_size);
+                self.start_segment(st, grown.max(need).min(self.options.segment_size));
+            } else if size == 0 {
+                // No segment yet: one just large enough for the marker.
+                self.start_segment(st, need);
+            }
         }
         let tail = st.tail;
         if st
@@ -215,6 +244,30 @@ impl Shared {
         st.next_lsn += 1;
         st.stats.records += 1;
         st.stats.bytes += total;
+        if !st.spare_asked
+            && kind != KIND_CLOSE
+            && st.tail.offset.saturating_mul(2) >= st.tail.header.size
+        {
+            // Half full: the log is writing enough to fill this segment, so have the
+            // next one (twice the size) preallocated by the time it does.
+            st.spare_asked = true;
+            let next = st.tail.header.size.saturating_mul(2);
+            self.spares.want(next.min(self.options.segment_size));
+        }
+    }
+
+    /// The size of the segment a checkpoint's roll-over starts: what the current one
+    /// holds, rounded up to a power of two, between the first size and the current
+    /// segment's size (the first size after a clean reopen). A log that fills segments
+    /// keeps their size; one written little between checkpoints goes back to small
+    /// segments.
+    pub(crate) fn roll_size(&self, st: &State) -> u64 {
+        st.tail
+            .offset
+            .next_power_of_two()
+            .min(st.grow_from)
+            .max(self.first_size)
+            .min(self.options.segment_size)
     }
 
     fn done(&self, target: u64, durable: bool) -> bool {
@@ -226,18 +279,21 @@ impl Shared {
         reached.load(Ordering::Acquire) >= target
     }
 
-    /// Makes the next record start a new segment: the tail moves there, and a chunk
-    /// that creates it is queued (the next group's leader creates the file).
-    pub(crate) fn start_segment(&self, st: &mut State) {
+    /// Makes the next record start a new segment of `size` bytes: the tail moves
+    /// there, and a chunk that creates it is queued (the next group's leader creates
+    /// the file).
+    pub(crate) fn start_segment(&self, st: &mut State, size: u64) {
         let header = SegmentHeader {
             salt: rand::random(),
             first_lsn: st.next_lsn,
-            size: self.options.segment_size,
+            size,
         };
         st.tail = Tail {
             header,
             offset: SEGMENT_HEADER as u64,
         };
+        st.spare_asked = false;
+        st.grow_from = size;
         let mut buf = st.free.pop().unwrap_or_default();
         buf.clear();
         st.pending.push(Chunk {

@@ -56,7 +56,8 @@ pub struct Recovery {
     reader: WalReader,
     dir: Arc<dyn StorageDir>,
     options: WalOptions,
-    spares: Vec<(u64, String)>,
+    /// Spare files found: number, name, length.
+    spares: Vec<(u64, String, u64)>,
 }
 
 impl Wal {
@@ -79,7 +80,11 @@ impl Wal {
                 dir.remove(&name)
                     .map_err(|e| StorageError::io(dir.path().join(&name), e))?;
             } else if let Some(n) = parse_spare_name(&name) {
-                spares.push((n, name));
+                let len = dir
+                    .open(&name)
+                    .and_then(|f| f.len())
+                    .map_err(|e| StorageError::io(dir.path().join(&name), e))?;
+                spares.push((n, name, len));
             }
         }
         Ok(Recovery {
@@ -161,7 +166,8 @@ impl Wal {
     pub fn roll_over(&self) -> Result<()> {
         let mut st = self.shared.state.lock();
         if st.tail.offset > SEGMENT_HEADER as u64 {
-            self.shared.start_segment(&mut st);
+            let size = self.shared.roll_size(&st);
+            self.shared.start_segment(&mut st, size);
         }
         self.shared.drain(st)
     }
@@ -174,37 +180,76 @@ impl Wal {
     /// Removes (or keeps for reuse) the segments whose records all have LSNs below
     /// `lsn`: a checkpoint has made them unnecessary. Returns how many went.
     ///
+    /// Segments are kept as spares, and ready spares are kept, only as many as the log
+    /// filled since the last call (at most
+    /// [`recycle_segments`](WalOptions::recycle_segments); one more if the segment
+    /// being written is half full and its successor was prepared): spares are there for
+    /// a log that writes, and one that wrote little since the last checkpoint gives
+    /// them back.
+    ///
     /// # Errors
     /// [`StorageError::Io`].
     pub fn remove_segments_before(&self, lsn: u64) -> Result<usize> {
-        self.shared.writer.lock().remove_before(&self.shared, lsn)
+        let keep = {
+            let mut st = self.shared.state.lock();
+            let filled = st.fills - st.fills_seen;
+            st.fills_seen = st.fills;
+            let filled = usize::try_from(filled).unwrap_or(usize::MAX);
+            filled.min(self.shared.options.recycle_segments) + usize::from(st.spare_asked)
+        };
+        self.shared
+            .writer
+            .lock()
+            .remove_before(&self.shared, lsn, keep)
     }
 
     /// Makes everything durable and appends a marker that lets the next open skip
-    /// looking for damage past the end. Appends fail with [`StorageError::Closed`]
-    /// afterwards. Dropping the log closes it too, ignoring errors.
+    /// looking for damage past the end, then gives back the space the log no longer
+    /// needs: every spare segment is deleted and the last segment is truncated after
+    /// the marker. Appends fail with [`StorageError::Closed`] afterwards. Dropping the
+    /// log closes it too, ignoring errors.
     ///
     /// # Errors
-    /// [`StorageError::WalPoisoned`] if the log failed earlier.
+    /// [`StorageError::WalPoisoned`] if the log failed earlier (nothing is given back
+    /// then); [`StorageError::Io`] if giving space back fails (the log is closed
+    /// cleanly all the same).
     pub fn close(&self) -> Result<()> {
         let result = self.close_log();
         self.stop_threads();
-        result
+        let end = result?;
+        match end {
+            Some((first_lsn, end)) => {
+                self.shared
+                    .writer
+                    .lock()
+                    .give_back(&self.shared, first_lsn, end)
+            }
+            None => Ok(()),
+        }
     }
 
-    fn close_log(&self) -> Result<()> {
+    /// Appends the close marker and waits until it is durable. Returns the segment it
+    /// is in (by first LSN) and where it ends, or `None` if the log was closed before.
+    fn close_log(&self) -> Result<Option<(u64, u64)>> {
         if self.shared.state.lock().closed {
-            return Ok(());
+            return Ok(None);
         }
         self.shared.flush()?;
         let mut st = self.shared.state.lock();
         if st.closed {
-            return Ok(());
+            return Ok(None);
         }
         st.closed = true;
+        if st.tail.header.size == 0 {
+            // Nothing was ever written and there is no segment: a log without segments
+            // already reads as ended cleanly, so no file is made for the marker.
+            return Ok(None);
+        }
         self.shared.encode(&mut st, KIND_CLOSE, &[&[0]]);
         let last = st.next_lsn - 1;
-        self.shared.wait(st, last, true)
+        let end = (st.tail.header.first_lsn, st.tail.offset);
+        self.shared.wait(st, last, true)?;
+        Ok(Some(end))
     }
 
     fn stop_threads(&self) {
@@ -253,13 +298,13 @@ impl Recovery {
         };
         let mut segments = std::mem::take(&mut self.reader.segments);
         let mut spares = self.spares;
-        let mut next_spare = spares.iter().map(|(n, _)| n + 1).max().unwrap_or(0);
+        let mut next_spare = spares.iter().map(|(n, _, _)| n + 1).max().unwrap_or(0);
         let keep = end.segment.map_or(0, |i| i + 1);
         for seg in segments.drain(keep..) {
             let spare = spare_name(next_spare);
             next_spare += 1;
             dir.rename(&seg.name, &spare).map_err(io_at(&seg.name))?;
-            spares.push((next_spare - 1, spare));
+            spares.push((next_spare - 1, spare, seg.len));
         }
         let mut current = None;
         let mut tail = Tail {
@@ -305,6 +350,7 @@ impl Recovery {
         let shared = Arc::new(Shared {
             dir,
             options: self.options,
+            first_size: self.options.first_segment_size(),
             max_payload,
             state: parking_lot::Mutex::new(State {
                 next_lsn: end.next_lsn,
@@ -323,6 +369,10 @@ impl Recovery {
                 gatherer: None,
                 forming: 0,
                 in_flight: None,
+                fills: 0,
+                fills_seen: 0,
+                spare_asked: false,
+                grow_from: if end.clean { 0 } else { tail.header.size },
             }),
             written: AtomicU64::new(end.next_lsn - 1),
             durable: AtomicU64::new(end.next_lsn - 1),

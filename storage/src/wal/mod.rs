@@ -10,6 +10,6 @@ mod writer;
 
 pub use group_commit::WalStats;
 pub use log::{Recovery, Wal};
-pub use options::{Durability, WalOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use options::{Durability, WalOptions, FIRST_SEGMENT_MAX, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use reader::{Record, WalReader};
 pub use record::RESERVED_KINDS;

@@ -1,5 +1,30 @@
 //! The file side of the log: the segments being written, rolling over to a new one,
-//! spare segment files prepared in the background, and recycling old segments.
+//! spare segment files prepared in the background, recycling old segments, and giving
+//! unused space back on a clean close.
+//!
+//! Segments are sized by what is written, so that a database that writes little keeps
+//! a small log, while one that writes a lot still writes into preallocated files (an
+//! `fdatasync` after overwriting preallocated zeros need not persist a new file size:
+//! 6,500 syncs/s of single 4 KiB records here, against 4,900/s when appending to a
+//! growing file; see `segment.rs`):
+//!
+//! - A log's first segment is [`WalOptions::first_segment_size`] (1 MiB by default).
+//!   When a segment fills, the next is twice its size, up to `segment_size`.
+//! - A checkpoint's roll-over starts a segment sized by what the current one holds
+//!   (rounded up to a power of two, no larger than the current one), so a log that
+//!   went quiet goes back to small segments ([`Shared::roll_size`]).
+//! - Spares (preallocated next segments) exist only while the log writes: when the
+//!   segment being written is half full, the spare thread is asked for one twice its
+//!   size, ready by the time it fills. A log that never fills half a segment makes no
+//!   spare. Segments below a checkpoint are kept as spares only as many as the log
+//!   filled since the previous checkpoint (at most `recycle_segments`); the rest, and
+//!   spares beyond that, are deleted ([`Writer::remove_before`]).
+//! - A clean close deletes every spare and truncates the last segment just after the
+//!   close marker ([`Writer::give_back`]). The next open starts from the first size
+//!   again: the trimmed segment has no room, so the first record after it starts a new
+//!   segment.
+//!
+//! [`WalOptions::first_segment_size`]: crate::wal::WalOptions::first_segment_size
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,11 +112,11 @@ impl Writer {
     /// Starts the segment `header` describes, from a spare file.
     fn roll(&mut self, shared: &Shared, header: SegmentHeader) -> Result<()> {
         let dir = &*shared.dir;
-        let spare = match shared.spares.take() {
+        let spare = match shared.spares.take(header.size) {
             Some(name) => name,
             None => {
                 let name = shared.spares.reserve_name();
-                create_spare(dir, &name, shared.options.segment_size)
+                create_spare(dir, &name, header.size)
                     .map_err(|e| StorageError::io(dir.path().join(&name), e))?;
                 name
             }
@@ -110,12 +135,19 @@ impl Writer {
         Ok(())
     }
 
-    /// Removes the segments whose records are all below `lsn`, keeping up to
-    /// `recycle` of them as spares. The segment being written is never removed.
-    pub(crate) fn remove_before(&mut self, shared: &Shared, lsn: u64) -> Result<usize> {
+    /// Removes the segments whose records are all below `lsn`, keeping them as spares
+    /// while fewer than `keep` are ready, and deletes ready spares beyond `keep` (the
+    /// smallest first). The segment being written is never removed.
+    pub(crate) fn remove_before(
+        &mut self,
+        shared: &Shared,
+        lsn: u64,
+        keep: usize,
+    ) -> Result<usize> {
         let dir = &*shared.dir;
         let firsts: Vec<u64> = self.segments.keys().copied().collect();
         let mut removed = 0;
+        let mut changed = false;
         for w in firsts.windows(2) {
             let (first, next_first) = (w[0], w[1]);
             if next_first > lsn || self.open.iter().any(|s| s.first_lsn == first) {
@@ -125,20 +157,60 @@ impl Writer {
                 continue;
             };
             let path = dir.path().join(&name);
-            if shared.spares.count() < shared.options.recycle_segments {
+            if shared.spares.count() < keep {
+                let len = dir
+                    .open(&name)
+                    .and_then(|f| f.len())
+                    .map_err(|e| StorageError::io(&path, e))?;
                 let spare = shared.spares.reserve_name();
                 dir.rename(&name, &spare)
                     .map_err(|e| StorageError::io(&path, e))?;
-                shared.spares.add(spare);
+                shared.spares.add(spare, len);
             } else {
                 dir.remove(&name).map_err(|e| StorageError::io(&path, e))?;
             }
             removed += 1;
+            changed = true;
         }
-        if removed > 0 {
+        for name in shared.spares.prune(keep) {
+            dir.remove(&name)
+                .map_err(|e| StorageError::io(dir.path().join(&name), e))?;
+            changed = true;
+        }
+        if changed {
             dir.sync().map_err(|e| StorageError::io(dir.path(), e))?;
         }
         Ok(removed)
+    }
+
+    /// On a clean close, once the close marker at `end - 40..end` of the segment
+    /// starting at `first_lsn` is durable: truncates that segment at `end` and deletes
+    /// every spare. The spare thread must have stopped.
+    ///
+    /// Truncating is safe because it removes nothing a reader needs: past the marker
+    /// there are only preallocated zeros or an older generation's records, and a
+    /// reader stops at the end of the file as it stops at any position that holds no
+    /// valid record. A crash before the new length is durable leaves the old one, the
+    /// marker the last record either way. Spares hold no record any reader needs.
+    pub(crate) fn give_back(&mut self, shared: &Shared, first_lsn: u64, end: u64) -> Result<()> {
+        let dir = &*shared.dir;
+        if let Some(seg) = self.open.iter().rev().find(|s| s.first_lsn == first_lsn) {
+            let path = dir.path().join(segment_name(first_lsn));
+            let io = |e| StorageError::io(&path, e);
+            if seg.file.len().map_err(io)? > end {
+                seg.file.set_len(end).map_err(io)?;
+                seg.file.sync_data().map_err(io)?;
+            }
+        }
+        let spares = shared.spares.take_all();
+        for name in &spares {
+            dir.remove(name)
+                .map_err(|e| StorageError::io(dir.path().join(name), e))?;
+        }
+        if !spares.is_empty() {
+            dir.sync().map_err(|e| StorageError::io(dir.path(), e))?;
+        }
+        Ok(())
     }
 
     /// The segment files, by first LSN.
@@ -147,7 +219,7 @@ impl Writer {
     }
 }
 
-/// Spare segment files, and the thread that keeps one ready.
+/// Spare segment files, and the thread that prepares them when asked.
 #[derive(Debug, Default)]
 pub(crate) struct Spares {
     state: Mutex<SpareState>,
@@ -156,31 +228,59 @@ pub(crate) struct Spares {
 
 #[derive(Debug, Default)]
 struct SpareState {
-    ready: Vec<String>,
+    /// Ready spares: name and length.
+    ready: Vec<(String, u64)>,
     next_no: u64,
+    /// A spare of at least this size is wanted (0: none).
+    want: u64,
     shutdown: bool,
 }
 
+impl SpareState {
+    fn has(&self, size: u64) -> bool {
+        self.ready.iter().any(|&(_, len)| len >= size)
+    }
+}
+
 impl Spares {
-    /// Spares found on disk at open; new ones are numbered after them.
-    pub(crate) fn new(found: Vec<(u64, String)>) -> Spares {
-        let next_no = found.iter().map(|(n, _)| n + 1).max().unwrap_or(0);
+    /// Spares found on disk at open (number, name, length); new ones are numbered
+    /// after them.
+    pub(crate) fn new(found: Vec<(u64, String, u64)>) -> Spares {
+        let next_no = found.iter().map(|(n, _, _)| n + 1).max().unwrap_or(0);
         Spares {
             state: Mutex::new(SpareState {
-                ready: found.into_iter().map(|(_, name)| name).collect(),
+                ready: found
+                    .into_iter()
+                    .map(|(_, name, len)| (name, len))
+                    .collect(),
                 next_no,
+                want: 0,
                 shutdown: false,
             }),
             cond: Condvar::new(),
         }
     }
 
-    /// Takes a ready spare, if there is one, and asks for another.
-    fn take(&self) -> Option<String> {
+    /// Asks the preparing thread for a spare of at least `size` bytes, unless one is
+    /// ready.
+    pub(crate) fn want(&self, size: u64) {
         let mut st = self.state.lock();
-        let name = st.ready.pop();
-        self.cond.notify_all();
-        name
+        if !st.has(size) {
+            st.want = st.want.max(size);
+            self.cond.notify_all();
+        }
+    }
+
+    /// Takes the smallest ready spare of at least `size` bytes, if there is one.
+    fn take(&self, size: u64) -> Option<String> {
+        let mut st = self.state.lock();
+        let (i, _) = st
+            .ready
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, len))| *len >= size)
+            .min_by_key(|(_, (_, len))| *len)?;
+        Some(st.ready.swap_remove(i).0)
     }
 
     fn reserve_name(&self) -> String {
@@ -189,12 +289,34 @@ impl Spares {
         spare_name(st.next_no - 1)
     }
 
-    fn add(&self, name: String) {
-        self.state.lock().ready.push(name);
+    fn add(&self, name: String, len: u64) {
+        self.state.lock().ready.push((name, len));
     }
 
     fn count(&self) -> usize {
         self.state.lock().ready.len()
+    }
+
+    /// Forgets the ready spares beyond the `keep` largest, returning their names for
+    /// the caller to delete.
+    fn prune(&self, keep: usize) -> Vec<String> {
+        let mut st = self.state.lock();
+        if st.ready.len() <= keep {
+            return Vec::new();
+        }
+        st.ready.sort_by_key(|&(_, len)| std::cmp::Reverse(len));
+        st.ready
+            .split_off(keep)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Forgets every ready spare, returning their names.
+    fn take_all(&self) -> Vec<String> {
+        let mut st = self.state.lock();
+        st.want = 0;
+        st.ready.drain(..).map(|(name, _)| name).collect()
     }
 
     /// Stops the preparing thread.
@@ -203,33 +325,30 @@ impl Spares {
         self.cond.notify_all();
     }
 
-    /// The preparing thread's loop: keep one zero-filled spare ready, so that rolling
-    /// over costs a rename and a header, not writing a whole file. A failure is left
-    /// for the next roll-over to meet (and report) when it creates a spare itself.
+    /// The preparing thread's loop: when asked, write a zero-filled spare of the size
+    /// wanted, so that rolling over costs a rename and a header, not writing a whole
+    /// file. A failure is left for the next roll-over to meet (and report) when it
+    /// creates a segment itself.
     pub(crate) fn prepare_loop(shared: Arc<Shared>) {
         let spares = &shared.spares;
         loop {
-            let name = {
+            let (name, size) = {
                 let mut st = spares.state.lock();
-                while !st.shutdown && !st.ready.is_empty() {
+                while !st.shutdown && (st.want == 0 || st.has(st.want)) {
+                    st.want = 0;
                     spares.cond.wait(&mut st);
                 }
                 if st.shutdown {
                     return;
                 }
+                let size = std::mem::take(&mut st.want);
                 st.next_no += 1;
-                spare_name(st.next_no - 1)
+                (spare_name(st.next_no - 1), size)
             };
-            match create_spare(&*shared.dir, &name, shared.options.segment_size) {
-                Ok(()) => spares.add(name),
-                Err(_) => {
-                    let _ = shared.dir.remove(&format!("{name}.tmp"));
-                    let mut st = spares.state.lock();
-                    if !st.shutdown {
-                        // Try again after the next roll-over asks, not in a hot loop.
-                        spares.cond.wait(&mut st);
-                    }
-                }
+            if create_spare(&*shared.dir, &name, size).is_ok() {
+                spares.add(name, size);
+            } else {
+                let _ = shared.dir.remove(&format!("{name}.tmp"));
             }
         }
     }

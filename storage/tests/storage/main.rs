@@ -6,3 +6,4 @@ mod wal_basic;
 mod wal_crash;
 mod wal_damage;
 mod wal_faults;
+mod wal_size;

@@ -274,3 +274,47 @@ fn random_damage_never_panics_and_never_returns_unwritten_records() {
     }
     assert!(ok > 0 && errors > 0, "ok {ok}, errors {errors}");
 }
+
+#[test]
+fn a_short_segment_in_a_log_of_mixed_sizes_is_corruption_naming_file_and_offset() {
+    // Segments of 4, 8, 16, 32 and 64 KiB; the last one trimmed by the clean close.
+    let dir = MemDir::new();
+    let (wal, _) = reopen(Arc::new(dir.clone()), opts(Durability::Sync)).unwrap();
+    for i in 0..1_000 {
+        wal.append(1, &[&payload(0, i, P)]).unwrap();
+    }
+    wal.close().unwrap();
+    let mut names: Vec<String> = dir.list().unwrap();
+    names.sort();
+    let lens: Vec<u64> = names
+        .iter()
+        .map(|n| dir.open(n).unwrap().len().unwrap())
+        .collect();
+    assert_eq!(&lens[..5], &[4096, 8192, 16384, 32768, 65536], "{names:?}");
+    // Cut segment 2 (16 KiB) at its 10th record, or zero it from there: the records
+    // after it, in segment 2 and beyond, say the log was durable past the cut.
+    let cut = SEGMENT_HEADER + 10 * encoded(P);
+    for truncate in [true, false] {
+        let damaged = dir.kill();
+        damaged
+            .with_file(&names[2], |b| {
+                if truncate {
+                    b.truncate(cut);
+                } else {
+                    b[cut..].fill(0);
+                }
+            })
+            .unwrap();
+        match reopen(Arc::new(damaged), opts(Durability::Sync)) {
+            Err(StorageError::Corruption { file, offset, .. }) => {
+                assert!(file.ends_with(&names[2]), "{}", file.display());
+                assert_eq!(offset, cut as u64);
+            }
+            Err(e) => panic!("truncate {truncate}: {e}"),
+            Ok(_) => panic!("truncate {truncate}: a short segment was accepted"),
+        }
+    }
+    // Undamaged, every record reads back across the sizes.
+    let (_, got) = reopen(Arc::new(dir), opts(Durability::Sync)).unwrap();
+    assert_eq!(got.len(), 1_000);
+}
