@@ -29,6 +29,17 @@ pub enum IndexError {
         /// How many slots the vector source holds.
         len: usize,
     },
+    /// A move of [`Hnsw::relocate`](crate::Hnsw::relocate) cannot be made; nothing was
+    /// moved.
+    #[error("cannot move the node in slot {from} to slot {to}: {reason}")]
+    InvalidMove {
+        /// The slot the node would have left.
+        from: u32,
+        /// The slot it would have moved to.
+        to: u32,
+        /// Why not.
+        reason: &'static str,
+    },
     /// The index cannot address more slots.
     #[error("the index is full ({0} slots)")]
     Full(usize),

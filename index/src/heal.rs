@@ -193,6 +193,7 @@ impl<V: VectorSource> Hnsw<V> {
         self.deleted.fetch_sub(freed.len(), Ordering::AcqRel);
         self.inserted.fetch_sub(freed.len(), Ordering::AcqRel);
         self.move_entry(&mut view, &[]);
+        self.trim_slot_bound(&mut view);
 
         // 5. Link in nodes the repairs left unreachable.
         let reattached = self.reattach_orphans::<K>(&mut view);
@@ -367,6 +368,19 @@ impl<V: VectorSource> Hnsw<V> {
             Some(e) => self.set_entry(e),
             None => self.clear_entry(),
         }
+    }
+
+    /// Lowers the slot bound to one past the highest node left, with inserts held off
+    /// for the instant it takes (they raise it): a graph whose top nodes were freed
+    /// (a compaction moved them down) then ends at its last node, in memory and in its
+    /// saved file, so the store may be cut past it.
+    fn trim_slot_bound(&self, view: &mut View<'_>) {
+        let _no_inserts = self.links_gate.write();
+        let mut top = self.slot_bound() as u32;
+        while top > 0 && !view.meta(top - 1).is_some_and(|m| m.state().claimed()) {
+            top -= 1;
+        }
+        self.slot_bound.store(top, Ordering::Release);
     }
 
     /// Finds live nodes that no layer-0 list names (other than the entry point) and

@@ -54,6 +54,7 @@ mod observe;
 mod persist;
 mod plan;
 mod prefetch;
+mod relocate;
 mod request;
 mod scratch;
 mod search;

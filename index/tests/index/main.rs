@@ -12,3 +12,4 @@ mod filtered;
 mod heal;
 mod persist;
 mod recall;
+mod relocate;
