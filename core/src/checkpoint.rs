@@ -141,22 +141,33 @@ impl Checkpoints {
     }
 
     /// Takes a checkpoint of `collections`; returns its LSN.
+    ///
+    /// With `scrub` (a compaction's), it runs even if nothing was written, and no byte
+    /// of the log before it survives: spares are deleted before the roll-over (a
+    /// recycled one holds older records), and the segments it makes unnecessary are
+    /// deleted rather than kept as spares.
     pub(crate) fn run(
         &self,
         wal: &Wal,
         gate: &RwLock<()>,
         collections: &Collections,
+        scrub: bool,
     ) -> Result<u64> {
         let catalog = self.catalog()?;
         let (x, work) = {
             let _gate = gate.write();
             let records = wal.stats().records;
-            if records == self.records_at.load(Ordering::Acquire) {
+            if records == self.records_at.load(Ordering::Acquire) && !scrub {
                 return Ok(self.lsn()); // nothing was written since the last checkpoint
             }
             self.records_at.store(records, Ordering::Release);
             let x = wal.next_lsn();
-            if let Err(e) = wal.roll_over() {
+            let rolled = if scrub {
+                wal.discard_spares().and_then(|_| wal.roll_over())
+            } else {
+                wal.roll_over()
+            };
+            if let Err(e) = rolled {
                 self.records_at.store(NEEDED, Ordering::Release);
                 return Err(e.into());
             }
@@ -170,7 +181,7 @@ impl Checkpoints {
         self.wal_bytes_at
             .store(wal.stats().bytes, Ordering::Release);
         *self.started.lock() = Instant::now();
-        match save(&catalog, wal, x, &work) {
+        match save(&catalog, wal, x, &work, scrub) {
             Ok(committed_ms) => {
                 self.committed_ms.store(committed_ms, Ordering::Release);
                 self.lsn.store(x, Ordering::Release);
@@ -181,7 +192,8 @@ impl Checkpoints {
                 // checkpoint cannot mistake it for one with nothing to do.)
                 drop(catalog);
                 for (c, _) in &work {
-                    c.free.release(&c.index);
+                    c.free
+                        .release(&c.index, |slots| c.ids.write().forget_moves(slots));
                 }
                 Ok(x)
             }
@@ -196,12 +208,13 @@ impl Checkpoints {
     }
 }
 
-/// Steps 2 to 7 for checkpoint `x`; returns when it committed (ms since the Unix epoch).
+/// Steps 2 to 7 for checkpoint `x` (`scrub`: see [`Checkpoints::run`]); returns when it committed (ms since the Unix epoch).
 fn save(
     catalog: &Catalog,
     wal: &Wal,
     x: u64,
     work: &[(Arc<CollectionInner>, Vec<u64>)],
+    scrub: bool,
 ) -> Result<u64> {
     // The id changes first: every slot they name was inserted into the graph before
     // this, so the graph saved next holds it, the store flushed after holds its
@@ -253,6 +266,10 @@ fn save(
     for (c, _) in work {
         graph_files::remove_stale(&c.files, Some(x));
     }
-    wal.remove_segments_before(x)?;
+    if scrub {
+        wal.delete_segments_before(x)?;
+    } else {
+        wal.remove_segments_before(x)?;
+    }
     Ok(now_ms)
 }

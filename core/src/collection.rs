@@ -4,14 +4,14 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fletchdb_index::{Hnsw, Neighbor, SearchRequest, Slot, SlotSet};
 use fletchdb_storage::catalog::CollectionId;
 use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::VectorStore;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
 use crate::database::Handle;
@@ -42,6 +42,13 @@ pub(crate) struct CollectionInner {
     /// Slots new vectors can go into again.
     pub(crate) free: FreeSlots,
     pub(crate) dropped: AtomicBool,
+    /// One compaction at a time (`compact.rs`).
+    pub(crate) compacting: Mutex<()>,
+    /// Raised while a compaction moves vectors: searches then walk for twice `k`.
+    pub(crate) moving: AtomicBool,
+    /// When the last compaction since open finished, in ms since the Unix epoch; 0 for
+    /// none.
+    pub(crate) last_compaction_ms: AtomicU64,
 }
 
 impl CollectionInner {
@@ -72,6 +79,9 @@ impl CollectionInner {
             ids: IdMap::new(ids),
             free: FreeSlots::new(free),
             dropped: AtomicBool::new(false),
+            compacting: Mutex::new(()),
+            moving: AtomicBool::new(false),
+            last_compaction_ms: AtomicU64::new(0),
         })
     }
 
@@ -199,10 +209,18 @@ impl Collection {
     pub fn search(&self, query: &[f32], k: usize, options: &SearchOptions<'_>) -> Result<Vec<Hit>> {
         self.check_live()?;
         let c = &*self.c;
-        let ef = options.ef.max(k);
         // One observation from the walk to the id mapping: a slot a heal freed is not
         // written again until it ends (see `free_slots.rs`).
         c.index.observe(|| {
+            // While a compaction moves vectors, one may be found in two slots (mapped to
+            // one id below): walk for twice as many, so `k` distinct ids remain. (A
+            // compaction raises `moving`, then waits out the searches in progress.)
+            let want = if c.moving.load(Ordering::Acquire) || c.ids.read().has_moves() {
+                2 * k
+            } else {
+                k
+            };
+            let ef = options.ef.max(want);
             NEIGHBORS.with(|cell| {
                 let mut guard = cell.try_borrow_mut();
                 let mut fallback = Vec::new();
@@ -211,7 +229,9 @@ impl Collection {
                     Err(_) => &mut fallback, // a filter predicate searching re-entrantly
                 };
                 match options.filter {
-                    None => c.index.search_into(query, SearchRequest::new(k, ef), out)?,
+                    None => c
+                        .index
+                        .search_into(query, SearchRequest::new(want, ef), out)?,
                     Some(IdFilter::Ids(list)) => {
                         let set: SlotSet = {
                             let ids = c.ids.read();
@@ -220,8 +240,11 @@ impl Collection {
                                 .map(Slot)
                                 .collect()
                         };
-                        c.index
-                            .search_into(query, SearchRequest::new(k, ef).filter(&set), out)?;
+                        c.index.search_into(
+                            query,
+                            SearchRequest::new(want, ef).filter(&set),
+                            out,
+                        )?;
                     }
                     Some(IdFilter::Predicate(admit)) => {
                         let filter = |s: Slot| {
@@ -230,7 +253,7 @@ impl Collection {
                         };
                         c.index.search_into(
                             query,
-                            SearchRequest::new(k, ef).filter(&filter),
+                            SearchRequest::new(want, ef).filter(&filter),
                             out,
                         )?;
                     }
@@ -249,6 +272,12 @@ impl Collection {
                         id,
                         distance: n.distance,
                     });
+                }
+                if want > k {
+                    // A vector a compaction is moving may be found in both its slots.
+                    let mut seen = std::collections::HashSet::with_capacity(hits.len());
+                    hits.retain(|h| seen.insert(h.id));
+                    hits.truncate(k);
                 }
                 Ok(hits)
             })

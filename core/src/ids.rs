@@ -7,6 +7,12 @@
 //! search) is dropped rather than returned under the wrong id. Every change is also
 //! noted in `dirty`, which the next checkpoint writes to the catalog.
 //!
+//! A compaction moves vectors between slots (`compact.rs`): for a while a moved vector
+//! is in both, and a search may find either. `moved` maps the old slot to the new one
+//! until the old slot is free for reuse, so a hit on the old slot still maps to its id
+//! (the vector there is the same), and [`Ids::id_of`] trusts it only while the id still
+//! points at the new slot.
+//!
 //! Writers of one id are serialised by a striped lock held from the existence check
 //! through the log append to the map update, so the map changes in log order and replay
 //! rebuilds the same map.
@@ -23,6 +29,8 @@ pub(crate) struct Ids {
     by_id: FxHashMap<u64, u32>,
     by_slot: Vec<u64>,
     dirty: Vec<u64>,
+    /// Slots a compaction moved vectors out of, to the slots they moved to.
+    moved: FxHashMap<u32, u32>,
 }
 
 impl Ids {
@@ -32,6 +40,7 @@ impl Ids {
             by_id: FxHashMap::with_capacity_and_hasher(pairs.len(), Default::default()),
             by_slot: Vec::new(),
             dirty: Vec::new(),
+            moved: FxHashMap::default(),
         };
         if let Some(max) = pairs.iter().map(|p| p.1).max() {
             ids.by_slot.resize(max as usize + 1, 0);
@@ -51,7 +60,35 @@ impl Ids {
     #[inline]
     pub(crate) fn id_of(&self, slot: u32) -> Option<u64> {
         let id = *self.by_slot.get(slot as usize)?;
-        (self.by_id.get(&id) == Some(&slot)).then_some(id)
+        let at = self.by_id.get(&id);
+        if at == Some(&slot) {
+            return Some(id);
+        }
+        // A slot whose vector a compaction moved: its id, while the id is still there.
+        let to = self.moved.get(&slot)?;
+        (at == Some(to)).then_some(id)
+    }
+
+    /// True while some slot's vector was moved by a compaction and the old slot is not
+    /// free yet: a search may then find one vector under two slots.
+    pub(crate) fn has_moves(&self) -> bool {
+        !self.moved.is_empty()
+    }
+
+    /// Points `id` at `to`, where a compaction copied its vector from `from`; a hit on
+    /// `from` keeps mapping to `id` until [`forget_moves`](Self::forget_moves).
+    pub(crate) fn move_to(&mut self, id: u64, from: u32, to: u32) {
+        self.set(id, to);
+        self.moved.insert(from, to);
+    }
+
+    /// Forgets the moves out of `slots`, which are about to take new vectors.
+    pub(crate) fn forget_moves(&mut self, slots: &[u32]) {
+        if !self.moved.is_empty() {
+            for s in slots {
+                self.moved.remove(s);
+            }
+        }
     }
 
     /// Points `id` at `slot`; returns the slot it had.
@@ -76,6 +113,11 @@ impl Ids {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Every id and its slot, in no order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.by_id.iter().map(|(&id, &slot)| (id, slot))
     }
 
     /// Takes the ids changed since the last call (each once).

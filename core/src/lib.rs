@@ -40,6 +40,7 @@
 mod background;
 mod checkpoint;
 mod collection;
+mod compact;
 mod database;
 mod error;
 mod free_slots;
@@ -55,6 +56,7 @@ mod stats;
 mod write;
 
 pub use collection::Collection;
+pub use compact::Compaction;
 pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;

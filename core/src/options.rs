@@ -50,6 +50,12 @@ pub struct Options {
     /// Checkpoint when the database is closed (or dropped), so that the next open has
     /// nothing to replay. On by default.
     pub checkpoint_on_close: bool,
+    /// The share of a collection's slots, in percent, that deleted and replaced vectors
+    /// (tombstones and free slots) must reach for the background thread to compact it
+    /// ([`Collection::compact`](crate::Collection::compact)), after a checkpoint, if that
+    /// would shrink its files. 20 by default, as Qdrant's vacuum threshold; 0 turns
+    /// background compaction off (`compact` still works).
+    pub compaction_threshold_percent: u8,
 }
 
 impl Default for Options {
@@ -61,6 +67,7 @@ impl Default for Options {
             checkpoint_interval: Some(Duration::from_secs(30)),
             wal_segment_size: 64 << 20,
             checkpoint_on_close: true,
+            compaction_threshold_percent: 20,
         }
     }
 }

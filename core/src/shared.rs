@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fletchdb_index::Hnsw;
+use fletchdb_storage::catalog::CollectionState;
 use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
 use fletchdb_storage::wal::Wal;
 use fletchdb_storage::DirLock;
@@ -20,6 +21,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use crate::background::Background;
 use crate::checkpoint::Checkpoints;
 use crate::collection::{collection_dir, CollectionInner, Collections};
+use crate::compact;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthLog};
 use crate::ids::Ids;
@@ -223,7 +225,43 @@ impl Shared {
     pub(crate) fn checkpoint(&self) -> Result<u64> {
         self.check_open()?;
         self.checkpoints
-            .run(&self.wal, &self.gate, &self.collections)
+            .run(&self.wal, &self.gate, &self.collections, false)
+    }
+
+    /// A checkpoint that leaves nothing of the log before it (see `Checkpoints::run`);
+    /// for compactions.
+    pub(crate) fn checkpoint_scrubbing(&self) -> Result<u64> {
+        self.check_open()?;
+        self.checkpoints
+            .run(&self.wal, &self.gate, &self.collections, true)
+    }
+
+    /// Cuts `c`'s store after its last segment holding anything but ready slots
+    /// (`FreeSlots::cut_tail`), with checkpoints and writers held off: the catalog
+    /// records the new end first, then the files go. Returns the cut, the files
+    /// deleted, and how long writers waited.
+    pub(crate) fn cut_store(
+        &self,
+        c: &CollectionInner,
+    ) -> Result<Option<(u32, usize, std::time::Duration)>> {
+        self.check_open()?;
+        let catalog = self.checkpoints.catalog()?;
+        let held = Instant::now();
+        let _writers = self.gate.write();
+        let cut = c.free.cut_tail(c.store(), |cut| {
+            let state = catalog.collection_state(c.cid)?;
+            let mut txn = catalog.begin()?;
+            txn.set_collection_state(
+                c.cid,
+                &CollectionState {
+                    next_slot: cut,
+                    blob: state.blob,
+                },
+            )?;
+            txn.commit()?;
+            Ok(())
+        })?;
+        Ok(cut.map(|(cut, files)| (cut, files, held.elapsed())))
     }
 
     /// The background thread's round: a checkpoint if one is due. A failure is logged
@@ -234,7 +272,10 @@ impl Shared {
             return;
         }
         match self.checkpoint() {
-            Ok(_) => self.health.checkpointed(),
+            Ok(_) => {
+                self.health.checkpointed();
+                self.compact_if_worth();
+            }
             Err(Error::Closed) => {}
             Err(e) => {
                 log::warn!(
@@ -243,6 +284,40 @@ impl Shared {
                     self.path.display()
                 );
                 self.health.failed(&e);
+            }
+        }
+    }
+
+    /// After a background checkpoint: compacts each collection whose tombstones and
+    /// free slots passed [`Options::compaction_threshold_percent`] (if that would shrink
+    /// it). A failure is logged and kept for [`health`](Self::health).
+    fn compact_if_worth(&self) {
+        let percent = self.options.compaction_threshold_percent;
+        let all: Vec<Arc<CollectionInner>> = self.collections.read().values().cloned().collect();
+        for c in all {
+            if c.dropped.load(Ordering::Acquire) || !compact::worth_compacting(&c, percent) {
+                continue;
+            }
+            match compact::compact(self, &c) {
+                Ok(done) => log::info!(
+                    "compacted {:?} in {}: {} vectors moved, {} slots to {}, {} files deleted",
+                    c.name,
+                    self.path.display(),
+                    done.moved,
+                    done.slots_before,
+                    done.slots_after,
+                    done.files_removed
+                ),
+                Err(Error::Closed) | Err(Error::CollectionNotFound { .. }) => {}
+                Err(e) => {
+                    log::warn!(
+                        "background compaction of {:?} in {} failed (the collection is \
+                         consistent; the next checkpoint may retry): {e}",
+                        c.name,
+                        self.path.display()
+                    );
+                    self.health.failed(&e);
+                }
             }
         }
     }
@@ -270,7 +345,7 @@ impl Shared {
         drop(self.gate.write());
         let checkpoint = if self.options.checkpoint_on_close {
             self.checkpoints
-                .run(&self.wal, &self.gate, &self.collections)
+                .run(&self.wal, &self.gate, &self.collections, false)
                 .map(|_| ())
         } else {
             Ok(())

@@ -1,10 +1,11 @@
 //! [`CollectionStats`]: what a collection holds and what it costs on disk.
 
-use std::time::SystemTime;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fletchdb_storage::io::{OsDir, StorageDir};
 
-use crate::collection::Collection;
+use crate::collection::{Collection, CollectionInner};
 use crate::error::{Error, Result};
 
 /// A collection's counts and sizes, from [`Collection::stats`].
@@ -36,6 +37,9 @@ pub struct CollectionStats {
     pub last_checkpoint_lsn: u64,
     /// When the last checkpoint committed, if the catalog recorded it.
     pub last_checkpoint_at: Option<SystemTime>,
+    /// When the last compaction of this collection since the database was opened
+    /// finished ([`Collection::compact`] or the background thread's).
+    pub last_compaction_at: Option<SystemTime>,
 }
 
 impl Collection {
@@ -91,12 +95,23 @@ impl Collection {
             log_bytes,
             last_checkpoint_lsn,
             last_checkpoint_at,
+            last_compaction_at: match c.last_compaction_ms.load(Ordering::Acquire) {
+                0 => None,
+                ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
+            },
         })
     }
 }
 
 /// The length of every file in `dir`. A file removed while this runs (a checkpoint
 /// retiring an old graph or log segment) is skipped.
+impl CollectionInner {
+    /// Bytes of the collection's own files: vector segments, graph files and others.
+    pub(crate) fn file_bytes(&self) -> Result<u64> {
+        Ok(file_sizes(&self.files)?.iter().map(|(_, len)| len).sum())
+    }
+}
+
 fn file_sizes(dir: &dyn StorageDir) -> Result<Vec<(String, u64)>> {
     let io = |source| Error::Io {
         path: dir.path().to_path_buf(),

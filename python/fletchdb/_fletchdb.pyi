@@ -81,6 +81,18 @@ class _Stats(TypedDict):
     log_bytes: int
     last_checkpoint_lsn: int
     last_checkpoint_at: Optional[float]
+    last_compaction_at: Optional[float]
+
+class _Compaction(TypedDict):
+    """What ``Collection.compact()`` returns."""
+
+    moved: int
+    slots_before: int
+    slots_after: int
+    files_removed: int
+    bytes_before: int
+    bytes_after: int
+    longest_pause_s: float
 
 def open(
     path: Union[str, "os.PathLike[str]"],
@@ -92,6 +104,7 @@ def open(
     checkpoint_interval_s: Optional[float] = 30.0,
     wal_segment_size: int = 67108864,
     checkpoint_on_close: bool = True,
+    compaction_threshold_percent: int = 20,
 ) -> Database:
     """Opens (creating it if needed) the database in directory ``path``, recovering what
     its write-ahead log holds after the last checkpoint.
@@ -108,6 +121,9 @@ def open(
     wal_segment_size: bytes of the largest write-ahead log file (they start at 1/64 of
     it, at most 1 MiB, and double as they fill).
     checkpoint_on_close: checkpoint on close, so that the next open replays nothing.
+    compaction_threshold_percent: the background thread compacts a collection (see
+    ``Collection.compact``) once tombstones and free slots are this share of its slots;
+    0 turns it off.
 
     Raises LockedError if the database is open elsewhere, CorruptionError for damaged
     files, IoError (an OSError), InvalidArgumentError for bad options.
@@ -256,7 +272,15 @@ class Collection:
         vectors the next checkpoint heals the graph around), ``free_slots`` (taken by new
         vectors before the store grows), ``slots``, ``vector_bytes``, ``graph_bytes``,
         ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),
-        ``last_checkpoint_lsn`` and ``last_checkpoint_at`` (Unix seconds, or None)."""
+        ``last_checkpoint_lsn`` and ``last_checkpoint_at`` (Unix seconds, or None), and
+        ``last_compaction_at`` (since the database was opened, or None)."""
+    def compact(self) -> _Compaction:
+        """Compacts the collection now: the graph is healed of deleted vectors, live
+        vectors move into free slots at the front of the store, the files past the last
+        live vector are deleted and free slots zeroed, so the files shrink to what the
+        collection holds and deleted vectors' bytes leave the disk. Searches and writes
+        go on meanwhile. Returns ``moved``, ``slots_before``, ``slots_after``,
+        ``files_removed``, ``bytes_before``, ``bytes_after`` and ``longest_pause_s``."""
     def __len__(self) -> int:
         """The number of vectors."""
     def __contains__(self, id: object, /) -> bool:

@@ -247,7 +247,8 @@ impl PyCollection {
     /// new vectors before the store grows), `slots`, `vector_bytes`, `graph_bytes`,
     /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
     /// database's log), `last_checkpoint_lsn` and `last_checkpoint_at` (seconds since the
-    /// Unix epoch, or None).
+    /// Unix epoch, or None), and `last_compaction_at` (this collection's last compaction
+    /// since the database was opened, or None).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = py
             .detach(|| self.handle.with(Collection::stats))
@@ -267,6 +268,33 @@ impl PyCollection {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64());
         d.set_item("last_checkpoint_at", at)?;
+        let at = s
+            .last_compaction_at
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        d.set_item("last_compaction_at", at)?;
+        Ok(d)
+    }
+
+    /// Compacts the collection now: deleted vectors' slots are healed out of the graph,
+    /// live vectors move into free slots at the front of the store, the files past the
+    /// last live vector are deleted and free slots zeroed, so the collection's files
+    /// shrink to what it holds and deleted vectors' bytes leave the disk. Searches and
+    /// writes go on meanwhile. Returns a dict: `moved`, `slots_before`, `slots_after`,
+    /// `files_removed`, `bytes_before`, `bytes_after` (the collection's files) and
+    /// `longest_pause_s` (the longest a writer waited on it).
+    fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let done = py
+            .detach(|| self.handle.with(Collection::compact))
+            .or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("moved", done.moved)?;
+        d.set_item("slots_before", done.slots_before)?;
+        d.set_item("slots_after", done.slots_after)?;
+        d.set_item("files_removed", done.files_removed)?;
+        d.set_item("bytes_before", done.bytes_before)?;
+        d.set_item("bytes_after", done.bytes_after)?;
+        d.set_item("longest_pause_s", done.longest_pause.as_secs_f64())?;
         Ok(d)
     }
 

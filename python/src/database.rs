@@ -255,6 +255,9 @@ fn config(
 /// this bounds the replay after a crash. `wal_segment_size`: bytes of the largest log file
 /// (they start at 1/64 of it, at most 1 MiB, and double as they fill).
 /// `checkpoint_on_close`: checkpoint on close so the next open replays nothing.
+/// `compaction_threshold_percent`: the background thread compacts a collection (see
+/// `Collection.compact`) once tombstones and free slots are this share of its slots
+/// (0 turns it off).
 ///
 /// Raises `LockedError` if the database is open elsewhere, `CorruptionError` for damaged
 /// files, `IoError` (an `OSError`), `InvalidArgumentError` for bad options.
@@ -269,9 +272,10 @@ fn config(
     checkpoint_interval_s = Some(30.0),
     wal_segment_size = 67_108_864,
     checkpoint_on_close = true,
+    compaction_threshold_percent = 20,
 ), text_signature = "(path, *, durability='sync', sync_interval_ms=10.0, commit_window_us=0.0, \
     checkpoint_bytes=268435456, checkpoint_interval_s=30.0, wal_segment_size=67108864, \
-    checkpoint_on_close=True)")]
+    checkpoint_on_close=True, compaction_threshold_percent=20)")]
 #[allow(clippy::too_many_arguments)] // one per Python argument
 pub(crate) fn open(
     py: Python<'_>,
@@ -283,6 +287,7 @@ pub(crate) fn open(
     checkpoint_interval_s: Option<f64>,
     wal_segment_size: i64,
     checkpoint_on_close: bool,
+    compaction_threshold_percent: i64,
 ) -> PyResult<PyDatabase> {
     let options = (|| -> Result<Options, Error> {
         let interval = convert::duration("sync_interval_ms", sync_interval_ms, 1e-3, 1e-3)?;
@@ -298,6 +303,15 @@ pub(crate) fn open(
             checkpoint_interval,
             wal_segment_size: convert::count("wal_segment_size", wal_segment_size, 1)? as u64,
             checkpoint_on_close,
+            compaction_threshold_percent: u8::try_from(compaction_threshold_percent)
+                .ok()
+                .filter(|&p| p <= 100)
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "compaction_threshold_percent must be between 0 and 100, not \
+                         {compaction_threshold_percent}"
+                    ))
+                })?,
         })
     })()
     .or_raise(py)?;

@@ -10,6 +10,14 @@ use crate::common::{check_against, exact, stored, vector};
 const DIM: usize = 16;
 const N: u64 = 2_000;
 
+/// The defaults without background compaction.
+fn no_compaction() -> Options {
+    Options {
+        compaction_threshold_percent: 0,
+        ..Options::default()
+    }
+}
+
 /// Recall@10 at ef 64 of `c` over 100 queries against brute force over `model`.
 fn recall(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, round: u32) -> f64 {
     let mut found = 0;
@@ -33,7 +41,8 @@ fn a_collection_rewritten_in_place_keeps_its_size_and_recall() {
         .iter()
         .map(|&id| (id, stored(vector(id, 0, DIM), Metric::L2)))
         .collect();
-    let db = Database::open(dir.path(), Options::default()).unwrap();
+    // Slot counts are asserted: no background compaction may shrink the store.
+    let db = Database::open(dir.path(), no_compaction()).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM, Metric::L2))
         .unwrap();
@@ -83,7 +92,8 @@ fn a_collection_rewritten_in_place_keeps_its_size_and_recall() {
     // Reopened, the free slots are found again and the next rewrite still fits.
     let free = c.stats().unwrap().free_slots;
     drop((c, db));
-    let db = Database::open(dir.path(), Options::default()).unwrap();
+    // Slot counts are asserted: no background compaction may shrink the store.
+    let db = Database::open(dir.path(), no_compaction()).unwrap();
     let c = db.collection("c").unwrap();
     let s = c.stats().unwrap();
     assert_eq!((s.free_slots, s.slots), (free, slots_after_first));
@@ -98,7 +108,7 @@ fn a_collection_rewritten_in_place_keeps_its_size_and_recall() {
     drop((c, db));
     let options = Options {
         checkpoint_on_close: false,
-        ..Options::default()
+        ..no_compaction()
     };
     let db = Database::open(dir.path(), options).unwrap();
     let c = db.collection("c").unwrap();

@@ -1,5 +1,5 @@
 //! A child process writes (inserts, upserts, deletes, batches) with `Sync` durability
-//! while another of its threads checkpoints back to back, printing each acknowledged
+//! while another of its threads checkpoints and compacts back to back, printing each acknowledged
 //! write; it is killed with SIGKILL at a random moment, mid-write and mid-checkpoint. On reopen every
 //! acknowledged write is there with its exact vector, nothing appears half-written,
 //! and searches agree with an exact oracle.
@@ -53,9 +53,18 @@ fn child(dir: &Path) -> ! {
     let round: u32 = rand::rng().random_range(1..1_000_000);
     std::thread::scope(|s| {
         // Checkpoints back to back, so that many kills land in the middle of one.
-        s.spawn(|| loop {
-            c.checkpoint().unwrap();
-            say("checkpointed".to_string());
+        // Every third round is a compaction (two checkpoints, moves, a cut), so kills
+        // land in those too.
+        s.spawn(|| {
+            for n in 0u64.. {
+                if n % 3 == 2 {
+                    let done = c.compact().unwrap();
+                    say(format!("compacted {} {}", done.moved, done.files_removed));
+                } else {
+                    c.checkpoint().unwrap();
+                    say("checkpointed".to_string());
+                }
+            }
         });
         for t in 0..3u64 {
             let (c, say) = (&c, &say);
@@ -111,6 +120,7 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
     // What must be there: id -> Some(version) or None (deleted), from acknowledged writes.
     let mut acked: BTreeMap<u64, Option<u32>> = BTreeMap::new();
     let mut total = 0usize;
+    let mut compactions = 0usize;
     for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
@@ -136,6 +146,7 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         // Acknowledged state per id, and the writes in flight at the kill.
         let mut tried: BTreeMap<u64, Option<u32>> = BTreeMap::new();
         for line in reader.join().unwrap() {
+            compactions += usize::from(line.starts_with("compacted "));
             let at = ["try ", "ok "]
                 .iter()
                 .filter_map(|p| line.find(p))
@@ -201,10 +212,14 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         .unwrap_or(0);
     eprintln!(
         "{rounds} SIGKILL rounds, {total} acknowledged writes checked, {segments} vector \
-         segments"
+         segments, {compactions} compactions finished"
     );
     assert!(
         total > rounds,
         "the children acknowledged too little: {total}"
+    );
+    assert!(
+        compactions > 0,
+        "no child finished a compaction before its kill"
     );
 }

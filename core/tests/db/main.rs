@@ -5,6 +5,7 @@ mod common;
 mod api;
 mod bad_input;
 mod churn;
+mod compact;
 mod concurrent;
 mod crash;
 mod lifecycle;

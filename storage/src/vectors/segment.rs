@@ -25,7 +25,11 @@
 //!    nothing writes those bytes again while the slice (which borrows `&self`) lives.
 //! 3. **Nothing is freed while borrowed.** Mappings, segment metadata and directory
 //!    snapshots are freed only in `Drop`, which has `&mut self`: no slice, view or claim
-//!    outlives them.
+//!    outlives them. One exception: [`SegmentTable::truncate`] unmaps the segments past
+//!    a slot and deletes their files, so a compacted store gives its space back. It is
+//!    `unsafe`: its caller promises that no slice, claim or read of a slot past that
+//!    point exists or will be made (old directory snapshots, kept as always, still hold
+//!    views of the unmapped segments, and such a read would follow them).
 //! 4. **Nobody else touches the files.** The database directory is held under an
 //!    exclusive `DirLock` and the store never truncates a mapped segment. As with every
 //!    mmap, another process writing or truncating the files anyway breaks this
@@ -501,6 +505,74 @@ impl SegmentTable {
         let word = unsafe { &*view.published.wrapping_add(g / 64) };
         word.fetch_and(!(1 << (g % 64)), Ordering::AcqRel);
         Ok(SlotClaim { table: self, slot })
+    }
+
+    /// The first slot of each mapped segment, ascending, then the capacity.
+    pub(crate) fn boundaries(&self) -> Vec<u64> {
+        (0..=self.snapshot().segments as u64)
+            .map(|n| self.layout.start(n))
+            .collect()
+    }
+
+    /// Forgets the segments from the one starting at slot `cut` on: the directory stops
+    /// naming them, `len` becomes `cut`, their mappings are unmapped and their files
+    /// deleted, highest first (a crash midway leaves a prefix of the files, as growth
+    /// does), and the directory is synced. Returns how many files went.
+    ///
+    /// # Safety
+    ///
+    /// No slot at or past `cut` may be read, claimed or have a slice alive, now or
+    /// later through a directory snapshot taken before this call; no claim may run
+    /// concurrently (it could take a slot past `cut`). Slots below `cut` are unaffected.
+    pub(crate) unsafe fn truncate(&self, cut: u32) -> Result<usize> {
+        let mut grower = self.grower.lock();
+        let snap = self.snapshot();
+        let keep = (0..snap.segments)
+            .find(|&n| self.layout.start(n as u64) == u64::from(cut))
+            .ok_or_else(|| {
+                StorageError::InvalidArgument(format!(
+                    "slot {cut} does not start a mapped segment; the store cannot be cut there"
+                ))
+            })?;
+        let gone: Vec<NonNull<Segment>> =
+            snap.segment_views().skip(keep).map(|v| v.segment).collect();
+        let len: usize = (0..keep).map(|n| self.entries_of(n)).sum();
+        // A fresh array, so views past `len` in the old one (which old snapshots cover)
+        // are never written again.
+        let fresh = ViewArray::with_capacity(grower.array.cap);
+        // SAFETY: the old array's first `snap.len >= len` views are initialised; the new
+        // one has the same capacity; distinct allocations do not overlap.
+        unsafe { ptr::copy_nonoverlapping(grower.array.ptr.as_ptr(), fresh.ptr.as_ptr(), len) };
+        let old_array = mem::replace(&mut grower.array, fresh);
+        grower.old_arrays.push(old_array);
+        let snapshot = Box::new(Snapshot {
+            views: grower.array.ptr,
+            len,
+            segments: keep,
+        });
+        let old = self.current.swap(Box::into_raw(snapshot), Ordering::AcqRel);
+        grower.old_snapshots.push(old);
+        self.next.store(cut, Ordering::Release);
+        let (mut removed, mut failure) = (0, None);
+        for segment in gone.into_iter().rev() {
+            // SAFETY: the pointer came from `Box::leak` in `publish` and the current
+            // snapshot no longer lists it, so `Drop` will not free it again; the caller
+            // promises nothing reads or claims its slots any more (see above).
+            let segment = unsafe { Box::from_raw(segment.as_ptr()) };
+            let path = segment.path.clone();
+            drop(segment);
+            // After a failure the lower files stay too, so the files left are a prefix.
+            if failure.is_none() {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) => failure = Some(StorageError::io(&path, e)),
+                }
+            }
+        }
+        if removed > 0 {
+            crate::io::sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        }
+        failure.map_or(Ok(removed), Err)
     }
 
     /// Writes and publishes `slot` whatever its state, mapping segments up to it, and

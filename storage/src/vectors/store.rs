@@ -262,6 +262,54 @@ impl VectorStore {
         Ok(Reservation { claim })
     }
 
+    /// Where the store could be cut by [`truncate`](Self::truncate): the first slot of
+    /// each segment file, ascending, then the slot after the last one (the capacity).
+    pub fn segment_starts(&self) -> Vec<u32> {
+        self.table
+            .boundaries()
+            .into_iter()
+            .map(|b| u32::try_from(b).unwrap_or(u32::MAX))
+            .collect()
+    }
+
+    /// Shrinks the store to its first `cut` slots, which must be where a segment starts
+    /// ([`segment_starts`](Self::segment_starts)): the segment files from there on are
+    /// unmapped and deleted, highest first, and [`len`](Self::len) becomes `cut`. Later
+    /// reservations start at `cut` and make the files again. Returns how many files
+    /// were deleted.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let options = VectorStoreOptions::default().with_first_segment_slots(2).with_segment_slots(2);
+    /// let store = VectorStore::open(dir.path(), 1, options)?;
+    /// for x in 0..5 {
+    ///     store.reserve()?.write(&[x as f32])?;
+    /// }
+    /// assert_eq!(store.segment_starts(), [0, 2, 4, 6]);
+    /// // SAFETY: nothing reads slots 2 and up any more.
+    /// assert_eq!(unsafe { store.truncate(2) }?, 2);
+    /// assert_eq!((store.len(), store.segment_count()), (2, 1));
+    /// assert_eq!(store.reserve()?.write(&[9.0])?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// No slice returned by [`vector`](Self::vector) or
+    /// [`vector_verified`](Self::vector_verified) for a slot at or past `cut` may still
+    /// be alive, nothing may read or reclaim such a slot afterwards (until a new
+    /// reservation writes it), and no reservation may run concurrently.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidArgument`] if no segment starts at `cut` (nothing
+    /// changes); [`StorageError::Io`] if a file cannot be deleted (the store is cut all
+    /// the same; the file stays, and a later open maps it again as spare capacity).
+    pub unsafe fn truncate(&self, cut: u32) -> Result<usize> {
+        // SAFETY: the caller's promise is exactly `SegmentTable::truncate`'s.
+        unsafe { self.table.truncate(cut) }
+    }
+
     /// The vector in `slot`, if it is published; `None` for holes, slots still being
     /// written, and slots past the end.
     ///

@@ -203,6 +203,36 @@ impl Wal {
             .remove_before(&self.shared, lsn, keep)
     }
 
+    /// As [`remove_segments_before`](Self::remove_segments_before), but nothing is kept
+    /// as a spare: every segment wholly below `lsn` and every spare is deleted, so no
+    /// byte of a record below `lsn` is left in the log's files (a compaction's promise
+    /// that deleted vectors do not outlive it). Call [`discard_spares`](Self::discard_spares)
+    /// before the roll-over that starts the segment holding `lsn`, so that segment is
+    /// not a recycled one either.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn delete_segments_before(&self, lsn: u64) -> Result<usize> {
+        {
+            let mut st = self.shared.state.lock();
+            st.fills_seen = st.fills;
+        }
+        self.shared
+            .writer
+            .lock()
+            .remove_before(&self.shared, lsn, 0)
+    }
+
+    /// Deletes every spare segment ready now, recycled ones included; the next roll-over
+    /// starts a segment of zeros (made by the spare thread or by the roll-over itself).
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`].
+    pub fn discard_spares(&self) -> Result<usize> {
+        self.shared.writer.lock().discard_spares(&self.shared)
+    }
+
     /// Makes everything durable and appends a marker that lets the next open skip
     /// looking for damage past the end, then gives back the space the log no longer
     /// needs: every spare segment is deleted and the last segment is truncated after

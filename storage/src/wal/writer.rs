@@ -202,6 +202,14 @@ impl Writer {
                 seg.file.sync_data().map_err(io)?;
             }
         }
+        self.discard_spares(shared)?;
+        Ok(())
+    }
+
+    /// Deletes every ready spare (a recycled one still holds an older generation's
+    /// records); returns how many.
+    pub(crate) fn discard_spares(&mut self, shared: &Shared) -> Result<usize> {
+        let dir = &*shared.dir;
         let spares = shared.spares.take_all();
         for name in &spares {
             dir.remove(name)
@@ -210,7 +218,7 @@ impl Writer {
         if !spares.is_empty() {
             dir.sync().map_err(|e| StorageError::io(dir.path(), e))?;
         }
-        Ok(())
+        Ok(spares.len())
     }
 
     /// The segment files, by first LSN.

@@ -1,0 +1,312 @@
+//! Compaction: a collection's files shrink back to what its live vectors need, and the
+//! bytes of deleted vectors leave the disk, while searches and writes go on.
+//!
+//! Healing and slot reuse (`free_slots.rs`) keep a rewritten collection from growing
+//! for ever, but a store that once held more (a bulk delete, or a round of rewrites
+//! that took new slots before the old ones were freed) keeps its size, with live
+//! vectors scattered over it. A compaction:
+//!
+//! 1. **Checkpoints**, so every tombstone is healed and its slot freed. The checkpoint
+//!    *scrubs* the log: spares go before its roll-over and the segments it makes
+//!    unnecessary are deleted rather than recycled, so no old record survives in them.
+//! 2. **Moves** live vectors from the top of the store into free slots below the live
+//!    count, in batches: under the ids' write locks, each vector is copied, logged as an
+//!    ordinary put of the same id to the new slot (so replay after a crash makes the same
+//!    move, as it replays any upsert), written, and its graph node is renamed to the new
+//!    slot ([`Hnsw::relocate`](fletchdb_index::Hnsw::relocate): the same graph, no
+//!    re-insertion); the id then points at the new slot. Until the old slot is free
+//!    again a search may find the vector in either, and both map to the id (`ids.rs`).
+//! 3. **Checkpoints again** (scrubbing): the moved-from nodes are healed away and their
+//!    slots become free once no search can still read them.
+//! 4. **Cuts the store** after the last segment that holds anything but free slots: the
+//!    catalog records the new end, then those segment files are unmapped and deleted
+//!    (`Shared::cut_store`). Writers wait for this step (a catalog commit and a few
+//!    unlinks).
+//! 5. **Zeroes** the free slots left below the cut, which may hold deleted vectors.
+//!
+//! A crash at any point leaves a consistent database: before step 2's first put it is
+//! the old generation; during the moves, each move is a logged put, replayed or not as a
+//! whole; after a checkpoint, the new one is in force. A crash between step 4's commit
+//! and its unlinks leaves segment files past the recorded end, which open maps as spare
+//! capacity. There is no second copy of the collection at any point, so compaction
+//! needs no free space beyond the moved vectors' log records.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fletchdb_index::Slot;
+
+use crate::collection::{Collection, CollectionInner};
+use crate::error::{Error, Result};
+use crate::record::{put_header, KIND_PUT, PUT_HEADER};
+use crate::shared::Shared;
+
+/// Vectors moved per batch: per batch one log wait and one pass of
+/// [`Hnsw::relocate`](fletchdb_index::Hnsw::relocate) over every list, during which
+/// inserts into the collection wait.
+const MOVE_BATCH: usize = 8192;
+
+/// What a [`Collection::compact`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Compaction {
+    /// Vectors moved to lower slots.
+    pub moved: usize,
+    /// Slots the store held before and after (its high-water mark).
+    pub slots_before: usize,
+    /// See `slots_before`.
+    pub slots_after: usize,
+    /// Segment files deleted.
+    pub files_removed: usize,
+    /// Bytes of the collection's files (vectors and graph) before and after.
+    pub bytes_before: u64,
+    /// See `bytes_before`.
+    pub bytes_after: u64,
+    /// The longest any writer of the collection had to wait on the compaction: a
+    /// batch's graph relocation (inserts wait) or the cut (every write waits).
+    pub longest_pause: Duration,
+}
+
+impl Collection {
+    /// Compacts the collection now (see the module notes of `compact.rs` in the
+    /// repository): tombstones are healed, live vectors move into free slots at the
+    /// front of the store, the segment files past the last live vector are deleted, and
+    /// free slots are zeroed. Old log segments are deleted, not recycled, so deleted
+    /// vectors' bytes do not outlive it. Searches and writes go on meanwhile. The
+    /// background thread does the same when tombstones and free slots pass
+    /// [`Options::compaction_threshold_percent`](crate::Options::compaction_threshold_percent).
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("pts", CollectionConfig::new(64, Metric::L2))?;
+    /// let ids: Vec<u64> = (0..5_000).collect();
+    /// let vectors: Vec<f32> = (0..5_000 * 64).map(|i| (i % 97) as f32).collect();
+    /// c.insert_batch(&ids, &vectors)?;
+    /// c.delete_batch(&ids[..4_000])?;
+    /// let done = c.compact()?;
+    /// assert!(done.slots_after < done.slots_before);
+    /// assert_eq!(c.stats()?.tombstones, 0);
+    /// assert_eq!(c.get(4_999)?.unwrap()[0], ((4_999 * 64) % 97) as f32);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`], [`Error::Closed`]; [`Error::Corruption`] if a
+    /// vector to move fails its checksum (nothing more moves; what moved stays moved);
+    /// a log, catalog or file error. A failed compaction leaves a consistent
+    /// collection, with whatever it finished.
+    pub fn compact(&self) -> Result<Compaction> {
+        self.check_live()?;
+        compact(&self.db, &self.c)
+    }
+}
+
+/// True when `c` is worth compacting in the background at `percent`: tombstones and
+/// free slots make up that share of its slots, and moving its vectors down would let
+/// the store shed at least one segment file.
+pub(crate) fn worth_compacting(c: &CollectionInner, percent: u8) -> bool {
+    if percent == 0 {
+        return false;
+    }
+    let slots = c.store().len();
+    let live = c.index.len();
+    let dead = c.index.deleted_len() + c.free.len();
+    if slots == 0 || dead * 100 < slots * usize::from(percent) {
+        return false;
+    }
+    c.store()
+        .segment_starts()
+        .iter()
+        .any(|&b| b as usize >= live && (b as usize) < slots)
+}
+
+/// The compaction of `c` (see the module notes).
+pub(crate) fn compact(db: &Shared, c: &Arc<CollectionInner>) -> Result<Compaction> {
+    let _one = c.compacting.lock();
+    let bytes_before = c.file_bytes()?;
+    let slots_before = c.store().len();
+    db.checkpoint_scrubbing()?;
+    let mut pause = Duration::ZERO;
+    // Searches see `moving` from now on; those that began before it end first.
+    c.moving.store(true, Ordering::Release);
+    c.index.wait_unobserved();
+    let moved = move_down(db, c, &mut pause);
+    // The moved-from nodes are healed away and the ids forget them here (if this
+    // fails, the ids keep them, and searches keep walking for twice `k`).
+    let healed = match moved {
+        Ok(_) => db.checkpoint_scrubbing().map(|_| ()),
+        Err(_) => Ok(()),
+    };
+    c.moving.store(false, Ordering::Release);
+    let moved = moved?;
+    healed?;
+    let files_removed = match db.cut_store(c)? {
+        Some((_, files, held)) => {
+            pause = pause.max(held);
+            files
+        }
+        None => 0,
+    };
+    zero_free(c)?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    c.last_compaction_ms.store(now_ms, Ordering::Release);
+    Ok(Compaction {
+        moved,
+        slots_before,
+        slots_after: c.store().len(),
+        files_removed,
+        bytes_before,
+        bytes_after: c.file_bytes()?,
+        longest_pause: pause,
+    })
+}
+
+/// Step 2: moves live vectors from slots at or above the live count into ready slots
+/// below it; returns how many moved.
+fn move_down(db: &Shared, c: &CollectionInner, pause: &mut Duration) -> Result<usize> {
+    let live = c.ids.read().len() as u32;
+    // Highest first, so the top of the store empties first.
+    let mut high: Vec<(u32, u64)> = {
+        let ids = c.ids.read();
+        ids.pairs()
+            .filter(|&(_, slot)| slot >= live)
+            .map(|(id, slot)| (slot, id))
+            .collect()
+    };
+    high.sort_unstable_by(|a, b| b.cmp(a));
+    let mut moved = 0;
+    for batch in high.chunks(MOVE_BATCH) {
+        db.check_open()?;
+        if c.dropped.load(Ordering::Acquire) {
+            return Err(Error::CollectionNotFound {
+                name: c.name.clone(),
+            });
+        }
+        let targets = c.free.take_below(live, batch.len());
+        if targets.is_empty() {
+            break;
+        }
+        let n = move_batch(db, c, &batch[..targets.len()], &targets, pause);
+        moved += n?;
+    }
+    Ok(moved)
+}
+
+/// Moves the vectors of `batch` (slot, id) into `targets` (as many), each only if its
+/// id still holds that slot; gives back the targets not used.
+fn move_batch(
+    db: &Shared,
+    c: &CollectionInner,
+    batch: &[(u32, u64)],
+    targets: &[u32],
+    pause: &mut Duration,
+) -> Result<usize> {
+    let ids: Vec<u64> = batch.iter().map(|&(_, id)| id).collect();
+    let _id_locks = c.ids.lock_all(&ids);
+    let still: Vec<(u32, u64)> = {
+        let map = c.ids.read();
+        batch
+            .iter()
+            .copied()
+            .filter(|&(slot, id)| map.slot_of(id) == Some(slot))
+            .collect()
+    };
+    let (used, spare) = targets.split_at(still.len());
+    c.free.give_back(spare);
+    if still.is_empty() {
+        return Ok(0);
+    }
+    let gate = match db.write_gate() {
+        Ok(g) => g,
+        Err(e) => {
+            c.free.give_back(used);
+            return Err(e);
+        }
+    };
+    let store = c.store();
+    let mut vectors = Vec::with_capacity(still.len() * c.config.dim);
+    for &(slot, _) in &still {
+        match store.vector_verified(slot) {
+            Ok(Some(v)) => vectors.extend_from_slice(v),
+            Ok(None) => unreachable_slot(c, slot)?,
+            Err(e) => {
+                c.free.give_back(used);
+                return Err(e.into());
+            }
+        }
+    }
+    let headers: Vec<[u8; PUT_HEADER]> = still
+        .iter()
+        .zip(used)
+        .map(|(&(_, id), &to)| put_header(c.cid, id, to))
+        .collect();
+    let parts: Vec<[&[u8]; 2]> = headers
+        .iter()
+        .zip(vectors.chunks(c.config.dim))
+        .map(|(h, v)| [&h[..], bytemuck::cast_slice(v)])
+        .collect();
+    let records: Vec<(u8, &[&[u8]])> = parts.iter().map(|p| (KIND_PUT, &p[..])).collect();
+    if let Err(e) = gate.append_many(&records) {
+        c.free.give_back(used);
+        return Err(e);
+    }
+    // Logged: from here on the moves happen (replay would make them).
+    for (&to, v) in used.iter().zip(vectors.chunks(c.config.dim)) {
+        c.free.reserve_taken(store, to)?.write(v)?;
+    }
+    let moves: Vec<(Slot, Slot)> = still
+        .iter()
+        .zip(used)
+        .map(|(&(from, _), &to)| (Slot(from), Slot(to)))
+        .collect();
+    // The ids first: from now until the old slots are free, a hit on either slot maps
+    // to its id (and `get` reads the new slot, written above).
+    {
+        let mut map = c.ids.write();
+        for (&(from, id), &to) in still.iter().zip(used) {
+            map.move_to(id, from, to);
+        }
+    }
+    let started = Instant::now();
+    c.index.relocate(&moves)?;
+    *pause = (*pause).max(started.elapsed());
+    Ok(still.len())
+}
+
+/// An id names a slot whose vector is not published: the store and the id map
+/// disagree, which only damage can cause.
+fn unreachable_slot(c: &CollectionInner, slot: u32) -> Result<()> {
+    Err(Error::corruption(
+        c.store().dir(),
+        0,
+        format!("slot {slot} is named by an id but holds no vector"),
+    ))
+}
+
+/// Step 5: overwrites every ready slot with zeros, so no deleted vector's bytes stay in
+/// the store, and syncs the store.
+fn zero_free(c: &CollectionInner) -> Result<()> {
+    let store = c.store();
+    let free = c.free.take_below(u32::MAX, usize::MAX);
+    let zeros = vec![0.0f32; c.config.dim];
+    let mut result = Ok(());
+    for &slot in &free {
+        if let Err(e) = c
+            .free
+            .reserve_taken(store, slot)
+            .and_then(|r| Ok(r.write(&zeros)?))
+        {
+            result = Err(e);
+            break;
+        }
+    }
+    c.free.give_back(&free);
+    result?;
+    store.flush()?;
+    Ok(())
+}
