@@ -234,6 +234,8 @@ pub struct DbPoint {
     pub m: Measured,
     /// Seconds the checkpoint after the writes took (for the fresh point: the close).
     pub checkpoint_s: f64,
+    /// Seconds the `compact()` after that checkpoint took (0 when none ran).
+    pub compact_s: f64,
     /// The database directory's size: apparent (the table's figure), log, allocated.
     pub disk: DiskUsage,
     /// Vectors the collection holds.
@@ -270,18 +272,19 @@ fn peer_at<'a>(peer: &'a [Measured], point: &str) -> Option<&'a Measured> {
 /// I/O errors.
 pub fn write_csv(path: &Path, points: &[DbPoint], peer: &[Measured]) -> io::Result<()> {
     let mut s = String::from(
-        "point,fletchdb_recall,fletchdb_qps,write_s,checkpoint_s,disk_bytes,wal_bytes,\
+        "point,fletchdb_recall,fletchdb_qps,write_s,checkpoint_s,compact_s,disk_bytes,wal_bytes,\
          allocated_bytes,live,hnswlib_recall,hnswlib_qps,hnswlib_write_s\n",
     );
     for p in points {
         let _ = write!(
             s,
-            "{},{:.4},{:.1},{:.2},{:.2},{},{},{},{}",
+            "{},{:.4},{:.1},{:.2},{:.2},{:.2},{},{},{},{}",
             p.m.point,
             p.m.recall,
             p.m.qps,
             p.m.write_s,
             p.checkpoint_s,
+            p.compact_s,
             p.disk.total,
             p.disk.wal,
             p.disk.allocated,
@@ -418,6 +421,7 @@ mod tests {
                 write_s: 1.0,
             },
             checkpoint_s: 0.1,
+            compact_s: 0.0,
             disk: DiskUsage {
                 total: disk_bytes,
                 wal: 0,

@@ -273,8 +273,22 @@ fn move_batch(
         }
     }
     let started = Instant::now();
-    c.index.relocate(&moves)?;
+    let relocated = c.index.relocate(&moves);
     *pause = (*pause).max(started.elapsed());
+    if let Err(e) = relocated {
+        // Nothing moved in the graph (a refused move changes nothing): make the moves
+        // as replay would, inserting the new slots and tombstoning the old, so the graph
+        // holds what the ids and the log say.
+        log::warn!(
+            "compaction of {:?}: relocating failed ({e}); inserting instead",
+            c.name
+        );
+        let tos: Vec<Slot> = moves.iter().map(|m| m.1).collect();
+        c.index.insert_batch(&tos)?;
+        for &(from, _) in &moves {
+            c.index.delete(from)?;
+        }
+    }
     Ok(still.len())
 }
 

@@ -354,10 +354,11 @@ def test_stats_and_slot_reuse(path, open_db, rng):
     """Rewritten in place, a collection heals at each checkpoint and stops growing."""
     n = 300
     ids = np.arange(n)
-    with open_db(path, checkpoint_interval_s=None) as db:
+    with open_db(path, checkpoint_interval_s=None, compaction_threshold_percent=0) as db:
         col = db.create_collection("c", dim=8, metric="l2")
         s = col.stats()
         assert s["live"] == 0 and s["slots"] == 0 and s["last_checkpoint_at"] is None
+        assert s["last_compaction_at"] is None
         col.add(ids, rng.standard_normal((n, 8), dtype=np.float32))
         db.checkpoint()
         slots = []
@@ -376,4 +377,44 @@ def test_stats_and_slot_reuse(path, open_db, rng):
         assert set(s) == {
             "live", "tombstones", "free_slots", "slots", "vector_bytes", "graph_bytes",
             "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
+            "last_compaction_at",
         }
+
+
+def test_compact_shrinks_and_keeps_every_vector(path, open_db, rng):
+    """compact() moves vectors down and deletes the files past them; nothing changes."""
+    n, dim = 6000, 32
+    ids = np.arange(n)
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    with open_db(path, checkpoint_interval_s=None, compaction_threshold_percent=0) as db:
+        col = db.create_collection("c", dim=dim, metric="l2")
+        col.add(ids, vectors)
+        gone = rng.permutation(n)[: n * 3 // 4]
+        col.delete(gone)
+        keep = np.setdiff1d(ids, gone)
+        before = col.search(vectors[:20], k=10, ef=n)
+        done = col.compact()
+        assert set(done) == {
+            "moved", "slots_before", "slots_after", "files_removed", "bytes_before",
+            "bytes_after", "longest_pause_s",
+        }
+        assert done["moved"] > 0 and done["files_removed"] > 0
+        assert done["slots_after"] < done["slots_before"] == n
+        assert done["bytes_after"] < done["bytes_before"]
+        assert done["longest_pause_s"] >= 0
+        s = col.stats()
+        assert s["tombstones"] == 0 and s["live"] == len(keep)
+        assert s["last_compaction_at"] is not None
+        np.testing.assert_array_equal(col.get(keep), vectors[keep])
+        after = col.search(vectors[:20], k=10, ef=n)
+        np.testing.assert_array_equal(before[0], after[0])
+    with open_db(path) as db:
+        col = db.collection("c")
+        np.testing.assert_array_equal(col.get(keep), vectors[keep])
+
+
+def test_compaction_threshold_is_checked(path):
+    with pytest.raises(fletchdb.InvalidArgumentError):
+        fletchdb.open(path, compaction_threshold_percent=101)
+    with pytest.raises(fletchdb.InvalidArgumentError):
+        fletchdb.open(path, compaction_threshold_percent=-1)

@@ -13,7 +13,8 @@
 //! database's default options) and close it, which checkpoints; reopen it. Then
 //! `--rounds` rounds: in round 1 a seeded random `--delete-fraction` of the ids is
 //! deleted (`delete_batch`); in every round every live id is upserted (`upsert_batch`,
-//! `--batch` at a time) with a new vector, and a checkpoint follows. In `gaussian` mode
+//! `--batch` at a time) with a new vector, and a checkpoint follows, then `compact()`
+//! (unless `--no-compact`; background compaction is off, so it runs only there). In `gaussian` mode
 //! the vectors (base, rewrites and queries) are seeded N(0, 1) draws under L2; in `data`
 //! mode the base and queries are PREFIX's texmex files under its metric (PREFIX.json or
 //! `--metric`), and each round gives every live id the vector of another base row (a
@@ -123,6 +124,9 @@ struct Args {
     /// Replay the same sequence on hnswlib (benches/scripts/hnswlib_churn.py).
     #[arg(long)]
     peers: bool,
+    /// Skip the `compact()` after each round's checkpoint.
+    #[arg(long)]
+    no_compact: bool,
     #[command(flatten)]
     peer_args: PeerArgs,
     /// Where the CSV and markdown go.
@@ -208,8 +212,7 @@ fn measure_point(
     probe: &Dataset,
     args: &Args,
     point: String,
-    write: Duration,
-    checkpoint: Duration,
+    (write, checkpoint, compact): (Duration, Duration, Duration),
 ) -> Result<DbPoint, Box<dyn Error>> {
     let disk = measure::disk_usage(dir)?;
     // One untimed pass, as after a build, then the median of the timed ones.
@@ -223,12 +226,13 @@ fn measure_point(
             write_s: write.as_secs_f64(),
         },
         checkpoint_s: checkpoint.as_secs_f64(),
+        compact_s: compact.as_secs_f64(),
         disk,
         live: c.len(),
     };
     println!(
         "  fletchdb {:>6}: recall@{}={:.4} qps={:8.0} {:6.1} MiB ({:.1} allocated, {:.0} log) \
-         live={} (writes {:.1} s, checkpoint {:.2} s)",
+         live={} (writes {:.1} s, checkpoint {:.2} s, compact {:.2} s)",
         p.m.point,
         args.k,
         p.m.recall,
@@ -238,7 +242,8 @@ fn measure_point(
         measure::mib(p.disk.wal),
         p.live,
         p.m.write_s,
-        p.checkpoint_s
+        p.checkpoint_s,
+        p.compact_s
     );
     Ok(p)
 }
@@ -295,7 +300,12 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The fresh build; closing it takes the checkpoint.
     let (dir, _tmp) = db_dir(args.db.as_deref())?;
-    let options = Options::default();
+    // Compaction runs where the sequence says (after each round's checkpoint), not when
+    // the background thread's timing happens to trigger it.
+    let options = Options {
+        compaction_threshold_percent: 0,
+        ..Options::default()
+    };
     let cfg = BuildConfig {
         m: args.m,
         ef_construction: args.ef_construction,
@@ -332,8 +342,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         &probe,
         &args,
         "fresh".into(),
-        built.insert,
-        built.close,
+        (built.insert, built.close, Duration::ZERO),
     )?];
 
     for r in 1..=args.rounds {
@@ -356,19 +365,32 @@ fn main() -> Result<(), Box<dyn Error>> {
         let t = Instant::now();
         db.checkpoint()?;
         let checkpoint = t.elapsed();
+        let t = Instant::now();
+        if !args.no_compact {
+            let done = c.compact()?;
+            println!(
+                "  compacted: {} moved, slots {} -> {}, longest writer pause {:.1} ms",
+                done.moved,
+                done.slots_before,
+                done.slots_after,
+                done.longest_pause.as_secs_f64() * 1e3
+            );
+        }
+        let compact = t.elapsed();
         if let Some(files) = &replay {
             files.write_round(&round)?;
         }
         let point = r.to_string();
         truth(&workload, &mut probe, &point)?;
         points.push(measure_point(
-            &c, &dir, &probe, &args, point, write, checkpoint,
+            &c,
+            &dir,
+            &probe,
+            &args,
+            point,
+            (write, checkpoint, compact),
         )?);
     }
-    // COMPACTION: no compaction API exists yet (issue 12, point 3). When
-    // `Collection::compact()` does, call it here, checkpoint, and measure a point
-    // labelled "compacted" (same truth as the last round); the replay then needs a
-    // matching "compacted" point (hnswlib has nothing to compact: remeasure it).
     drop(c);
     db.close()?;
 

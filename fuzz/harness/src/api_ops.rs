@@ -103,6 +103,8 @@ enum Op {
     ReopenWithoutCheckpoint,
     /// Open a copy of the files as a killed process leaves them.
     Kill,
+    /// Compact a collection: nothing any call returns may change.
+    Compact(Coll),
 }
 
 /// The error variants the model predicts.
@@ -270,6 +272,14 @@ impl Run {
             Op::Reopen => self.reopen(true),
             Op::ReopenWithoutCheckpoint => self.reopen(false),
             Op::Kill => self.kill(),
+            Op::Compact(c) => {
+                if let Ok((h, m)) = self.collection(c) {
+                    h.compact().unwrap_or_else(|e| panic!("compact: {e}"));
+                    for id in 0..IDS {
+                        check_get(&h, m, u64::from(id));
+                    }
+                }
+            }
         }
     }
 

@@ -115,10 +115,84 @@ fn a_crash_at_any_sync_keeps_every_acknowledged_record() {
 /// acknowledged record at or after the removal point, and the log reopens.
 #[test]
 fn a_crash_at_any_sync_of_a_growing_log_and_its_close_keeps_every_acknowledged_record() {
+    crash_at_each_sync_of_a_growing_log(false);
+}
+
+/// As above, with a compaction's scrubbing removal at the second checkpoint: spares
+/// discarded before the roll-over, old segments deleted instead of recycled.
+#[test]
+fn a_crash_at_any_sync_of_a_scrubbing_removal_keeps_every_acknowledged_record() {
+    crash_at_each_sync_of_a_growing_log(true);
+}
+
+/// After a scrubbing removal, while the log goes on, no file of the log holds a record
+/// below the removal point (a compaction's promise that deleted vectors' bytes go).
+#[test]
+fn a_scrubbing_removal_leaves_no_older_record_in_any_file() {
+    use fletchdb_storage::io::StorageDir;
     use fletchdb_storage::wal::WalOptions;
     let opts = WalOptions {
         segment_size: 32 << 10,
         ..small(Durability::Sync)
+    };
+    let dir = MemDir::new();
+    let (wal, _) = reopen(Arc::new(dir.clone()), opts).unwrap();
+    let mut x = 0;
+    for i in 0..320u32 {
+        wal.append(1, &[&payload(7, i, 300)]).unwrap();
+        if i % 100 == 99 {
+            // Ordinary checkpoints first, so spares are recycled segments.
+            x = wal.next_lsn();
+            if i == 299 {
+                wal.discard_spares().unwrap();
+            }
+            wal.roll_over().unwrap();
+            if i == 299 {
+                wal.delete_segments_before(x).unwrap();
+            } else {
+                wal.remove_segments_before(x).unwrap();
+            }
+        }
+    }
+    wal.flush().unwrap();
+    let old: Vec<Vec<u8>> = (0..300u32).map(|i| payload(7, i, 300)).collect();
+    for name in dir.list().unwrap() {
+        dir.with_file(&name, |bytes| {
+            for (i, p) in old.iter().enumerate() {
+                assert!(
+                    !bytes.windows(p.len()).any(|w| w == &p[..]),
+                    "{name} still holds record {i}, from before LSN {x}"
+                );
+            }
+        })
+        .unwrap();
+    }
+    wal.close().unwrap();
+}
+
+fn crash_at_each_sync_of_a_growing_log(scrub: bool) {
+    use fletchdb_storage::wal::WalOptions;
+    let opts = WalOptions {
+        segment_size: 32 << 10,
+        ..small(Durability::Sync)
+    };
+    // A checkpoint at record 60 (recycling), then one at 120 (scrubbing if asked).
+    let checkpoint = |wal: &fletchdb_storage::wal::Wal, i: u32| -> Option<Result<u64, ()>> {
+        if i != 60 && i != 120 {
+            return None;
+        }
+        let x = wal.next_lsn();
+        let scrubbing = scrub && i == 120;
+        let ok = (!scrubbing || wal.discard_spares().is_ok()) && wal.roll_over().is_ok();
+        if !ok {
+            return Some(Err(()));
+        }
+        let removed = if scrubbing {
+            wal.delete_segments_before(x).map(|_| ())
+        } else {
+            wal.remove_segments_before(x).map(|_| ())
+        };
+        Some(removed.map(|_| x).map_err(|_| ()))
     };
     let syncs = {
         let dir = MemDir::new();
@@ -126,10 +200,8 @@ fn a_crash_at_any_sync_of_a_growing_log_and_its_close_keeps_every_acknowledged_r
         for i in 0..200u32 {
             wal.append(1, &[&payload(0, i, 100 + (i as usize * 37) % 400)])
                 .unwrap();
-            if i == 120 {
-                let x = wal.next_lsn();
-                wal.roll_over().unwrap();
-                wal.remove_segments_before(x).unwrap();
+            if let Some(r) = checkpoint(&wal, i) {
+                r.unwrap();
             }
         }
         wal.close().unwrap();
@@ -148,16 +220,12 @@ fn a_crash_at_any_sync_of_a_growing_log_and_its_close_keeps_every_acknowledged_r
                 }
                 Err(_) => break,
             }
-            if i == 120 {
-                let x = wal.next_lsn();
-                if wal.roll_over().is_err() {
-                    break;
-                }
+            if i == 60 || i == 120 {
                 // Removal may have begun even if it failed: nothing below x is promised.
-                removed_below = x;
-                if wal.remove_segments_before(x).is_err() {
-                    break;
-                }
+                removed_below = wal.next_lsn();
+            }
+            if let Some(Err(())) = checkpoint(&wal, i) {
+                break;
             }
         }
         let closed = wal.close().is_ok();
