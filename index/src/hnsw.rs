@@ -175,6 +175,22 @@ impl<V: VectorSource> Hnsw<V> {
         self.len() == 0
     }
 
+    /// The level a node in `slot` has (it is on layers `0..=level`). Levels are drawn
+    /// from the slot number and the configured seed, not at random per insert, so a
+    /// slot's level never changes: [`relocate`](Self::relocate) keeps a node's place in
+    /// the hierarchy only when the new slot's level is at least the old one's.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, Slot};
+    /// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+    /// let on_layer_0_only = (0..1_000).filter(|&s| index.level_of(Slot(s)) == 0).count();
+    /// assert!(on_layer_0_only > 900); // 15 in 16 at m 16
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
+    pub fn level_of(&self, slot: Slot) -> usize {
+        crate::level::level_for(self.config.seed, slot.0, self.level_mult)
+    }
+
     /// Tombstoned nodes (still in the graph, never returned).
     pub fn deleted_len(&self) -> usize {
         self.deleted.load(Ordering::Acquire)

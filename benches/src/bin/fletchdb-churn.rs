@@ -205,9 +205,26 @@ fn spinner(what: &str) -> ProgressBar {
     s
 }
 
-/// Recall and QPS of `c` on `probe`'s queries and truth, and the database's size.
+/// Copies the files of database directory `from` into `to` (recursively).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Recall and QPS of `c` on `probe`'s queries and truth, the QPS of `fresh` timed in
+/// passes interleaved with `c`'s, and the database's size.
 fn measure_point(
     c: &Collection,
+    fresh: &Collection,
     dir: &Path,
     probe: &Dataset,
     args: &Args,
@@ -215,28 +232,42 @@ fn measure_point(
     (write, checkpoint, compact): (Duration, Duration, Duration),
 ) -> Result<DbPoint, Box<dyn Error>> {
     let disk = measure::disk_usage(dir)?;
-    // One untimed pass, as after a build, then the median of the timed ones.
+    // One untimed pass each, as after a build, then the medians of interleaved passes.
     ann::search_all(c, &probe.queries, args.k, args.ef, None)?;
-    let row = ann::sweep(c, probe, args.k, &[args.ef], 1, args.reps, 0.0)?.remove(0);
+    ann::search_all(fresh, &probe.queries, args.k, args.ef, None)?;
+    let (mut times, mut fresh_times, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.reps.max(1) {
+        let (got, t) = ann::search_all(c, &probe.queries, args.k, args.ef, None)?;
+        times.push(t);
+        ids = got;
+        fresh_times.push(ann::search_all(fresh, &probe.queries, args.k, args.ef, None)?.1);
+    }
+    let qps = |mut t: Vec<Duration>| {
+        t.sort_unstable();
+        probe.queries.len() as f64 / t[t.len() / 2].as_secs_f64()
+    };
     let p = DbPoint {
         m: Measured {
             point,
-            recall: row.recall,
-            qps: row.qps,
+            recall: measure::recall(&ids, &probe.truth, args.k),
+            qps: qps(times),
             write_s: write.as_secs_f64(),
         },
         checkpoint_s: checkpoint.as_secs_f64(),
         compact_s: compact.as_secs_f64(),
+        fresh_qps: qps(fresh_times),
         disk,
         live: c.len(),
     };
     println!(
-        "  fletchdb {:>6}: recall@{}={:.4} qps={:8.0} {:6.1} MiB ({:.1} allocated, {:.0} log) \
+        "  fletchdb {:>6}: recall@{}={:.4} qps={:8.0} (fresh copy {:.0}: {:.2}x) {:6.1} MiB ({:.1} allocated, {:.0} log) \
          live={} (writes {:.1} s, checkpoint {:.2} s, compact {:.2} s)",
         p.m.point,
         args.k,
         p.m.recall,
         p.m.qps,
+        p.fresh_qps,
+        p.m.qps / p.fresh_qps,
         measure::mib(p.disk.total),
         measure::mib(p.disk.allocated),
         measure::mib(p.disk.wal),
@@ -324,6 +355,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     bar.finish_and_clear();
     let base = std::mem::replace(&mut probe.base, Matrix::new(dim, Vec::new()));
     let mut workload = Churn::new(base, rewrite, args.seed.wrapping_add(1));
+    // An untouched copy of the fresh database: each point's QPS is timed in passes
+    // interleaved with this copy's, so the ratio survives a machine whose speed drifts.
+    let fresh_copy = tempfile::tempdir()?;
+    copy_dir(&dir, fresh_copy.path())?;
+    let (fresh_db, fresh_c, _) = ann::open(fresh_copy.path(), options)?;
     let (db, c, _) = ann::open(&dir, options)?;
 
     let truth = |w: &Churn, probe: &mut Dataset, point: &str| -> Result<(), Box<dyn Error>> {
@@ -338,6 +374,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     truth(&workload, &mut probe, "fresh")?;
     let mut points = vec![measure_point(
         &c,
+        &fresh_c,
         &dir,
         &probe,
         &args,
@@ -384,6 +421,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         truth(&workload, &mut probe, &point)?;
         points.push(measure_point(
             &c,
+            &fresh_c,
             &dir,
             &probe,
             &args,
@@ -393,6 +431,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     drop(c);
     db.close()?;
+    drop(fresh_c);
+    fresh_db.close()?;
 
     // Report: FletchDB's figures first, so a failed or interrupted replay keeps them.
     std::fs::create_dir_all(&args.out)?;
