@@ -177,11 +177,13 @@ pub(crate) fn compact(db: &Shared, c: &Arc<CollectionInner>) -> Result<Compactio
 /// higher level, and only when there is none of the highest lower one: a node moved to
 /// a slot of a lower level leaves the upper layers it held
 /// ([`Hnsw::relocate`](fletchdb_index::Hnsw::relocate) drops it there), and every full
-/// rewrite moves most nodes, so pairing slots at random thinned the hierarchy with each
-/// compaction (measured on minilm-mix-dev, `fletchdb-churn --mode data`: single-thread
-/// QPS at ef 64 fell from 3,736 fresh to 3,465, 3,028 and 2,902 over three rounds while
-/// recall held at 0.984-0.990). The last resort keeps one node from holding the store's
-/// end in place.
+/// rewrite moves most nodes, so pairing slots at random thins the hierarchy with each
+/// compaction. (With random pairing, `fletchdb-churn --mode data` measured single-thread
+/// QPS at ef 64 falling from 3,736 fresh to 3,465, 3,028 and 2,902 over three rounds
+/// while recall held at 0.984-0.990; but this machine's speed drifts by a third between
+/// minutes, so those figures alone do not show the cause. With level-matched pairing,
+/// timed against a fresh copy in interleaved passes, see the README's churn table.)
+/// The last resort keeps one node from holding the store's end in place.
 fn move_down(db: &Shared, c: &CollectionInner, pause: &mut Duration) -> Result<usize> {
     // Where the store could end: the first segment boundary that leaves room for every
     // live vector. Vectors past it move to free slots before it.

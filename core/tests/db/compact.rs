@@ -29,6 +29,13 @@ fn rows(ids: &[u64], version: u32) -> Vec<f32> {
         .collect()
 }
 
+/// What the collection should hold: `ids` at `version`.
+fn model(ids: &[u64], version: u32) -> BTreeMap<u64, Vec<f32>> {
+    ids.iter()
+        .map(|&id| (id, stored(vector(id, version, DIM), Metric::L2)))
+        .collect()
+}
+
 /// Bytes of the files under `dir`, recursively.
 fn bytes_under(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -60,10 +67,7 @@ fn compaction_shrinks_the_store_and_keeps_every_vector() {
     gone.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
     gone.truncate(9_000);
     c.delete_batch(&gone).unwrap();
-    let mut model: BTreeMap<u64, Vec<f32>> = ids
-        .iter()
-        .map(|&id| (id, stored(vector(id, 0, DIM), Metric::L2)))
-        .collect();
+    let mut model = model(&ids, 0);
     for id in &gone {
         model.remove(id);
     }
@@ -130,10 +134,7 @@ fn a_rewritten_collection_compacts_to_its_fresh_size() {
         size(&s) as f64 <= 1.2 * size(&fresh) as f64,
         "fresh {fresh:?}, compacted {s:?}"
     );
-    let model: BTreeMap<u64, Vec<f32>> = ids
-        .iter()
-        .map(|&id| (id, stored(vector(id, 3, DIM), Metric::L2)))
-        .collect();
+    let model = model(&ids, 3);
     check_against(&c, &model, Metric::L2, 20);
 }
 
@@ -187,10 +188,7 @@ fn deleted_vectors_bytes_do_not_outlive_compaction() {
     );
     c.compact().unwrap();
     assert_eq!(holding(dir.path()), Vec::<String>::new());
-    let model: BTreeMap<u64, Vec<f32>> = ids[2_000..]
-        .iter()
-        .map(|&id| (id, stored(vector(id, 1, DIM), Metric::L2)))
-        .collect();
+    let model = model(&ids[2_000..], 1);
     check_against(&c, &model, Metric::L2, 10);
     drop(c);
     db.close().unwrap();
@@ -260,10 +258,7 @@ fn writers_and_searchers_go_on_during_compactions() {
         assert!(searcher.join().unwrap() > 0);
         writers.into_iter().map(|w| w.join().unwrap()).collect()
     });
-    let mut model: BTreeMap<u64, Vec<f32>> = ids
-        .iter()
-        .map(|&id| (id, stored(vector(id, 0, DIM), Metric::L2)))
-        .collect();
+    let mut model = model(&ids, 0);
     for state in finals {
         for (id, v) in state {
             match v {
@@ -306,10 +301,7 @@ fn the_background_thread_compacts_past_the_threshold() {
     }
     let s = c.stats().unwrap();
     assert!(s.slots < slots, "{s:?}");
-    let model: BTreeMap<u64, Vec<f32>> = ids[6_000..]
-        .iter()
-        .map(|&id| (id, stored(vector(id, 0, DIM), Metric::L2)))
-        .collect();
+    let model = model(&ids[6_000..], 0);
     check_against(&c, &model, Metric::L2, 10);
 }
 
@@ -344,10 +336,7 @@ fn segment_files_past_the_recorded_end_are_spare_capacity_after_a_crash() {
         }
     }
     assert!(bytes_under(dir.path()) > total);
-    let mut model: BTreeMap<u64, Vec<f32>> = ids[9_000..]
-        .iter()
-        .map(|&id| (id, stored(vector(id, 0, DIM), Metric::L2)))
-        .collect();
+    let mut model = model(&ids[9_000..], 0);
     let db = Database::open(dir.path(), quiet()).unwrap();
     let c = db.collection("c").unwrap();
     check_against(&c, &model, Metric::L2, 20);
