@@ -427,7 +427,7 @@ mod tests {
             },
             checkpoint_s: 0.1,
             compact_s: 0.0,
-            fresh_qps: 1.0,
+            fresh_qps: 2000.0,
             disk: DiskUsage {
                 total: disk_bytes,
                 wal: 0,

@@ -447,15 +447,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut md = format!(
             "### Churn: {name} ({} × {dim}-d, {})\n\nm {}, ef_construction {}. Fresh build \
              (`insert_batch`), then {} rounds: {} ids deleted in round 1, and in every round \
-             every live id upserted with {rewrite}; a checkpoint after each. Recall@{} at ef \
-             {} against exact neighbours over the live set; single-thread QPS (median of {}); \
-             size = apparent size of every file in the database directory.{}\n\n",
+             every live id upserted with {rewrite}; a checkpoint after each{}. Recall@{} at \
+             ef {} against exact neighbours over the live set; single-thread QPS (median of \
+             {} passes, each followed by one over an untouched copy of the fresh database, \
+             whose median the ratio divides by); size = apparent size of every file in the \
+             database directory.{}\n\n",
             thousands(n as f64),
             metric.name(),
             args.m,
             args.ef_construction,
             args.rounds,
             thousands(deletes as f64),
+            if args.no_compact {
+                ""
+            } else {
+                ", then `compact()`"
+            },
             args.k,
             args.ef,
             args.reps,
