@@ -192,8 +192,7 @@ impl Checkpoints {
                 // checkpoint cannot mistake it for one with nothing to do.)
                 drop(catalog);
                 for (c, _) in &work {
-                    c.free
-                        .release(&c.index, |slots| c.ids.write().forget_moves(slots));
+                    c.free.release(&c.index, |slots| c.ids.forget_moves(slots));
                 }
                 Ok(x)
             }

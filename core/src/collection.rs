@@ -215,7 +215,7 @@ impl Collection {
             // While a compaction moves vectors, one may be found in two slots (mapped to
             // one id below): walk for twice as many, so `k` distinct ids remain. (A
             // compaction raises `moving`, then waits out the searches in progress.)
-            let want = if c.moving.load(Ordering::Acquire) || c.ids.read().has_moves() {
+            let want = if c.moving.load(Ordering::Acquire) || c.ids.has_moves() {
                 2 * k
             } else {
                 k

@@ -40,6 +40,7 @@ use fletchdb_index::Slot;
 
 use crate::collection::{Collection, CollectionInner};
 use crate::error::{Error, Result};
+use crate::free_slots;
 use crate::record::{put_header, KIND_PUT, PUT_HEADER};
 use crate::shared::Shared;
 
@@ -307,7 +308,7 @@ fn move_batch(
     }
     // Logged: from here on the moves happen (replay would make them).
     for (&to, v) in used.iter().zip(vectors.chunks(c.config.dim)) {
-        c.free.reserve_taken(store, to)?.write(v)?;
+        free_slots::reclaim(store, to)?.write(v)?;
     }
     let moves: Vec<(Slot, Slot)> = still
         .iter()
@@ -315,12 +316,7 @@ fn move_batch(
         .collect();
     // The ids first: from now until the old slots are free, a hit on either slot maps
     // to its id (and `get` reads the new slot, written above).
-    {
-        let mut map = c.ids.write();
-        for &(from, id, to) in &still {
-            map.move_to(id, from, to);
-        }
-    }
+    c.ids.move_all(&still);
     let started = Instant::now();
     let relocated = c.index.relocate(&moves);
     *pause = (*pause).max(started.elapsed());
@@ -359,11 +355,7 @@ fn zero_free(c: &CollectionInner) -> Result<()> {
     let zeros = vec![0.0f32; c.config.dim];
     let mut result = Ok(());
     for &slot in &free {
-        if let Err(e) = c
-            .free
-            .reserve_taken(store, slot)
-            .and_then(|r| Ok(r.write(&zeros)?))
-        {
+        if let Err(e) = free_slots::reclaim(store, slot).and_then(|r| Ok(r.write(&zeros)?)) {
             result = Err(e);
             break;
         }

@@ -135,15 +135,6 @@ impl FreeSlots {
         reclaim(store, slot)
     }
 
-    /// A reservation of `slot`, which [`take_below`](Self::take_below) took.
-    pub(crate) fn reserve_taken<'s>(
-        &self,
-        store: &'s VectorStore,
-        slot: u32,
-    ) -> Result<Reservation<'s>> {
-        reclaim(store, slot)
-    }
-
     /// Shrinks `store` to the lowest segment boundary past which every slot is ready
     /// ([`take_tail`](Self::take_tail)), once `commit(cut)` has recorded the new end
     /// durably. Returns the cut and the files deleted; `None` if there is nothing to cut.
@@ -172,8 +163,9 @@ impl FreeSlots {
     }
 }
 
-/// A reservation of a ready slot, which the caller has taken off the ready list.
-fn reclaim(store: &VectorStore, slot: u32) -> Result<Reservation<'_>> {
+/// A reservation of a ready slot, which the caller has taken off the ready list
+/// ([`FreeSlots::take_below`]).
+pub(crate) fn reclaim(store: &VectorStore, slot: u32) -> Result<Reservation<'_>> {
     #[allow(unsafe_code)]
     // SAFETY: `slot` is ready (see the module notes): no id names it, so no `get`
     // copies it and no new hit maps to it; the graph lost every link to it and every

@@ -17,6 +17,8 @@
 //! through the log append to the map update, so the map changes in log order and replay
 //! rebuilds the same map.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
@@ -69,21 +71,15 @@ impl Ids {
         (at == Some(to)).then_some(id)
     }
 
-    /// True while some slot's vector was moved by a compaction and the old slot is not
-    /// free yet: a search may then find one vector under two slots.
-    pub(crate) fn has_moves(&self) -> bool {
-        !self.moved.is_empty()
-    }
-
     /// Points `id` at `to`, where a compaction copied its vector from `from`; a hit on
     /// `from` keeps mapping to `id` until [`forget_moves`](Self::forget_moves).
-    pub(crate) fn move_to(&mut self, id: u64, from: u32, to: u32) {
+    fn move_to(&mut self, id: u64, from: u32, to: u32) {
         self.set(id, to);
         self.moved.insert(from, to);
     }
 
     /// Forgets the moves out of `slots`, which are about to take new vectors.
-    pub(crate) fn forget_moves(&mut self, slots: &[u32]) {
+    fn forget_moves(&mut self, slots: &[u32]) {
         if !self.moved.is_empty() {
             for s in slots {
                 self.moved.remove(s);
@@ -138,6 +134,8 @@ impl Ids {
 #[derive(Debug)]
 pub(crate) struct IdMap {
     ids: RwLock<Ids>,
+    /// Mirrors "`Ids::moved` is not empty", so a search can ask without the lock.
+    moves: AtomicBool,
     stripes: Box<[Mutex<()>]>,
 }
 
@@ -145,6 +143,7 @@ impl IdMap {
     pub(crate) fn new(ids: Ids) -> IdMap {
         IdMap {
             ids: RwLock::new(ids),
+            moves: AtomicBool::new(false),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
@@ -155,6 +154,28 @@ impl IdMap {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Ids> {
         self.ids.write()
+    }
+
+    /// True while a compaction's move left some vector in two slots (the old one not yet
+    /// free): a search may then find it twice. One atomic load, no lock.
+    pub(crate) fn has_moves(&self) -> bool {
+        self.moves.load(Ordering::Acquire)
+    }
+
+    /// [`Ids::move_to`] for each `(old slot, id, new slot)`, under one write lock.
+    pub(crate) fn move_all(&self, moves: &[(u32, u64, u32)]) {
+        let mut ids = self.ids.write();
+        for &(from, id, to) in moves {
+            ids.move_to(id, from, to);
+        }
+        self.moves.store(!ids.moved.is_empty(), Ordering::Release);
+    }
+
+    /// [`Ids::forget_moves`] for `slots`, which are about to take new vectors.
+    pub(crate) fn forget_moves(&self, slots: &[u32]) {
+        let mut ids = self.ids.write();
+        ids.forget_moves(slots);
+        self.moves.store(!ids.moved.is_empty(), Ordering::Release);
     }
 
     fn stripe_of(id: u64) -> usize {
