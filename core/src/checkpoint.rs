@@ -46,8 +46,18 @@ use crate::error::{Error, Result};
 use crate::graph_files;
 use crate::options::Options;
 
-/// A collection's id changes for the catalog: `(id, slot)` to put, ids to remove.
-type IdChanges = (Vec<(u64, u32)>, Vec<u64>);
+/// A collection's changes for the catalog since the last checkpoint.
+#[derive(Default)]
+struct IdChanges {
+    /// `(id, slot)` of the ids that are there.
+    puts: Vec<(u64, u32)>,
+    /// Ids that are gone (their payloads with them).
+    removes: Vec<u64>,
+    /// The stored payloads of the ids there that have one.
+    payloads: Vec<(u64, Vec<u8>)>,
+    /// Ids there without a payload.
+    unpaid: Vec<u64>,
+}
 
 /// `records_at` when the state on disk needs a checkpoint whatever the log says (the
 /// open replayed records, or a checkpoint failed).
@@ -218,18 +228,27 @@ fn save(
     // The id changes first: every slot they name was inserted into the graph before
     // this, so the graph saved next holds it, the store flushed after holds its
     // vector, and the log flushed after that holds its record.
+    // Payloads with them: a changed id's payload as it is now (or its removal).
     let changes: Vec<IdChanges> = work
         .iter()
         .map(|(c, dirty)| {
             let ids = c.ids.read();
-            let (mut puts, mut removes) = (Vec::new(), Vec::new());
+            let payloads = c.payloads.read();
+            let mut ch = IdChanges::default();
             for &id in dirty {
                 match ids.slot_of(id) {
-                    Some(slot) => puts.push((id, slot)),
-                    None => removes.push(id),
+                    Some(slot) => {
+                        ch.puts.push((id, slot));
+                        match payloads.bytes(id) {
+                            [] if payloads.ever_stored() => ch.unpaid.push(id),
+                            [] => {}
+                            bytes => ch.payloads.push((id, bytes.to_vec())),
+                        }
+                    }
+                    None => ch.removes.push(id),
                 }
             }
-            (puts, removes)
+            ch
         })
         .collect();
     for (c, _) in work {
@@ -245,9 +264,18 @@ fn save(
     }
     wal.flush()?;
     let mut txn = catalog.begin()?;
-    for (((c, _), (puts, removes)), &next_slot) in work.iter().zip(&changes).zip(&marks) {
-        txn.put_ids(c.cid, puts)?;
-        txn.remove_ids(c.cid, removes)?;
+    for (((c, _), ch), &next_slot) in work.iter().zip(&changes).zip(&marks) {
+        txn.put_ids(c.cid, &ch.puts)?;
+        txn.remove_ids(c.cid, &ch.removes)?;
+        let payloads: Vec<(u64, &[u8])> =
+            ch.payloads.iter().map(|(id, b)| (*id, &b[..])).collect();
+        if !payloads.is_empty() {
+            txn.put_meta(c.cid, &payloads)?;
+        }
+        if c.payloads.read().ever_stored() {
+            txn.remove_meta(c.cid, &ch.removes)?;
+            txn.remove_meta(c.cid, &ch.unpaid)?;
+        }
         txn.set_collection_state(
             c.cid,
             &CollectionState {

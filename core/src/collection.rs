@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fletchdb_index::{Hnsw, Neighbor, SearchRequest, Slot, SlotSet};
+use fletchdb_index::{Filter, Hnsw, Neighbor, SearchRequest, Slot, SlotSet};
 use fletchdb_storage::catalog::CollectionId;
 use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::VectorStore;
@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::free_slots::FreeSlots;
 use crate::ids::{IdMap, Ids};
 use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
+use crate::payload::matches::Matches;
+use crate::payload::store::Payloads;
 use crate::source::StoreVectors;
 
 /// The open collections of a database, by name.
@@ -39,6 +41,9 @@ pub(crate) struct CollectionInner {
     pub(crate) files: OsDir,
     pub(crate) index: Hnsw<StoreVectors>,
     pub(crate) ids: IdMap,
+    /// The records' metadata and documents, and the index over the metadata. Writers
+    /// take it after the id map, never while holding it.
+    pub(crate) payloads: RwLock<Payloads>,
     /// Slots new vectors can go into again.
     pub(crate) free: FreeSlots,
     pub(crate) dropped: AtomicBool,
@@ -58,6 +63,7 @@ impl CollectionInner {
         config: CollectionConfig,
         index: Hnsw<StoreVectors>,
         ids: Ids,
+        payloads: Payloads,
     ) -> Result<CollectionInner> {
         let dir = index.vectors().store.dir();
         let files = OsDir::create(dir).map_err(|source| Error::Io {
@@ -77,6 +83,7 @@ impl CollectionInner {
             files,
             index,
             ids: IdMap::new(ids),
+            payloads: RwLock::new(payloads),
             free: FreeSlots::new(free),
             dropped: AtomicBool::new(false),
             compacting: Mutex::new(()),
@@ -228,11 +235,18 @@ impl Collection {
                     Ok(buf) => buf,
                     Err(_) => &mut fallback, // a filter predicate searching re-entrantly
                 };
-                match options.filter {
-                    None => c
-                        .index
-                        .search_into(query, SearchRequest::new(want, ef), out)?,
-                    Some(IdFilter::Ids(list)) => {
+                // A `where` is evaluated on the metadata indexes, which stay read-locked
+                // until the walk ends (a wide range is asked per slot during it).
+                let payloads = options.matching.map(|_| c.payloads.read());
+                let matches = match (options.matching, &payloads) {
+                    (Some(w), Some(p)) => Some(Matches::of(w, p.index(), c.ids.read().len())),
+                    _ => None,
+                };
+                let request = SearchRequest::new(want, ef);
+                match (options.filter, matches) {
+                    (None, None) => c.index.search_into(query, request, out)?,
+                    (None, Some(m)) => c.index.search_into(query, request.filter(&m), out)?,
+                    (Some(IdFilter::Ids(list)), None) => {
                         let set: SlotSet = {
                             let ids = c.ids.read();
                             list.iter()
@@ -240,22 +254,24 @@ impl Collection {
                                 .map(Slot)
                                 .collect()
                         };
-                        c.index.search_into(
-                            query,
-                            SearchRequest::new(want, ef).filter(&set),
-                            out,
-                        )?;
+                        c.index.search_into(query, request.filter(&set), out)?;
                     }
-                    Some(IdFilter::Predicate(admit)) => {
-                        let filter = |s: Slot| {
-                            let id = c.ids.read().id_of(s.0);
-                            id.is_some_and(admit)
+                    (Some(IdFilter::Ids(list)), Some(m)) => {
+                        let slots: roaring::RoaringBitmap = {
+                            let ids = c.ids.read();
+                            list.iter().filter_map(|&id| ids.slot_of(id)).collect()
                         };
-                        c.index.search_into(
-                            query,
-                            SearchRequest::new(want, ef).filter(&filter),
-                            out,
-                        )?;
+                        let m = m.restrict(slots, c.ids.read().len());
+                        c.index.search_into(query, request.filter(&m), out)?;
+                    }
+                    (Some(IdFilter::Predicate(admit)), m) => {
+                        let filter = |s: Slot| {
+                            m.as_ref().is_none_or(|m| m.admits(s)) && {
+                                let id = c.ids.read().id_of(s.0);
+                                id.is_some_and(admit)
+                            }
+                        };
+                        c.index.search_into(query, request.filter(&filter), out)?;
                     }
                 }
                 let ids = c.ids.read();

@@ -41,7 +41,7 @@ use fletchdb_index::Slot;
 use crate::collection::{Collection, CollectionInner};
 use crate::error::{Error, Result};
 use crate::free_slots;
-use crate::record::{put_header, KIND_PUT, PUT_HEADER};
+use crate::record::PutHead;
 use crate::shared::Shared;
 
 /// Vectors moved per batch: per batch one log wait and one pass of
@@ -292,16 +292,27 @@ fn move_batch(
             }
         }
     }
-    let headers: Vec<[u8; PUT_HEADER]> = still
+    // A move is a put of the same record at the new slot: its payload goes with it.
+    let payloads: Vec<Vec<u8>> = {
+        let p = c.payloads.read();
+        still.iter().map(|&(_, id, _)| p.bytes(id).to_vec()).collect()
+    };
+    let heads: Vec<PutHead> = still
         .iter()
-        .map(|&(_, id, to)| put_header(c.cid, id, to))
+        .zip(&payloads)
+        .map(|(&(_, id, to), p)| PutHead::new(c.cid, id, to, p))
         .collect();
-    let parts: Vec<[&[u8]; 2]> = headers
+    let parts: Vec<[&[u8]; 3]> = heads
         .iter()
+        .zip(&payloads)
         .zip(vectors.chunks(c.config.dim))
-        .map(|(h, v)| [&h[..], bytemuck::cast_slice(v)])
+        .map(|((h, p), v)| [h.bytes(), &p[..], bytemuck::cast_slice(v)])
         .collect();
-    let records: Vec<(u8, &[&[u8]])> = parts.iter().map(|p| (KIND_PUT, &p[..])).collect();
+    let records: Vec<(u8, &[&[u8]])> = heads
+        .iter()
+        .zip(&parts)
+        .map(|(h, p)| (h.kind, &p[..]))
+        .collect();
     if let Err(e) = gate.append_many(&records) {
         c.free.give_back(&used);
         return Err(e);
@@ -317,6 +328,12 @@ fn move_batch(
     // The ids first: from now until the old slots are free, a hit on either slot maps
     // to its id (and `get` reads the new slot, written above).
     c.ids.move_all(&still);
+    {
+        let mut p = c.payloads.write();
+        for &(from, id, to) in &still {
+            p.moved(id, from, to);
+        }
+    }
     let started = Instant::now();
     let relocated = c.index.relocate(&moves);
     *pause = (*pause).max(started.elapsed());

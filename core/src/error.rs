@@ -36,6 +36,13 @@ pub enum Error {
         /// The id.
         id: u64,
     },
+    /// An operation on existing records (`update`) named an id the collection does not
+    /// hold; nothing of the call was changed.
+    #[error("id {id} not found")]
+    IdNotFound {
+        /// The id.
+        id: u64,
+    },
     /// No collection has this name (or it was dropped after this handle was made).
     #[error("no collection named {name:?}")]
     CollectionNotFound {

@@ -162,6 +162,12 @@ impl IdMap {
         self.moves.load(Ordering::Acquire)
     }
 
+    /// Notes `ids` as changed for the next checkpoint, their slots unchanged (their
+    /// payloads changed).
+    pub(crate) fn touch_all(&self, ids: &[u64]) {
+        self.ids.write().dirty.extend_from_slice(ids);
+    }
+
     /// [`Ids::move_to`] for each `(old slot, id, new slot)`, under one write lock.
     pub(crate) fn move_all(&self, moves: &[(u32, u64, u32)]) {
         let mut ids = self.ids.write();

@@ -48,7 +48,9 @@ mod graph_files;
 mod health;
 mod ids;
 mod options;
+mod payload;
 mod record;
+mod records;
 mod recovery;
 mod shared;
 mod source;
@@ -61,6 +63,7 @@ pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
+pub use payload::{Metadata, Payload, Scalar, Where};
 pub use stats::CollectionStats;
 
 /// The index crate, for its lower-level API.

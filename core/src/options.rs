@@ -8,6 +8,8 @@ pub use fletchdb_storage::wal::Durability;
 
 use fletchdb_storage::le;
 
+use crate::payload::Where;
+
 use crate::error::{Error, Result};
 
 /// How [`Database::open`](crate::Database::open) opens a database.
@@ -202,11 +204,17 @@ impl std::fmt::Debug for IdFilter<'_> {
 /// How a search runs.
 ///
 /// ```
-/// use fletchdb::{IdFilter, SearchOptions};
+/// use fletchdb::{IdFilter, SearchOptions, Where};
 /// let allowed = [3u64, 7, 11];
-/// let opts = SearchOptions { ef: 128, filter: Some(IdFilter::Ids(&allowed)) };
+/// let recent = Where::from_json(&serde_json::json!({"year": {"$gte": 2020}}))?;
+/// let opts = SearchOptions {
+///     ef: 128,
+///     filter: Some(IdFilter::Ids(&allowed)),
+///     matching: Some(&recent),
+/// };
 /// assert_eq!(SearchOptions::default().ef, 64);
 /// # let _ = opts;
+/// # Ok::<(), fletchdb::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SearchOptions<'a> {
@@ -215,6 +223,10 @@ pub struct SearchOptions<'a> {
     /// Restrict the results to some ids. When the filter admits few vectors the search
     /// scans them exactly, so recall does not collapse at low selectivity.
     pub filter: Option<IdFilter<'a>>,
+    /// Restrict the results to records whose metadata matches (with `filter`, to
+    /// those both admit). Evaluated on the metadata indexes; few matches are scanned
+    /// exactly, many walked in the graph.
+    pub matching: Option<&'a Where>,
 }
 
 impl Default for SearchOptions<'_> {
@@ -222,6 +234,7 @@ impl Default for SearchOptions<'_> {
         SearchOptions {
             ef: 64,
             filter: None,
+            matching: None,
         }
     }
 }

@@ -4,13 +4,14 @@
 //!    LSN X and the collections.
 //! 2. [`map_stores`]: for each collection, map its vector store and publish the slots
 //!    the checkpoint saved; read its graph file while a second thread loads its id map.
+//!    Beside them, its payloads (metadata and documents) as the checkpoint stored them.
 //! 3. [`replay_log`]: read the log from X: each put writes its vector back into its slot
-//!    and points its id there; each delete forgets its id. Replay is idempotent, since
-//!    the checkpoint may already hold some of these changes. Then finish the log, so
-//!    appends go after its last record.
+//!    and points its id there, with its payload; each payload record replaces one; each
+//!    delete forgets its id. Replay is idempotent, since the checkpoint may already hold
+//!    some of these changes. Then finish the log, so appends go after its last record.
 //! 4. [`load_graphs`]: load each collection's graph from the checkpoint (or start an
 //!    empty one), insert the live replayed slots it lacks (in parallel), and tombstone
-//!    every node no id points to any more.
+//!    every node no id points to any more; index the live ids' metadata.
 //! 5. Remove what an interrupted drop or checkpoint left behind.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,12 +25,15 @@ use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
 use fletchdb_storage::wal::{Wal, WalOptions};
 use fletchdb_storage::DirLock;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::collection::{collection_dir, CollectionInner};
 use crate::error::{Error, Result};
 use crate::graph_files;
 use crate::ids::Ids;
 use crate::options::{CollectionConfig, Options};
+use crate::payload::store::Payloads;
+use crate::payload::Payload;
 use crate::record::{floats_into, Op};
 use crate::source::StoreVectors;
 
@@ -65,6 +69,8 @@ struct Pending {
     files: OsDir,
     store: VectorStore,
     ids: Ids,
+    /// Stored payloads by id: the checkpoint's, then the log's changes.
+    payloads: FxHashMap<u64, Box<[u8]>>,
     generation: Option<u64>,
     /// The checkpoint's graph file's bytes, if it has one.
     graph: Option<Vec<u8>>,
@@ -79,7 +85,7 @@ pub(crate) fn recover(path: &Path, options: &Options) -> Result<Recovered> {
     let start = load_catalog(path)?;
     let mut pending = map_stores(path, &start)?;
     let (wal, replayed) = replay_log(path, options, &start, &mut pending)?;
-    let collections = load_graphs(pending)?;
+    let collections = load_graphs(pending, start.catalog.path())?;
     remove_orphan_dirs(path, &collections);
     Ok(Recovered {
         lock: start.lock,
@@ -168,6 +174,11 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
             (ids, graph)
         });
         let (ids, graph) = (ids??, graph?);
+        let payloads = catalog
+            .metas(record.id)?
+            .into_iter()
+            .map(|(id, bytes)| (id, bytes.into_boxed_slice()))
+            .collect();
         pending.insert(
             record.id,
             Pending {
@@ -176,6 +187,7 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                 files,
                 store,
                 ids,
+                payloads,
                 generation,
                 graph,
                 inserted: Vec::new(),
@@ -233,6 +245,7 @@ fn replay_log(
                 id,
                 slot,
                 vector,
+                payload,
             } => {
                 let Some(p) = pending.get_mut(&cid) else {
                     continue; // its collection was dropped
@@ -250,7 +263,9 @@ fn replay_log(
                         ),
                     ));
                 }
+                check_payload(&wal_dir, r.lsn, payload)?;
                 p.store.restore(slot, &floats)?;
+                set_payload(&mut p.payloads, id, payload);
                 // Even when the map already points here the graph may lack the slot;
                 // `load_graph` inserts only what is live and missing.
                 p.inserted.push(slot);
@@ -261,6 +276,13 @@ fn replay_log(
             Op::Delete { cid, id } => {
                 if let Some(p) = pending.get_mut(&cid) {
                     p.removed.extend(p.ids.remove(id));
+                    p.payloads.remove(&id);
+                }
+            }
+            Op::Payload { cid, id, payload } => {
+                check_payload(&wal_dir, r.lsn, payload)?;
+                if let Some(p) = pending.get_mut(&cid) {
+                    set_payload(&mut p.payloads, id, payload);
                 }
             }
         }
@@ -286,20 +308,39 @@ fn replay_log(
     Ok((wal, replayed))
 }
 
+/// [`Error::Corruption`] at `lsn` unless `payload` is a stored payload.
+fn check_payload(wal_dir: &Path, lsn: u64, payload: &[u8]) -> Result<()> {
+    match Payload::decode(payload) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::corruption(wal_dir, 0, format!("LSN {lsn}: {e}"))),
+    }
+}
+
+/// `id`'s payload is now `bytes` (none when empty).
+fn set_payload(payloads: &mut FxHashMap<u64, Box<[u8]>>, id: u64, bytes: &[u8]) {
+    if bytes.is_empty() {
+        payloads.remove(&id);
+    } else {
+        payloads.insert(id, bytes.into());
+    }
+}
+
 /// Step 4, for every collection.
 fn load_graphs(
     pending: HashMap<CollectionId, Pending>,
+    catalog: &Path,
 ) -> Result<BTreeMap<String, Arc<CollectionInner>>> {
     let mut collections = BTreeMap::new();
     for (_, p) in pending {
-        let c = load_graph(p)?;
+        let c = load_graph(p, catalog)?;
         collections.insert(c.name.clone(), Arc::new(c));
     }
     Ok(collections)
 }
 
-/// Loads a collection's graph and brings it up to date with the replayed log.
-fn load_graph(p: Pending) -> Result<CollectionInner> {
+/// Loads a collection's graph and brings it up to date with the replayed log; indexes
+/// its payloads (the catalog's, at `catalog`, and the log's).
+fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
     let vectors = StoreVectors { store: p.store };
     let config = p.config.hnsw();
     let index = match (p.generation, &p.graph) {
@@ -344,7 +385,14 @@ fn load_graph(p: Pending) -> Result<CollectionInner> {
     for s in orphans {
         let _ = index.delete(Slot(s));
     }
-    CollectionInner::new(p.record.id, p.record.name, p.config, index, p.ids)
+    let payloads = Payloads::restore(p.payloads, |id| p.ids.slot_of(id)).map_err(|(id, e)| {
+        Error::corruption(
+            catalog,
+            0,
+            format!("collection {:?}, id {id}: {e}", p.record.name),
+        )
+    })?;
+    CollectionInner::new(p.record.id, p.record.name, p.config, index, p.ids, payloads)
 }
 
 /// Step 5: removes collection directories the catalog does not know, left by a drop

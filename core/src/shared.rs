@@ -25,6 +25,7 @@ use crate::compact;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthLog};
 use crate::ids::Ids;
+use crate::payload::store::Payloads;
 use crate::options::{CollectionConfig, Options};
 use crate::recovery::{self, Recovered};
 use crate::source::StoreVectors;
@@ -189,6 +190,7 @@ impl Shared {
             config,
             index,
             Ids::default(),
+            Payloads::default(),
         )?);
         map.insert(name.to_string(), c.clone());
         Ok(c)

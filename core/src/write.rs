@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use crate::collection::Collection;
 use crate::error::{Error, Result};
 use crate::options::Metric;
-use crate::record::{delete_record, put_header, KIND_DELETE, KIND_PUT};
+use crate::payload::codec::check_len;
+use crate::payload::Payload;
+use crate::record::{delete_record, PutHead, KIND_DELETE};
 
 /// Records appended to the log per wait.
 const LOG_CHUNK: usize = 4096;
@@ -44,7 +46,7 @@ impl Collection {
     /// until reopened, and the record may or may not be found after reopening (it was
     /// handed to the disk, which may have kept it).
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.put(&[id], vector, false)
+        self.put(&[id], vector, None, false)
     }
 
     /// Adds `vector` under `id`, replacing the vector `id` had, if any.
@@ -52,7 +54,7 @@ impl Collection {
     /// # Errors
     /// As [`insert`](Self::insert), but an existing id is not an error.
     pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
-        self.put(&[id], vector, true)
+        self.put(&[id], vector, None, true)
     }
 
     /// Adds many vectors: `vectors` holds `ids.len()` vectors back to back. Every id
@@ -77,7 +79,7 @@ impl Collection {
     /// exists or repeats; [`Error::InvalidVector`]; and the errors of
     /// [`insert`](Self::insert). Nothing is stored when validation fails.
     pub fn insert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        self.put(ids, vectors, false)
+        self.put(ids, vectors, None, false)
     }
 
     /// Adds or replaces many vectors, as [`insert_batch`](Self::insert_batch) but
@@ -86,7 +88,144 @@ impl Collection {
     /// # Errors
     /// As [`insert_batch`](Self::insert_batch), but an existing id is not an error.
     pub fn upsert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        self.put(ids, vectors, true)
+        self.put(ids, vectors, None, true)
+    }
+
+    /// [`insert_batch`](Self::insert_batch) with a [`Payload`] (metadata and
+    /// document) per id, logged in the same record as its vector, so it is exactly as
+    /// durable.
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options, Payload};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("docs", CollectionConfig::new(2, Metric::L2))?;
+    /// c.insert_with(
+    ///     &[1, 2],
+    ///     &[0.0, 1.0, 1.0, 0.0],
+    ///     &[
+    ///         Payload::new().with_metadata(json!({"source": "a.txt", "page": 3})),
+    ///         Payload::new().with_document("second chunk"),
+    ///     ],
+    /// )?;
+    /// assert_eq!(c.get_metadata(&[1])?[0].as_ref().unwrap()["page"], 3);
+    /// assert_eq!(c.get_documents(&[2, 1])?, [Some("second chunk".to_string()), None]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`insert_batch`](Self::insert_batch); also [`Error::InvalidArgument`] if
+    /// `payloads.len() != ids.len()` or a metadata value is not one FletchDB stores
+    /// (see [`Metadata`](crate::Metadata)), naming the key. Nothing is stored when
+    /// validation fails.
+    pub fn insert_with(&self, ids: &[u64], vectors: &[f32], payloads: &[Payload]) -> Result<()> {
+        self.put(ids, vectors, Some(payloads), false)
+    }
+
+    /// [`upsert_batch`](Self::upsert_batch) with a [`Payload`] per id. An upsert
+    /// replaces the whole record: an id upserted with an empty payload has no metadata
+    /// or document afterwards (use [`update`](Self::update) to change a payload alone).
+    ///
+    /// # Errors
+    /// As [`insert_with`](Self::insert_with), but an existing id is not an error.
+    pub fn upsert_with(&self, ids: &[u64], vectors: &[f32], payloads: &[Payload]) -> Result<()> {
+        self.put(ids, vectors, Some(payloads), true)
+    }
+
+    /// Replaces the metadata and/or the documents of existing ids without touching
+    /// their vectors or the graph. `metadatas`, when given, holds one entry per id
+    /// (`None` clears that id's metadata); likewise `documents`. What is not given is
+    /// kept.
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options, Payload};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("docs", CollectionConfig::new(1, Metric::L2))?;
+    /// c.insert_with(&[7], &[1.0], &[Payload::new().with_document("draft")])?;
+    /// let meta = json!({"status": "final"}).as_object().cloned();
+    /// c.update(&[7], Some(&[meta]), None)?;
+    /// assert_eq!(c.get_metadata(&[7])?[0].as_ref().unwrap()["status"], "final");
+    /// assert_eq!(c.get_documents(&[7])?[0].as_deref(), Some("draft"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::IdNotFound`] for an id the collection does not hold;
+    /// [`Error::InvalidArgument`] for an empty batch, lists of the wrong length or bad
+    /// metadata (naming the key); [`Error::DuplicateId`] for an id given twice;
+    /// [`Error::CollectionNotFound`], [`Error::Closed`], or a log failure. Nothing is
+    /// changed when validation fails.
+    pub fn update(
+        &self,
+        ids: &[u64],
+        metadatas: Option<&[Option<crate::Metadata>]>,
+        documents: Option<&[Option<String>]>,
+    ) -> Result<()> {
+        self.check_live()?;
+        check_ids(ids)?;
+        if let Some(m) = metadatas {
+            check_len("metadatas", m.len(), ids.len())?;
+            for meta in m.iter().flatten() {
+                crate::payload::validate_metadata(meta)?;
+            }
+        }
+        if let Some(d) = documents {
+            check_len("documents", d.len(), ids.len())?;
+        }
+        let c = &*self.c;
+        let _id_locks = c.ids.lock_all(ids);
+        let slots: Vec<u32> = {
+            let map = c.ids.read();
+            ids.iter()
+                .map(|&id| map.slot_of(id).ok_or(Error::IdNotFound { id }))
+                .collect::<Result<_>>()?
+        };
+        let payloads: Vec<Payload> = {
+            let current = c.payloads.read();
+            ids.iter()
+                .enumerate()
+                .map(|(i, &id)| {
+                    let mut p = current.get(id);
+                    if let Some(m) = metadatas {
+                        p.metadata = m[i].clone();
+                    }
+                    if let Some(d) = documents {
+                        p.document = d[i].clone();
+                    }
+                    p
+                })
+                .collect()
+        };
+        let encoded: Vec<Vec<u8>> = payloads.iter().map(Payload::encode).collect();
+        let heads: Vec<[u8; 12]> = ids
+            .iter()
+            .map(|&id| crate::record::payload_head(c.cid, id))
+            .collect();
+        let parts: Vec<[&[u8]; 2]> = heads
+            .iter()
+            .zip(&encoded)
+            .map(|(h, p)| [&h[..], &p[..]])
+            .collect();
+        let records: Vec<(u8, &[&[u8]])> = parts
+            .iter()
+            .map(|p| (crate::record::KIND_PAYLOAD, &p[..]))
+            .collect();
+        let gate = self.db.write_gate()?;
+        self.check_live()?;
+        for chunk in records.chunks(LOG_CHUNK) {
+            gate.append_many(chunk)?;
+        }
+        {
+            let mut store = c.payloads.write();
+            for (((&id, &slot), p), bytes) in ids.iter().zip(&slots).zip(&payloads).zip(&encoded) {
+                store.put(id, Some(slot), slot, bytes, p.metadata.as_ref());
+            }
+        }
+        c.ids.touch_all(ids);
+        Ok(())
     }
 
     /// Removes `id` and its vector; false if the collection did not hold it.
@@ -147,6 +286,12 @@ impl Collection {
                 map.remove(id);
             }
         }
+        {
+            let mut payloads = c.payloads.write();
+            for &(id, slot) in &present {
+                payloads.delete(id, slot);
+            }
+        }
         for &(_, slot) in &present {
             c.index.delete(Slot(slot))?;
         }
@@ -154,10 +299,22 @@ impl Collection {
     }
 
     /// The one put sequence: validate, lock, check, log, apply.
-    fn put(&self, ids: &[u64], vectors: &[f32], replace: bool) -> Result<()> {
+    fn put(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        payloads: Option<&[Payload]>,
+        replace: bool,
+    ) -> Result<()> {
         self.check_live()?;
         let dim = self.c.config.dim;
         check_ids(ids)?;
+        if let Some(p) = payloads {
+            check_len("payloads", p.len(), ids.len())?;
+            for payload in p {
+                payload.validate()?;
+            }
+        }
         if vectors.len() != ids.len() * dim {
             return Err(Error::DimensionMismatch {
                 expected: ids.len() * dim,
@@ -197,17 +354,27 @@ impl Collection {
         let reservations = (0..ids.len())
             .map(|_| c.free.reserve(c.store()))
             .collect::<Result<Vec<_>, _>>()?;
-        let headers: Vec<&[u8]> = ids
+        let encoded: Vec<Vec<u8>> = match payloads {
+            Some(p) => p.iter().map(Payload::encode).collect(),
+            None => vec![Vec::new(); ids.len()],
+        };
+        let heads: Vec<PutHead> = ids
             .iter()
             .zip(&reservations)
-            .map(|(&id, r)| &*arena.alloc_slice_copy(&put_header(c.cid, id, r.slot())))
+            .zip(&encoded)
+            .map(|((&id, r), p)| PutHead::new(c.cid, id, r.slot(), p))
             .collect();
-        let parts: Vec<[&[u8]; 2]> = headers
+        let parts: Vec<[&[u8]; 3]> = heads
             .iter()
+            .zip(&encoded)
             .zip(&prepared)
-            .map(|(h, v)| [*h, bytemuck::cast_slice(v)])
+            .map(|((h, p), v)| [h.bytes(), &p[..], bytemuck::cast_slice(v)])
             .collect();
-        let records: Vec<(u8, &[&[u8]])> = parts.iter().map(|p| (KIND_PUT, &p[..])).collect();
+        let records: Vec<(u8, &[&[u8]])> = heads
+            .iter()
+            .zip(&parts)
+            .map(|(h, p)| (h.kind, &p[..]))
+            .collect();
         for chunk in records.chunks(LOG_CHUNK) {
             gate.append_many(chunk)?;
         }
@@ -221,6 +388,13 @@ impl Collection {
             let mut map = c.ids.write();
             for (&id, slot) in ids.iter().zip(&slots) {
                 map.set(id, slot.0);
+            }
+        }
+        {
+            let mut store = c.payloads.write();
+            for (i, (&id, slot)) in ids.iter().zip(&slots).enumerate() {
+                let meta = payloads.and_then(|p| p[i].metadata.as_ref());
+                store.put(id, old[i], slot.0, &encoded[i], meta);
             }
         }
         for slot in old.into_iter().flatten() {

@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = SearchOptions {
         ef: args[5].parse()?,
         filter: None,
+        matching: None,
     };
     let passes: usize = args[6].parse()?;
     let dim = c.config().dim;

@@ -212,6 +212,7 @@ impl PyCollection {
                     let opts = SearchOptions {
                         ef,
                         filter: allowed.map(IdFilter::Ids),
+                        matching: None,
                     };
                     let mut ids = Vec::with_capacity(rows * k);
                     let mut dists = Vec::with_capacity(rows * k);

@@ -49,6 +49,7 @@ fn every_operation_then_reopen_gives_identical_results() {
             let opts = SearchOptions {
                 ef: 200,
                 filter: None,
+                matching: None,
             };
             before = queries
                 .iter()
@@ -62,6 +63,7 @@ fn every_operation_then_reopen_gives_identical_results() {
         let opts = SearchOptions {
             ef: 200,
             filter: None,
+            matching: None,
         };
         let after: Vec<Vec<fletchdb::Hit>> = queries
             .iter()
@@ -144,6 +146,7 @@ fn filtered_search_returns_only_admitted_ids() {
     let opts = SearchOptions {
         ef: 64,
         filter: Some(IdFilter::Ids(&allowed)),
+        matching: None,
     };
     let got: Vec<u64> = c
         .search(&q, 5, &opts)
@@ -156,6 +159,7 @@ fn filtered_search_returns_only_admitted_ids() {
     let opts = SearchOptions {
         ef: 64,
         filter: Some(IdFilter::Predicate(&even)),
+        matching: None,
     };
     let hits = c.search(&q, 10, &opts).unwrap();
     assert_eq!(hits.len(), 10);
@@ -164,6 +168,7 @@ fn filtered_search_returns_only_admitted_ids() {
     let opts = SearchOptions {
         ef: 64,
         filter: Some(IdFilter::Ids(&none)),
+        matching: None,
     };
     assert!(c.search(&q, 10, &opts).unwrap().is_empty());
     // Fewer than k: fewer, not an error.
@@ -171,6 +176,7 @@ fn filtered_search_returns_only_admitted_ids() {
     let opts = SearchOptions {
         ef: 64,
         filter: Some(IdFilter::Ids(&two)),
+        matching: None,
     };
     assert_eq!(c.search(&q, 10, &opts).unwrap().len(), 2);
 }

@@ -290,6 +290,7 @@ fn a_damaged_vector_is_reported_by_get_and_search_never_returned() {
     let near42 = SearchOptions {
         ef: 200,
         filter: None,
+        matching: None,
     };
     assert!(matches!(
         c.search(&vector(42, 0, 4), 3, &near42),

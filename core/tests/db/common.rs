@@ -53,6 +53,7 @@ pub fn check_against(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, metric: Me
     let opts = fletchdb::SearchOptions {
         ef: model.len().max(10),
         filter: None,
+        matching: None,
     };
     for p in 0..probes {
         let q = vector(1_000_000 + p as u64, 0, dim);

@@ -9,5 +9,6 @@ mod compact;
 mod concurrent;
 mod crash;
 mod lifecycle;
+mod payload;
 mod recovery;
 mod size;

@@ -370,6 +370,7 @@ impl Run {
         let opts = SearchOptions {
             ef: m.ids.len().max(1),
             filter: allowed.as_deref().map(IdFilter::Ids),
+            matching: None,
         };
         let got = h.search(&q, k, &opts).map_err(|e| kind(&e));
         let pq = match m.prepare(&q) {

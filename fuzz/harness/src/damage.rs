@@ -359,6 +359,7 @@ fn check_search(
     let opts = SearchOptions {
         ef: 128,
         filter: None,
+        matching: None,
     };
     let hits = match c.search(q, 64, &opts) {
         Ok(hits) => hits,

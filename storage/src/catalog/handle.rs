@@ -46,7 +46,7 @@ const CACHE_BYTES: usize = 64 << 20;
 /// let mut txn = catalog.begin()?;
 /// let docs = txn.create_collection("docs", 3, b"config the database layer encodes")?;
 /// txn.put_ids(docs.id, &[(42, 0), (7, 1)])?;
-/// txn.put_meta(docs.id, 42, b"{\"title\": \"hello\"}")?;
+/// txn.put_meta(docs.id, &[(42, &b"{\"title\": \"hello\"}"[..])])?;
 /// txn.set_collection_state(docs.id, &CollectionState { next_slot: 2, blob: vec![1] })?;
 /// txn.set_checkpoint_lsn(1_000)?;
 /// txn.commit()?;
@@ -372,6 +372,29 @@ impl Catalog {
         };
         let bytes = table.get(id).map_err(|e| self.err(e))?;
         Ok(bytes.map(|b| b.value().to_vec()))
+    }
+
+    /// Every external id of collection `cid` that has metadata, with its bytes, in id
+    /// order: how the database loads a collection's payloads at open.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidArgument`] if the catalog has no collection `cid`; redb's
+    /// errors as described on [`Catalog::open`].
+    pub fn metas(&self, cid: CollectionId) -> Result<Vec<(u64, Vec<u8>)>> {
+        let txn = self.read_txn()?;
+        self.require(&txn, cid)?;
+        let name = tables::meta_table_name(cid);
+        let Some(table) = self.open_read(&txn, TableDefinition::<u64, &[u8]>::new(&name))? else {
+            return Ok(Vec::new());
+        };
+        let len = table.len().map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        for entry in table.iter().map_err(|e| self.err(e))? {
+            let (id, bytes) = entry.map_err(|e| self.err(e))?;
+            out.push((id.value(), bytes.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// The checkpoint state of collection `cid`; zero and empty if none was ever set.

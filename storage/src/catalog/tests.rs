@@ -137,8 +137,8 @@ fn ids_and_meta_put_remove_read_back() {
     txn.put_ids(a.id, &[(10, 0), (u64::MAX, 1), (3, 2), (10, 5)])
         .unwrap();
     txn.put_ids(b.id, &[(10, 9)]).unwrap();
-    txn.put_meta(a.id, 10, b"ten").unwrap();
-    txn.put_meta(a.id, 3, b"").unwrap();
+    txn.put_meta(a.id, &[(10, &b"ten"[..])]).unwrap();
+    txn.put_meta(a.id, &[(3, &b""[..])]).unwrap();
     txn.commit().unwrap();
     assert_eq!(
         catalog.ids(a.id).unwrap(),
@@ -154,13 +154,28 @@ fn ids_and_meta_put_remove_read_back() {
     let mut txn = catalog.begin().unwrap();
     txn.remove_ids(a.id, &[10, 12345]).unwrap();
     txn.remove_meta(a.id, &[10, 12345]).unwrap();
-    txn.put_meta(a.id, 3, b"three").unwrap();
+    txn.put_meta(a.id, &[(3, &b"three"[..])]).unwrap();
     txn.commit().unwrap();
     assert_eq!(catalog.ids(a.id).unwrap(), vec![(3, 2), (u64::MAX, 1)]);
     assert_eq!(catalog.slot_of(a.id, 10).unwrap(), None);
     assert_eq!(catalog.meta(a.id, 10).unwrap(), None);
     assert_eq!(catalog.meta(a.id, 3).unwrap(), Some(b"three".to_vec()));
     assert_eq!(catalog.ids(b.id).unwrap(), vec![(10, 9)]);
+
+    // A batch: stored in id order, the last entry of a repeated id wins.
+    let mut txn = catalog.begin().unwrap();
+    txn.put_meta(a.id, &[(9, &b"x"[..]), (1, b"one"), (9, b"nine")])
+        .unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        catalog.metas(a.id).unwrap(),
+        vec![
+            (1, b"one".to_vec()),
+            (3, b"three".to_vec()),
+            (9, b"nine".to_vec())
+        ]
+    );
+    assert_eq!(catalog.metas(b.id).unwrap(), vec![]);
 }
 
 #[test]
@@ -189,7 +204,7 @@ fn unknown_collection_ids_are_refused() {
     let mut txn = catalog.begin().unwrap();
     assert!(refused(txn.put_ids(bad, &[(1, 1)])));
     assert!(refused(txn.remove_ids(bad, &[1])));
-    assert!(refused(txn.put_meta(bad, 1, b"x")));
+    assert!(refused(txn.put_meta(bad, &[(1, &b"x"[..])])));
     assert!(refused(txn.remove_meta(bad, &[1])));
     assert!(refused(
         txn.set_collection_state(bad, &CollectionState::default())
@@ -217,7 +232,7 @@ fn state_and_checkpoint_lsn_persist_across_reopen() {
         txn.set_collection_state(a.id, &state).unwrap();
         txn.set_checkpoint_lsn(12_345).unwrap();
         txn.put_ids(a.id, &[(1, 0)]).unwrap();
-        txn.put_meta(a.id, 1, b"m").unwrap();
+        txn.put_meta(a.id, &[(1, &b"m"[..])]).unwrap();
         txn.commit().unwrap();
         catalog.close().unwrap();
         a
@@ -244,7 +259,7 @@ fn an_uncommitted_transaction_leaves_nothing() {
         let b = txn.create_collection("b", 3, b"").unwrap();
         txn.put_ids(a.id, &[(1, 1)]).unwrap();
         txn.put_ids(b.id, &[(1, 1)]).unwrap();
-        txn.put_meta(a.id, 1, b"x").unwrap();
+        txn.put_meta(a.id, &[(1, &b"x"[..])]).unwrap();
         txn.set_collection_state(
             a.id,
             &CollectionState {
@@ -285,7 +300,7 @@ fn collection_ids_are_not_reused_after_a_drop() {
         assert!(!seen.contains(&record.id), "round {round}: {:?}", record.id);
         let mut txn = catalog.begin().unwrap();
         txn.put_ids(record.id, &[(1, 2)]).unwrap();
-        txn.put_meta(record.id, 1, b"x").unwrap();
+        txn.put_meta(record.id, &[(1, &b"x"[..])]).unwrap();
         txn.set_collection_state(record.id, &CollectionState::default())
             .unwrap();
         txn.commit().unwrap();
@@ -481,7 +496,7 @@ fn a_damaged_file_is_refused_or_read_intact_never_a_panic() {
             let c = txn.create_collection(name, 8, b"cfg").unwrap();
             let pairs: Vec<(u64, u32)> = (0..20_000u32).map(|s| (u64::from(s) * 3, s)).collect();
             txn.put_ids(c.id, &pairs).unwrap();
-            txn.put_meta(c.id, 5, &[c.id.0 as u8; 100]).unwrap();
+            txn.put_meta(c.id, &[(5, &[c.id.0 as u8; 100][..])]).unwrap();
             let state = CollectionState {
                 next_slot: 20_000,
                 blob: vec![1, 2],

@@ -209,22 +209,29 @@ impl<'c> CatalogTxn<'c> {
         Ok(())
     }
 
-    /// Stores `meta` as the metadata of external id `id` in collection `cid`, replacing any
-    /// earlier value. The bytes are stored as given.
+    /// Stores each entry's bytes as the metadata of its external id in collection `cid`,
+    /// replacing any earlier value. The bytes are stored as given. If an id appears more
+    /// than once, its last entry wins.
     ///
     /// # Errors
     ///
-    /// [`StorageError::InvalidArgument`] if the catalog has no collection `cid` or `meta`
-    /// is larger than redb stores (about 3 GiB); redb's errors as described on
+    /// [`StorageError::InvalidArgument`] if the catalog has no collection `cid` or an
+    /// entry is larger than redb stores (about 3 GiB); redb's errors as described on
     /// [`Catalog::open`].
-    pub fn put_meta(&mut self, cid: CollectionId, id: u64, meta: &[u8]) -> Result<()> {
+    pub fn put_meta(&mut self, cid: CollectionId, entries: &[(u64, &[u8])]) -> Result<()> {
         self.require(cid)?;
         let name = tables::meta_table_name(cid);
         let mut table = self
             .txn
             .open_table(TableDefinition::<u64, &[u8]>::new(&name))
             .map_err(|e| self.err(e))?;
-        table.insert(id, meta).map_err(|e| self.err(e))?;
+        // In key order, as `put_ids` (stable, so the last entry of an id still wins).
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| entries[i].0);
+        for i in order {
+            let (id, meta) = entries[i];
+            table.insert(id, meta).map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,238 @@
+//! [`Matches`]: a `where` filter evaluated on a collection's [`MetaIndex`], as the set
+//! of slots it admits, and the index's [`Filter`] over it.
+//!
+//! Equality, membership, `$ne`, `$nin` and `$contains` are bitmap operations on the
+//! index's roaring bitmaps, so their result is an exact set whatever its size. A numeric
+//! range is counted exactly first ([`Numbers::count`]); a range admitting at most
+//! [`MATERIALIZE`] slots becomes a set, a wider one stays a predicate that a search
+//! asks per slot (a column lookup and two compares), since turning 50,000 scattered
+//! slots into a bitmap would cost more than the search. `$and` intersects its sets and
+//! filters a small result by its predicates; `$or` unites sets. A search thus gets an
+//! exact set, which the index's planner can count and list (few matches: scanned
+//! exactly), or a predicate with an estimated size (many: walked in the graph).
+
+use std::ops::Bound;
+
+use fletchdb_index::{Filter, Slot};
+use roaring::RoaringBitmap;
+
+use crate::payload::Where;
+use crate::payload::index::MetaIndex;
+use crate::payload::numbers::{Numbers, Range};
+
+/// A range admitting at most this many slots is turned into a set (collecting and
+/// sorting 4,096 slots takes about 40 µs, an eighth of a search at ef 64 on 100,000
+/// 384-d vectors).
+pub(crate) const MATERIALIZE: usize = 4096;
+
+/// A set of at most this many slots is filtered by the predicates beside it in an
+/// `$and` (a few nanoseconds a slot), leaving an exact set.
+const FILTER_SET: usize = 16_384;
+
+/// What a filter admits.
+#[derive(Debug)]
+pub(crate) enum Matches<'a> {
+    /// Exactly these slots.
+    Set(RoaringBitmap),
+    /// The slots the predicate admits, about `estimate` of them.
+    Lazy { pred: Pred<'a>, estimate: usize },
+}
+
+/// A predicate over slots, for what is too large to list.
+#[derive(Debug)]
+pub(crate) enum Pred<'a> {
+    Set(RoaringBitmap),
+    Range(&'a Numbers, Range),
+    And(Vec<Pred<'a>>),
+    Or(Vec<Pred<'a>>),
+}
+
+impl Pred<'_> {
+    #[inline]
+    fn admits(&self, slot: u32) -> bool {
+        match self {
+            Pred::Set(b) => b.contains(slot),
+            Pred::Range(n, r) => n.get(slot).is_some_and(|v| r.contains(v)),
+            Pred::And(all) => all.iter().all(|p| p.admits(slot)),
+            Pred::Or(any) => any.iter().any(|p| p.admits(slot)),
+        }
+    }
+}
+
+impl<'a> Matches<'a> {
+    /// Evaluates `w` on `index`, for a collection of `live` records.
+    pub(crate) fn of(w: &Where, index: &'a MetaIndex, live: usize) -> Matches<'a> {
+        let set = |f: &dyn Fn(&crate::payload::index::KeyIndex) -> RoaringBitmap, key: &str| {
+            Matches::Set(index.key(key).map(f).unwrap_or_default())
+        };
+        match w {
+            Where::Eq(key, v) => set(&|k| k.eq.get(&v.key()).cloned().unwrap_or_default(), key),
+            Where::Ne(key, v) => set(
+                &|k| match k.eq.get(&v.key()) {
+                    Some(b) => &k.scalars - b,
+                    None => k.scalars.clone(),
+                },
+                key,
+            ),
+            Where::In(key, vs) => set(&|k| union_of(k, vs), key),
+            Where::Nin(key, vs) => set(&|k| &k.scalars - union_of(k, vs), key),
+            Where::Contains(key, v) => set(
+                &|k| k.elements.get(&v.key()).cloned().unwrap_or_default(),
+                key,
+            ),
+            Where::Gt(key, x) => range(index, key, Bound::Excluded(*x), Bound::Unbounded),
+            Where::Gte(key, x) => range(index, key, Bound::Included(*x), Bound::Unbounded),
+            Where::Lt(key, x) => range(index, key, Bound::Unbounded, Bound::Excluded(*x)),
+            Where::Lte(key, x) => range(index, key, Bound::Unbounded, Bound::Included(*x)),
+            Where::And(all) => and(all.iter().map(|w| Matches::of(w, index, live)), live),
+            Where::Or(any) => or(any.iter().map(|w| Matches::of(w, index, live)), live),
+        }
+    }
+
+    /// Keeps only the slots of `slots` too.
+    pub(crate) fn restrict(self, slots: RoaringBitmap, live: usize) -> Matches<'a> {
+        and([self, Matches::Set(slots)].into_iter(), live)
+    }
+
+    /// How many slots it admits: exact for a set, estimated for a predicate.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Matches::Set(b) => b.len() as usize,
+            Matches::Lazy { estimate, .. } => *estimate,
+        }
+    }
+
+    /// Calls `f` with every admitted slot below `bound` (a predicate is asked about
+    /// each slot below it), in ascending order.
+    pub(crate) fn for_each(&self, bound: u32, mut f: impl FnMut(u32)) {
+        match self {
+            Matches::Set(b) => b.iter().for_each(f),
+            Matches::Lazy { pred, .. } => (0..bound).filter(|&s| pred.admits(s)).for_each(&mut f),
+        }
+    }
+}
+
+/// The union of `vs`' equality bitmaps in `k`.
+fn union_of(k: &crate::payload::index::KeyIndex, vs: &[crate::payload::Scalar]) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    for v in vs {
+        if let Some(b) = k.eq.get(&v.key()) {
+            out |= b;
+        }
+    }
+    out
+}
+
+/// A range on `key`: a set if it admits few slots, else a predicate (exact count).
+fn range<'a>(index: &'a MetaIndex, key: &str, lo: Bound<f64>, hi: Bound<f64>) -> Matches<'a> {
+    let Some(k) = index.key(key) else {
+        return Matches::Set(RoaringBitmap::new());
+    };
+    let r = Range { lo, hi };
+    let count = k.numbers.count(&r);
+    if count <= MATERIALIZE {
+        let mut slots = Vec::with_capacity(count);
+        k.numbers.for_each_in(&r, |s| slots.push(s));
+        slots.sort_unstable();
+        Matches::Set(RoaringBitmap::from_sorted_iter(slots).unwrap_or_default())
+    } else {
+        Matches::Lazy {
+            pred: Pred::Range(&k.numbers, r),
+            estimate: count,
+        }
+    }
+}
+
+/// The intersection: sets intersected, predicates kept beside them, or applied to the
+/// set when it is small. Estimated as if the parts were independent.
+fn and<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> {
+    let mut set: Option<RoaringBitmap> = None;
+    let mut preds = Vec::new();
+    let mut share = 1.0f64;
+    for m in parts {
+        match m {
+            Matches::Set(b) => match &mut set {
+                Some(s) => *s &= b,
+                None => set = Some(b),
+            },
+            Matches::Lazy { pred, estimate } => {
+                share *= estimate as f64 / live.max(1) as f64;
+                preds.push(pred);
+            }
+        }
+    }
+    match set {
+        Some(s) if preds.is_empty() => Matches::Set(s),
+        Some(s) if s.len() as usize <= FILTER_SET => {
+            let kept = s.iter().filter(|&slot| preds.iter().all(|p| p.admits(slot)));
+            Matches::Set(RoaringBitmap::from_sorted_iter(kept).unwrap_or_default())
+        }
+        Some(s) => {
+            let estimate = (s.len() as f64 * share).ceil() as usize;
+            preds.push(Pred::Set(s));
+            Matches::Lazy {
+                pred: Pred::And(preds),
+                estimate,
+            }
+        }
+        None => Matches::Lazy {
+            estimate: (live as f64 * share).ceil() as usize,
+            pred: if preds.len() == 1 {
+                preds.swap_remove(0)
+            } else {
+                Pred::And(preds)
+            },
+        },
+    }
+}
+
+/// The union: sets united; with any predicate, a predicate over all of them.
+fn or<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> {
+    let mut set = RoaringBitmap::new();
+    let mut preds = Vec::new();
+    let mut estimate = 0usize;
+    for m in parts {
+        match m {
+            Matches::Set(b) => set |= b,
+            Matches::Lazy { pred, estimate: e } => {
+                estimate += e;
+                preds.push(pred);
+            }
+        }
+    }
+    if preds.is_empty() {
+        return Matches::Set(set);
+    }
+    estimate = (estimate + set.len() as usize).min(live);
+    if !set.is_empty() {
+        preds.push(Pred::Set(set));
+    }
+    Matches::Lazy {
+        pred: Pred::Or(preds),
+        estimate,
+    }
+}
+
+impl Filter for Matches<'_> {
+    #[inline]
+    fn admits(&self, slot: Slot) -> bool {
+        match self {
+            Matches::Set(b) => b.contains(slot.0),
+            Matches::Lazy { pred, .. } => pred.admits(slot.0),
+        }
+    }
+
+    fn admitted_hint(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
+    fn can_list(&self) -> bool {
+        matches!(self, Matches::Set(_))
+    }
+
+    fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
+        if let Matches::Set(b) = self {
+            b.iter().for_each(|s| f(Slot(s)));
+        }
+    }
+}

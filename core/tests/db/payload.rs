@@ -1,0 +1,373 @@
+//! Metadata, documents and `where` filters: every query against a brute-force oracle
+//! over random metadata (written here, independently of the library's evaluator),
+//! through writes, updates, deletes, compaction, checkpoints, close and replay.
+
+use std::collections::BTreeMap;
+
+use fletchdb::{
+    CollectionConfig, Database, Error, IdFilter, Metadata, Metric, Options, Payload,
+    SearchOptions, Where,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::common::{stored, vector};
+
+const DIM: usize = 8;
+
+/// The oracle's record: stored vector and payload.
+type Model = BTreeMap<u64, (Vec<f32>, Payload)>;
+
+fn scalar(v: &Value) -> bool {
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Chroma's semantics, as the issue states them, on one condition.
+fn condition(meta: &Metadata, key: &str, op: &str, arg: &Value) -> bool {
+    let Some(v) = meta.get(key).filter(|v| !v.is_null()) else {
+        return false;
+    };
+    let num = |f: fn(f64, f64) -> bool| match (v, arg) {
+        (Value::Number(x), Value::Number(y)) => f(x.as_f64().unwrap(), y.as_f64().unwrap()),
+        _ => false,
+    };
+    let list = || arg.as_array().unwrap().iter();
+    match op {
+        "$eq" => scalar(v) && same(v, arg),
+        "$ne" => scalar(v) && !same(v, arg),
+        "$gt" => num(|a, b| a > b),
+        "$gte" => num(|a, b| a >= b),
+        "$lt" => num(|a, b| a < b),
+        "$lte" => num(|a, b| a <= b),
+        "$in" => scalar(v) && list().any(|x| same(v, x)),
+        "$nin" => scalar(v) && !list().any(|x| same(v, x)),
+        "$contains" => v.as_array().is_some_and(|l| l.iter().any(|x| same(x, arg))),
+        _ => unreachable!("{op}"),
+    }
+}
+
+/// Evaluates a `where` given as JSON on `meta` (absent metadata: an empty object).
+fn oracle(w: &Value, meta: &Metadata) -> bool {
+    let obj = w.as_object().unwrap();
+    obj.iter().all(|(k, v)| match k.as_str() {
+        "$and" => v.as_array().unwrap().iter().all(|w| oracle(w, meta)),
+        "$or" => v.as_array().unwrap().iter().any(|w| oracle(w, meta)),
+        key => match v.as_object() {
+            Some(ops) => ops.iter().all(|(op, arg)| condition(meta, key, op, arg)),
+            None => condition(meta, key, "$eq", v),
+        },
+    })
+}
+
+fn random_scalar(rng: &mut StdRng) -> Value {
+    match rng.random_range(0..6) {
+        0 | 1 => json!(rng.random_range(0..8)),
+        2 => json!(rng.random_range(0..8) as f64 + [0.0, 0.5][rng.random_range(0..2)]),
+        3 => json!(rng.random_bool(0.5)),
+        _ => json!(["red", "green", "blue", "x"][rng.random_range(0..4)]),
+    }
+}
+
+fn random_metadata(rng: &mut StdRng) -> Option<Metadata> {
+    if rng.random_bool(0.1) {
+        return None;
+    }
+    let mut m = Metadata::new();
+    for key in ["a", "b", "c"] {
+        match rng.random_range(0..10) {
+            0 => {}
+            1 => {
+                m.insert(key.into(), Value::Null);
+            }
+            2 => {
+                let n = rng.random_range(0..4);
+                m.insert(key.into(), (0..n).map(|_| random_scalar(rng)).collect());
+            }
+            _ => {
+                m.insert(key.into(), random_scalar(rng));
+            }
+        }
+    }
+    Some(m)
+}
+
+fn random_where(rng: &mut StdRng, depth: u32) -> Value {
+    if depth < 2 && rng.random_bool(0.3) {
+        let n = rng.random_range(1..4);
+        let parts: Vec<Value> = (0..n).map(|_| random_where(rng, depth + 1)).collect();
+        let op = ["$and", "$or"][rng.random_range(0..2)];
+        return json!({ op: parts });
+    }
+    let key = ["a", "b", "c", "zz"][rng.random_range(0..4)];
+    let num = || json!(rng.random_range(-1..9) as f64 / [1.0, 2.0][rng.random_range(0..2)]);
+    let (op, arg) = match rng.random_range(0..9) {
+        0 => ("$eq", random_scalar(rng)),
+        1 => ("$ne", random_scalar(rng)),
+        2 => ("$gt", num()),
+        3 => ("$gte", num()),
+        4 => ("$lt", num()),
+        5 => ("$lte", num()),
+        6 => ("$in", (0..rng.random_range(1..4)).map(|_| random_scalar(rng)).collect()),
+        7 => ("$nin", (0..rng.random_range(1..4)).map(|_| random_scalar(rng)).collect()),
+        _ => ("$contains", random_scalar(rng)),
+    };
+    if op == "$eq" && rng.random_bool(0.5) {
+        json!({ key: arg })
+    } else if rng.random_bool(0.2) {
+        // Two operators on one key, or two keys: implicit $and.
+        json!({ key: { op: arg, "$ne": random_scalar(rng) }, "a": {"$gte": num()} })
+    } else {
+        json!({ key: { op: arg } })
+    }
+}
+
+fn payload_of(rng: &mut StdRng, id: u64) -> Payload {
+    let mut p = Payload {
+        metadata: random_metadata(rng),
+        document: None,
+    };
+    if rng.random_bool(0.7) {
+        p.document = Some(format!("document of {id} {}", rng.random_range(0..100)));
+    }
+    p
+}
+
+/// Every query the collection answers about `model`, checked against the oracle.
+fn check(c: &fletchdb::Collection, model: &Model, rng: &mut StdRng, filters: usize) {
+    assert_eq!(c.len(), model.len());
+    let ids: Vec<u64> = model.keys().copied().collect();
+    let got = c.get_payloads(&ids).unwrap();
+    for ((id, (_, want)), got) in model.iter().zip(got) {
+        assert_eq!(got.as_ref(), Some(want), "payload of {id}");
+    }
+    let empty = Metadata::new();
+    for _ in 0..filters {
+        let w = random_where(rng, 0);
+        let parsed = Where::from_json(&w).unwrap();
+        let want: Vec<u64> = model
+            .iter()
+            .filter(|(_, (_, p))| oracle(&w, p.metadata.as_ref().unwrap_or(&empty)))
+            .map(|(&id, _)| id)
+            .collect();
+        assert_eq!(c.ids_where(&parsed).unwrap(), want, "ids of {w}");
+        assert_eq!(c.count_where(&parsed).unwrap(), want.len(), "count of {w}");
+        // A search returns only matches, and with ef above the collection's size,
+        // exactly the nearest matches.
+        let q = vector(rng.random(), 9, DIM);
+        let opts = SearchOptions {
+            ef: model.len() + 10,
+            matching: Some(&parsed),
+            ..SearchOptions::default()
+        };
+        let hits = c.search(&q, 10, &opts).unwrap();
+        let qs = stored(q.clone(), Metric::L2);
+        let mut exact: Vec<(f32, u64)> = want
+            .iter()
+            .map(|id| (Metric::L2.distance_scalar(&qs, &model[id].0), *id))
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        exact.truncate(10);
+        assert_eq!(hits.len(), exact.len(), "hits of {w}");
+        for (h, e) in hits.iter().zip(&exact) {
+            assert!(want.binary_search(&h.id).is_ok(), "{} does not match {w}", h.id);
+            assert!((h.distance - e.0).abs() <= 1e-4, "{w}: {hits:?} vs {exact:?}");
+        }
+    }
+}
+
+#[test]
+fn where_queries_match_the_oracle_through_writes_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(13);
+    let mut model = Model::new();
+    let options = Options {
+        checkpoint_interval: None,
+        compaction_threshold_percent: 0,
+        ..Options::default()
+    };
+    for round in 0..5u32 {
+        // Rounds 2 and 3 close without a checkpoint: the next open replays them.
+        let options = Options {
+            checkpoint_on_close: round < 2,
+            ..options.clone()
+        };
+        let db = Database::open(dir.path(), options).unwrap();
+        let c = match db.collection("docs") {
+            Ok(c) => c,
+            Err(_) => db
+                .create_collection("docs", CollectionConfig::new(DIM, Metric::L2))
+                .unwrap(),
+        };
+        check(&c, &model, &mut rng, 30);
+        if round == 4 {
+            break;
+        }
+        // Inserts, upserts (a plain upsert clears the payload), updates, deletes.
+        let new: Vec<u64> = (round as u64 * 300..round as u64 * 300 + 300).collect();
+        let vectors: Vec<f32> = new.iter().flat_map(|&id| vector(id, round, DIM)).collect();
+        let payloads: Vec<Payload> = new.iter().map(|&id| payload_of(&mut rng, id)).collect();
+        c.insert_with(&new, &vectors, &payloads).unwrap();
+        for ((&id, v), p) in new.iter().zip(vectors.chunks(DIM)).zip(payloads) {
+            model.insert(id, (v.to_vec(), p));
+        }
+        let some: Vec<u64> = model.keys().copied().filter(|_| rng.random_bool(0.2)).collect();
+        for &id in &some {
+            let v = vector(id, round + 10, DIM);
+            if rng.random_bool(0.3) {
+                c.upsert(id, &v).unwrap();
+                model.insert(id, (v, Payload::new()));
+            } else {
+                let p = payload_of(&mut rng, id);
+                c.upsert_with(&[id], &v, std::slice::from_ref(&p)).unwrap();
+                model.insert(id, (v, p));
+            }
+        }
+        let some: Vec<u64> = model.keys().copied().filter(|_| rng.random_bool(0.2)).collect();
+        let metas: Vec<Option<Metadata>> = some.iter().map(|_| random_metadata(&mut rng)).collect();
+        let docs: Vec<Option<String>> =
+            some.iter().map(|&id| rng.random_bool(0.5).then(|| format!("new {id}"))).collect();
+        let (m, d) = match round % 3 {
+            0 => (Some(&metas[..]), None),
+            1 => (None, Some(&docs[..])),
+            _ => (Some(&metas[..]), Some(&docs[..])),
+        };
+        if !some.is_empty() {
+            c.update(&some, m, d).unwrap();
+        }
+        for (i, id) in some.iter().enumerate() {
+            let p = &mut model.get_mut(id).unwrap().1;
+            if m.is_some() {
+                p.metadata = metas[i].clone();
+            }
+            if d.is_some() {
+                p.document = docs[i].clone();
+            }
+        }
+        check(&c, &model, &mut rng, 30);
+        let gone = Where::from_json(&json!({"b": true})).unwrap();
+        let n = c.delete_where(&gone).unwrap();
+        let before = model.len();
+        model.retain(|_, (_, p)| p.metadata.as_ref().is_none_or(|m| m.get("b") != Some(&json!(true))));
+        assert_eq!(n, before - model.len());
+        check(&c, &model, &mut rng, 30);
+        if round == 1 {
+            c.compact().unwrap();
+            check(&c, &model, &mut rng, 30);
+        }
+        drop(c);
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn bad_payloads_and_filters_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let c = db
+        .create_collection("docs", CollectionConfig::new(2, Metric::L2))
+        .unwrap();
+    c.insert_with(&[1], &[0.0, 0.0], &[Payload::new().with_metadata(json!({"k": 1}))])
+        .unwrap();
+    let bad = [
+        json!({"nested": {"a": 1}}),
+        json!({"list": [1, [2]]}),
+        json!({"list": [null]}),
+        json!({"$op": 1}),
+        json!({"big": u64::MAX}),
+    ];
+    for meta in bad {
+        let p = Payload::new().with_metadata(meta.clone());
+        let err = c.insert_with(&[2, 3], &[1.0; 4], &[Payload::new(), p.clone()]).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{meta}: {err}");
+        let key = meta.as_object().unwrap().keys().next().unwrap().clone();
+        assert!(err.to_string().contains(&key), "{err} names {key}");
+        let err = c.update(&[1], Some(&[p.metadata.clone()]), None).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{meta}: {err}");
+    }
+    assert!(matches!(
+        c.insert_with(&[2], &[1.0; 2], &[]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.update(&[1, 99], None, Some(&[None, Some("x".into())])),
+        Err(Error::IdNotFound { id: 99 })
+    ));
+    assert!(matches!(
+        c.update(&[1], None, Some(&[])),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.get_metadata(&[1]).unwrap()[0], Some(json!({"k": 1}).as_object().unwrap().clone()));
+    assert_eq!(c.get_documents(&[1]).unwrap(), [None]);
+    for w in [
+        json!([1]),
+        json!({}),
+        json!({"k": {"$regex": "a"}}),
+        json!({"$and": []}),
+        json!({"$or": {"k": 1}}),
+        json!({"k": {"$gt": "a"}}),
+        json!({"k": {"$in": 3}}),
+        json!({"k": null}),
+    ] {
+        assert!(
+            matches!(Where::from_json(&w), Err(Error::InvalidArgument(_))),
+            "{w}"
+        );
+    }
+}
+
+#[test]
+fn where_and_id_filters_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let c = db
+        .create_collection("docs", CollectionConfig::new(1, Metric::L2))
+        .unwrap();
+    let ids: Vec<u64> = (0..100).collect();
+    let vectors: Vec<f32> = ids.iter().map(|&i| i as f32).collect();
+    let payloads: Vec<Payload> = ids
+        .iter()
+        .map(|&i| Payload::new().with_metadata(json!({"even": i % 2 == 0, "n": i})))
+        .collect();
+    c.insert_with(&ids, &vectors, &payloads).unwrap();
+    let even = Where::from_json(&json!({"even": true})).unwrap();
+    let allowed: Vec<u64> = (40..60).collect();
+    let opts = SearchOptions {
+        filter: Some(IdFilter::Ids(&allowed)),
+        matching: Some(&even),
+        ..SearchOptions::default()
+    };
+    let got: Vec<u64> = c.search(&[0.0], 3, &opts).unwrap().iter().map(|h| h.id).collect();
+    assert_eq!(got, [40, 42, 44]);
+    let odd_only = |id: u64| id % 2 == 1;
+    let opts = SearchOptions {
+        filter: Some(IdFilter::Predicate(&odd_only)),
+        matching: Some(&even),
+        ..SearchOptions::default()
+    };
+    assert!(c.search(&[0.0], 3, &opts).unwrap().is_empty());
+    // A wide range stays a predicate; a narrow one becomes a set: both exact.
+    for (w, want) in [
+        (json!({"n": {"$gte": 10}}), vec![10, 11, 12]),
+        (json!({"$and": [{"n": {"$gte": 10}}, {"even": false}]}), vec![11, 13, 15]),
+        (json!({"$or": [{"n": {"$lt": 2}}, {"n": {"$gt": 97}}]}), vec![0, 1, 98]),
+    ] {
+        let w = Where::from_json(&w).unwrap();
+        let opts = SearchOptions {
+            matching: Some(&w),
+            ..SearchOptions::default()
+        };
+        let got: Vec<u64> = c.search(&[0.0], 3, &opts).unwrap().iter().map(|h| h.id).collect();
+        assert_eq!(got, want);
+    }
+}
