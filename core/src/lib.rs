@@ -48,6 +48,7 @@ mod graph_files;
 mod health;
 mod ids;
 mod options;
+mod payload;
 mod record;
 mod recovery;
 mod shared;
@@ -61,6 +62,7 @@ pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
+pub use payload::{Metadata, Scalar};
 pub use stats::CollectionStats;
 
 /// The index crate, for its lower-level API.
