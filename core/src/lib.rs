@@ -62,7 +62,7 @@ pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
-pub use payload::{Metadata, Scalar};
+pub use payload::{Metadata, Scalar, Where};
 pub use stats::CollectionStats;
 
 /// The index crate, for its lower-level API.

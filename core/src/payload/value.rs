@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// Each value must be a string, an integer that fits `i64`, a finite float, a boolean,
 /// null, or a list whose elements are strings, numbers and booleans (no null, no nested
 /// list or object). Keys may be any string except one starting with `$`, which marks
-/// operators in a `where` filter.
+/// operators in a [`Where`](crate::Where) filter.
 ///
 /// ```
 /// use fletchdb::Metadata;
@@ -153,6 +153,16 @@ impl Scalar {
                 }
             }
             Value::Null | Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
+    /// The scalar as JSON (a non-finite float, which JSON cannot hold, becomes null).
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Scalar::Str(s) => Value::String(s.clone()),
+            Scalar::Int(i) => Value::from(*i),
+            Scalar::Float(f) => Value::from(*f),
+            Scalar::Bool(b) => Value::Bool(*b),
         }
     }
 
