@@ -474,3 +474,5 @@ mod printing {
         assert!(matches!(parse(f.to_json()), Where::Eq(_, Scalar::Float(_))));
     }
 }
+
+mod random;
