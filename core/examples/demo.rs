@@ -84,7 +84,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "ef", "recall@10", "QPS", "latency µs"
         );
         for ef in [16, 32, 64, 128, 256] {
-            let opts = SearchOptions { ef, filter: None, matching: None };
+            let opts = SearchOptions {
+                ef,
+                filter: None,
+                matching: None,
+            };
             let t = Instant::now();
             let mut hits = 0;
             for (q, want) in queries.chunks(dim).zip(&truth) {

@@ -267,8 +267,7 @@ fn save(
     for (((c, _), ch), &next_slot) in work.iter().zip(&changes).zip(&marks) {
         txn.put_ids(c.cid, &ch.puts)?;
         txn.remove_ids(c.cid, &ch.removes)?;
-        let payloads: Vec<(u64, &[u8])> =
-            ch.payloads.iter().map(|(id, b)| (*id, &b[..])).collect();
+        let payloads: Vec<(u64, &[u8])> = ch.payloads.iter().map(|(id, b)| (*id, &b[..])).collect();
         if !payloads.is_empty() {
             txn.put_meta(c.cid, &payloads)?;
         }

@@ -295,7 +295,10 @@ fn move_batch(
     // A move is a put of the same record at the new slot: its payload goes with it.
     let payloads: Vec<Vec<u8>> = {
         let p = c.payloads.read();
-        still.iter().map(|&(_, id, _)| p.bytes(id).to_vec()).collect()
+        still
+            .iter()
+            .map(|&(_, id, _)| p.bytes(id).to_vec())
+            .collect()
     };
     let heads: Vec<PutHead> = still
         .iter()

@@ -100,7 +100,9 @@ impl Collection {
         let payloads = self.c.payloads.read();
         let m = Matches::of(w, payloads.index(), map.len());
         let mut ids = Vec::with_capacity(m.len().min(map.len()));
-        m.for_each(self.c.store().len() as u32, |slot| ids.extend(map.id_of(slot)));
+        m.for_each(self.c.store().len() as u32, |slot| {
+            ids.extend(map.id_of(slot))
+        });
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)

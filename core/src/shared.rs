@@ -25,8 +25,8 @@ use crate::compact;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthLog};
 use crate::ids::Ids;
-use crate::payload::store::Payloads;
 use crate::options::{CollectionConfig, Options};
+use crate::payload::store::Payloads;
 use crate::recovery::{self, Recovered};
 use crate::source::StoreVectors;
 

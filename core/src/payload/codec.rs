@@ -83,8 +83,7 @@ impl Payload {
             .as_ref()
             .map(|m| serde_json::to_vec(m).unwrap_or_default());
         let doc = self.document.as_deref().unwrap_or("");
-        let mut out =
-            Vec::with_capacity(5 + meta.as_ref().map_or(0, Vec::len) + doc.len());
+        let mut out = Vec::with_capacity(5 + meta.as_ref().map_or(0, Vec::len) + doc.len());
         out.push(
             if meta.is_some() { HAS_META } else { 0 }
                 | if self.document.is_some() { HAS_DOC } else { 0 },
@@ -104,7 +103,9 @@ impl Payload {
             return Ok(Payload::new());
         };
         if flags & !(HAS_META | HAS_DOC) != 0 || flags == 0 {
-            return Err(format!("payload flags {flags:#04x} are not ones this version writes"));
+            return Err(format!(
+                "payload flags {flags:#04x} are not ones this version writes"
+            ));
         }
         let mut rest = rest;
         let metadata = if flags & HAS_META != 0 {
@@ -128,7 +129,10 @@ impl Payload {
                     .to_owned(),
             )
         } else if !rest.is_empty() {
-            return Err(format!("{} bytes follow a payload without a document", rest.len()));
+            return Err(format!(
+                "{} bytes follow a payload without a document",
+                rest.len()
+            ));
         } else {
             None
         };

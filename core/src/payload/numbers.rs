@@ -132,11 +132,17 @@ impl Numbers {
                 .filter(|(_, v)| !v.is_nan())
                 .map(|(s, &v)| (v, s as u32)),
         );
-        self.sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.sorted
+            .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         self.added.clear();
         self.removed.clear();
         // Shrink a column that lost its high slots (a compaction moved them down).
-        let keep = self.sorted.iter().map(|p| p.1 as usize + 1).max().unwrap_or(0);
+        let keep = self
+            .sorted
+            .iter()
+            .map(|p| p.1 as usize + 1)
+            .max()
+            .unwrap_or(0);
         if keep < self.by_slot.len() / 2 {
             self.by_slot.truncate(keep);
             self.by_slot.shrink_to_fit();
@@ -194,7 +200,8 @@ mod tests {
                 n.remove(slot);
                 model[slot as usize] = None;
             } else {
-                let v = f64::from(rng.random_range(-2..12)) * if rng.random_bool(0.1) { -0.0 } else { 1.0 };
+                let v = f64::from(rng.random_range(-2..12))
+                    * if rng.random_bool(0.1) { -0.0 } else { 1.0 };
                 n.set(slot, v);
                 model[slot as usize] = Some(if v == 0.0 { 0.0 } else { v });
             }

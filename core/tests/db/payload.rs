@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use fletchdb::{
-    CollectionConfig, Database, Error, IdFilter, Metadata, Metric, Options, Payload,
-    SearchOptions, Where,
+    CollectionConfig, Database, Error, IdFilter, Metadata, Metric, Options, Payload, SearchOptions,
+    Where,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -109,23 +109,35 @@ fn random_where(rng: &mut StdRng, depth: u32) -> Value {
         return json!({ op: parts });
     }
     let key = ["a", "b", "c", "zz"][rng.random_range(0..4)];
-    let num = || json!(rng.random_range(-1..9) as f64 / [1.0, 2.0][rng.random_range(0..2)]);
+    fn num(rng: &mut StdRng) -> Value {
+        json!(rng.random_range(-1..9) as f64 / [1.0, 2.0][rng.random_range(0..2)])
+    }
     let (op, arg) = match rng.random_range(0..9) {
         0 => ("$eq", random_scalar(rng)),
         1 => ("$ne", random_scalar(rng)),
-        2 => ("$gt", num()),
-        3 => ("$gte", num()),
-        4 => ("$lt", num()),
-        5 => ("$lte", num()),
-        6 => ("$in", (0..rng.random_range(1..4)).map(|_| random_scalar(rng)).collect()),
-        7 => ("$nin", (0..rng.random_range(1..4)).map(|_| random_scalar(rng)).collect()),
+        2 => ("$gt", num(rng)),
+        3 => ("$gte", num(rng)),
+        4 => ("$lt", num(rng)),
+        5 => ("$lte", num(rng)),
+        6 => (
+            "$in",
+            (0..rng.random_range(1..4))
+                .map(|_| random_scalar(rng))
+                .collect(),
+        ),
+        7 => (
+            "$nin",
+            (0..rng.random_range(1..4))
+                .map(|_| random_scalar(rng))
+                .collect(),
+        ),
         _ => ("$contains", random_scalar(rng)),
     };
     if op == "$eq" && rng.random_bool(0.5) {
         json!({ key: arg })
     } else if rng.random_bool(0.2) {
         // Two operators on one key, or two keys: implicit $and.
-        json!({ key: { op: arg, "$ne": random_scalar(rng) }, "a": {"$gte": num()} })
+        json!({ key: { op: arg, "$ne": random_scalar(rng) }, "a": {"$gte": num(rng)} })
     } else {
         json!({ key: { op: arg } })
     }
@@ -179,8 +191,15 @@ fn check(c: &fletchdb::Collection, model: &Model, rng: &mut StdRng, filters: usi
         exact.truncate(10);
         assert_eq!(hits.len(), exact.len(), "hits of {w}");
         for (h, e) in hits.iter().zip(&exact) {
-            assert!(want.binary_search(&h.id).is_ok(), "{} does not match {w}", h.id);
-            assert!((h.distance - e.0).abs() <= 1e-4, "{w}: {hits:?} vs {exact:?}");
+            assert!(
+                want.binary_search(&h.id).is_ok(),
+                "{} does not match {w}",
+                h.id
+            );
+            assert!(
+                (h.distance - e.0).abs() <= 1e-4,
+                "{w}: {hits:?} vs {exact:?}"
+            );
         }
     }
 }
@@ -199,7 +218,7 @@ fn where_queries_match_the_oracle_through_writes_compaction_and_reopen() {
         // Rounds 2 and 3 close without a checkpoint: the next open replays them.
         let options = Options {
             checkpoint_on_close: round < 2,
-            ..options.clone()
+            ..options
         };
         let db = Database::open(dir.path(), options).unwrap();
         let c = match db.collection("docs") {
@@ -220,7 +239,11 @@ fn where_queries_match_the_oracle_through_writes_compaction_and_reopen() {
         for ((&id, v), p) in new.iter().zip(vectors.chunks(DIM)).zip(payloads) {
             model.insert(id, (v.to_vec(), p));
         }
-        let some: Vec<u64> = model.keys().copied().filter(|_| rng.random_bool(0.2)).collect();
+        let some: Vec<u64> = model
+            .keys()
+            .copied()
+            .filter(|_| rng.random_bool(0.2))
+            .collect();
         for &id in &some {
             let v = vector(id, round + 10, DIM);
             if rng.random_bool(0.3) {
@@ -232,10 +255,16 @@ fn where_queries_match_the_oracle_through_writes_compaction_and_reopen() {
                 model.insert(id, (v, p));
             }
         }
-        let some: Vec<u64> = model.keys().copied().filter(|_| rng.random_bool(0.2)).collect();
+        let some: Vec<u64> = model
+            .keys()
+            .copied()
+            .filter(|_| rng.random_bool(0.2))
+            .collect();
         let metas: Vec<Option<Metadata>> = some.iter().map(|_| random_metadata(&mut rng)).collect();
-        let docs: Vec<Option<String>> =
-            some.iter().map(|&id| rng.random_bool(0.5).then(|| format!("new {id}"))).collect();
+        let docs: Vec<Option<String>> = some
+            .iter()
+            .map(|&id| rng.random_bool(0.5).then(|| format!("new {id}")))
+            .collect();
         let (m, d) = match round % 3 {
             0 => (Some(&metas[..]), None),
             1 => (None, Some(&docs[..])),
@@ -257,7 +286,11 @@ fn where_queries_match_the_oracle_through_writes_compaction_and_reopen() {
         let gone = Where::from_json(&json!({"b": true})).unwrap();
         let n = c.delete_where(&gone).unwrap();
         let before = model.len();
-        model.retain(|_, (_, p)| p.metadata.as_ref().is_none_or(|m| m.get("b") != Some(&json!(true))));
+        model.retain(|_, (_, p)| {
+            p.metadata
+                .as_ref()
+                .is_none_or(|m| m.get("b") != Some(&json!(true)))
+        });
         assert_eq!(n, before - model.len());
         check(&c, &model, &mut rng, 30);
         if round == 1 {
@@ -276,8 +309,12 @@ fn bad_payloads_and_filters_are_refused_and_change_nothing() {
     let c = db
         .create_collection("docs", CollectionConfig::new(2, Metric::L2))
         .unwrap();
-    c.insert_with(&[1], &[0.0, 0.0], &[Payload::new().with_metadata(json!({"k": 1}))])
-        .unwrap();
+    c.insert_with(
+        &[1],
+        &[0.0, 0.0],
+        &[Payload::new().with_metadata(json!({"k": 1}))],
+    )
+    .unwrap();
     let bad = [
         json!({"nested": {"a": 1}}),
         json!({"list": [1, [2]]}),
@@ -287,11 +324,15 @@ fn bad_payloads_and_filters_are_refused_and_change_nothing() {
     ];
     for meta in bad {
         let p = Payload::new().with_metadata(meta.clone());
-        let err = c.insert_with(&[2, 3], &[1.0; 4], &[Payload::new(), p.clone()]).unwrap_err();
+        let err = c
+            .insert_with(&[2, 3], &[1.0; 4], &[Payload::new(), p.clone()])
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)), "{meta}: {err}");
         let key = meta.as_object().unwrap().keys().next().unwrap().clone();
         assert!(err.to_string().contains(&key), "{err} names {key}");
-        let err = c.update(&[1], Some(&[p.metadata.clone()]), None).unwrap_err();
+        let err = c
+            .update(&[1], Some(std::slice::from_ref(&p.metadata)), None)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)), "{meta}: {err}");
     }
     assert!(matches!(
@@ -307,7 +348,10 @@ fn bad_payloads_and_filters_are_refused_and_change_nothing() {
         Err(Error::InvalidArgument(_))
     ));
     assert_eq!(c.len(), 1);
-    assert_eq!(c.get_metadata(&[1]).unwrap()[0], Some(json!({"k": 1}).as_object().unwrap().clone()));
+    assert_eq!(
+        c.get_metadata(&[1]).unwrap()[0],
+        Some(json!({"k": 1}).as_object().unwrap().clone())
+    );
     assert_eq!(c.get_documents(&[1]).unwrap(), [None]);
     for w in [
         json!([1]),
@@ -347,7 +391,12 @@ fn where_and_id_filters_combine() {
         matching: Some(&even),
         ..SearchOptions::default()
     };
-    let got: Vec<u64> = c.search(&[0.0], 3, &opts).unwrap().iter().map(|h| h.id).collect();
+    let got: Vec<u64> = c
+        .search(&[0.0], 3, &opts)
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
     assert_eq!(got, [40, 42, 44]);
     let odd_only = |id: u64| id % 2 == 1;
     let opts = SearchOptions {
@@ -359,15 +408,26 @@ fn where_and_id_filters_combine() {
     // A wide range stays a predicate; a narrow one becomes a set: both exact.
     for (w, want) in [
         (json!({"n": {"$gte": 10}}), vec![10, 11, 12]),
-        (json!({"$and": [{"n": {"$gte": 10}}, {"even": false}]}), vec![11, 13, 15]),
-        (json!({"$or": [{"n": {"$lt": 2}}, {"n": {"$gt": 97}}]}), vec![0, 1, 98]),
+        (
+            json!({"$and": [{"n": {"$gte": 10}}, {"even": false}]}),
+            vec![11, 13, 15],
+        ),
+        (
+            json!({"$or": [{"n": {"$lt": 2}}, {"n": {"$gt": 97}}]}),
+            vec![0, 1, 98],
+        ),
     ] {
         let w = Where::from_json(&w).unwrap();
         let opts = SearchOptions {
             matching: Some(&w),
             ..SearchOptions::default()
         };
-        let got: Vec<u64> = c.search(&[0.0], 3, &opts).unwrap().iter().map(|h| h.id).collect();
+        let got: Vec<u64> = c
+            .search(&[0.0], 3, &opts)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect();
         assert_eq!(got, want);
     }
 }

@@ -496,7 +496,8 @@ fn a_damaged_file_is_refused_or_read_intact_never_a_panic() {
             let c = txn.create_collection(name, 8, b"cfg").unwrap();
             let pairs: Vec<(u64, u32)> = (0..20_000u32).map(|s| (u64::from(s) * 3, s)).collect();
             txn.put_ids(c.id, &pairs).unwrap();
-            txn.put_meta(c.id, &[(5, &[c.id.0 as u8; 100][..])]).unwrap();
+            txn.put_meta(c.id, &[(5, &[c.id.0 as u8; 100][..])])
+                .unwrap();
             let state = CollectionState {
                 next_slot: 20_000,
                 blob: vec![1, 2],
