@@ -239,7 +239,9 @@ impl Collection {
                 // until the walk ends (a wide range is asked per slot during it).
                 let payloads = options.matching.map(|_| c.payloads.read());
                 let matches = match (options.matching, &payloads) {
-                    (Some(w), Some(p)) => Some(Matches::of(w, p.index(), c.ids.read().len())),
+                    (Some(w), Some(p)) => {
+                        Some(Matches::of(w, p.index(), c.ids.read().len()).for_search(2000))
+                    }
                     _ => None,
                 };
                 let request = SearchRequest::new(want, ef);

@@ -98,6 +98,12 @@ impl Ids {
         self.by_id.insert(id, slot)
     }
 
+    /// Notes `id` as changed for the next checkpoint, its slot unchanged (its payload
+    /// changed).
+    pub(crate) fn touch(&mut self, id: u64) {
+        self.dirty.push(id);
+    }
+
     /// Forgets `id`; returns the slot it had.
     pub(crate) fn remove(&mut self, id: u64) -> Option<u32> {
         let old = self.by_id.remove(&id);
@@ -165,7 +171,10 @@ impl IdMap {
     /// Notes `ids` as changed for the next checkpoint, their slots unchanged (their
     /// payloads changed).
     pub(crate) fn touch_all(&self, ids: &[u64]) {
-        self.ids.write().dirty.extend_from_slice(ids);
+        let mut map = self.ids.write();
+        for &id in ids {
+            map.touch(id);
+        }
     }
 
     /// [`Ids::move_to`] for each `(old slot, id, new slot)`, under one write lock.

@@ -81,7 +81,7 @@ impl Collection {
         let payloads = self.c.payloads.read();
         let m = Matches::of(w, payloads.index(), live);
         Ok(match m {
-            Matches::Set(b) => b.len() as usize,
+            Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
             lazy => {
                 let mut n = 0;
                 lazy.for_each(self.c.store().len() as u32, |_| n += 1);

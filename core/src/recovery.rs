@@ -283,6 +283,8 @@ fn replay_log(
                 check_payload(&wal_dir, r.lsn, payload)?;
                 if let Some(p) = pending.get_mut(&cid) {
                     set_payload(&mut p.payloads, id, payload);
+                    // The next checkpoint must write it, as it writes replayed puts.
+                    p.ids.touch(id);
                 }
             }
         }

@@ -147,6 +147,214 @@ impl<V: VectorSource> Hnsw<V> {
         }
     }
 
+    /// The `k` nearest live nodes `filter` admits, into `out`, by a walk of the
+    /// subgraph of admitted nodes (ACORN-1, Patel et al., SIGMOD 2024): its list holds
+    /// admitted live nodes only, and expanding one scores its admitted neighbours and,
+    /// through each neighbour that is not admitted, that neighbour's admitted
+    /// neighbours (two hops), up to `2 * m` a node, so the walk crosses the gaps the
+    /// filter leaves in the graph. It starts from the admitted nodes around the end of
+    /// the upper-layer descent and from `seeds` admitted nodes spread over the slots,
+    /// so a filter whose matches lie far from the query (a query about Debian packages
+    /// restricted to WordNet glosses) is still reached.
+    ///
+    /// The walk that skips non-admitted nodes but keeps them as candidates (`Live`)
+    /// lost exactly that case: on minilm-mix-dev at ef 64, `source = wordnet` (41 %)
+    /// had recall 0.68 and `pos = noun` (23 %) 0.70, its candidate list filled with the
+    /// closer nodes of the other source.
+    #[inline(never)]
+    pub(crate) fn search_admitted<K: Kernel, F: Filter + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        k: usize,
+        ef: usize,
+        filter: &F,
+        seeds: usize,
+        out: &mut Vec<Neighbor>,
+    ) {
+        let Some(entry) = self.entry() else { return };
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let Scratch { walk, query, .. } = scratch;
+        let q = query.as_slice();
+        let start = (entry.slot, self.dist::<K>(q, entry.slot));
+        let admits = |view: &mut View<'_>, n: u32| view.live(n) && filter.admits(Slot(n));
+        // The descent, noting the closest admitted node it scores on the way down; from
+        // there a greedy descent through admitted nodes (two hops) on each layer below.
+        let mut best: Option<(u32, f32, usize)> = None;
+        let (ep, ep_d) = {
+            let (mut cur, mut cur_d) = start;
+            if admits(&mut view, cur) {
+                best = Some((cur, cur_d, entry.level));
+            }
+            for layer in (1..=entry.level).rev() {
+                loop {
+                    let mut moved = false;
+                    if let Some(list) = view.links(cur, layer) {
+                        for n in neighbours(list) {
+                            let d = self.dist::<K>(q, n);
+                            if best.is_none_or(|b| d < b.1) && admits(&mut view, n) {
+                                best = Some((n, d, layer));
+                            }
+                            if d < cur_d {
+                                cur = n;
+                                cur_d = d;
+                                moved = true;
+                            }
+                        }
+                    }
+                    if !moved {
+                        break;
+                    }
+                }
+            }
+            (cur, cur_d)
+        };
+        walk.visited.reset(view.capacity());
+        walk.list.reset(ef.max(k));
+        let budget = 2 * self.config.m;
+        let Walk {
+            visited,
+            list,
+            fresh,
+            ..
+        } = walk;
+        if let Some((mut cur, mut cur_d, top)) = best {
+            for layer in (1..=top).rev() {
+                loop {
+                    let Some(links) = view.links(cur, layer) else {
+                        break;
+                    };
+                    let mut moved = false;
+                    fresh.clear();
+                    fresh.extend(neighbours(links).filter(|&n| admits(&mut view, n)));
+                    for &n in fresh.iter() {
+                        let d = self.dist::<K>(q, n);
+                        if d < cur_d {
+                            cur = n;
+                            cur_d = d;
+                            moved = true;
+                        }
+                    }
+                    if !moved {
+                        break;
+                    }
+                }
+            }
+            if visited.insert(cur) {
+                list.insert(cur_d, cur);
+            }
+        }
+        visited.insert(ep);
+        if admits(&mut view, ep) {
+            list.insert(ep_d, ep);
+        } else {
+            // Around the descent's end: its admitted neighbours within two hops.
+            if let Some(links) = view.links(ep, 0) {
+                self.gather_admitted(&mut view, visited, links, fresh, budget, &admits);
+                self.score::<K>(q, fresh, |n, d| {
+                    list.insert(d, n);
+                });
+            }
+        }
+        // Spread seeds: admitted slots at evenly spaced starting points.
+        let bound = self.slot_bound() as u32;
+        if seeds > 0 && bound > 0 {
+            fresh.clear();
+            let step = (bound / seeds as u32).max(1);
+            let mut s = 0u32;
+            // At most `bound` probes in all, so a filter admitting nothing ends.
+            let mut probes = 0u32;
+            while s < bound && probes < bound && fresh.len() < seeds {
+                let mut t = s;
+                while t < bound && probes < bound {
+                    probes += 1;
+                    if admits(&mut view, t) {
+                        if visited.insert(t) {
+                            fresh.push(t);
+                        }
+                        break;
+                    }
+                    t += 1;
+                }
+                s = s.saturating_add(step).max(t + 1);
+            }
+            self.score::<K>(q, fresh, |n, d| {
+                list.insert(d, n);
+            });
+        }
+        while let Some((c, c_d)) = list.next_unexpanded() {
+            if list.is_full() && c_d > list.bound() {
+                break;
+            }
+            let Some(links) = view.links(c, 0) else {
+                continue;
+            };
+            self.gather_admitted(&mut view, visited, links, fresh, budget, &admits);
+            self.score::<K>(q, fresh, |n, d| {
+                list.insert(d, n);
+            });
+        }
+        out.extend(list.iter().take(k).map(|(id, distance)| Neighbor {
+            slot: Slot(id),
+            distance,
+        }));
+    }
+
+    /// Collects into `fresh` up to `budget` unvisited admitted nodes among `links` and,
+    /// through each linked node that is not admitted, among its links; marks them
+    /// visited. A node that is not admitted is marked visited when its own links are
+    /// read (once), not when it is met two hops away, so a later expansion can still
+    /// cross it.
+    #[inline(always)]
+    fn gather_admitted(
+        &self,
+        view: &mut View<'_>,
+        visited: &mut VisitedSet,
+        links: &[AtomicU32],
+        fresh: &mut Vec<u32>,
+        budget: usize,
+        admits: &impl Fn(&mut View<'_>, u32) -> bool,
+    ) {
+        fresh.clear();
+        for n in neighbours(links) {
+            visited.prefetch(n);
+        }
+        // ACORN-1's compressed list: the admitted neighbours, then the admitted
+        // neighbours of the others (two hops, in list order, closest first), up to
+        // `budget` admitted nodes, visited or not; the unvisited ones are scored.
+        let mut listed = 0;
+        for n in neighbours(links) {
+            if listed < budget && admits(view, n) {
+                listed += 1;
+                if visited.insert(n) {
+                    fresh.push(n);
+                }
+            }
+        }
+        for n in neighbours(links) {
+            if listed >= budget {
+                break;
+            }
+            if admits(view, n) {
+                continue;
+            }
+            let Some(second) = view.links(n, 0) else {
+                continue;
+            };
+            for m in neighbours(second) {
+                if listed >= budget {
+                    break;
+                }
+                if admits(view, m) {
+                    listed += 1;
+                    if visited.insert(m) {
+                        fresh.push(m);
+                    }
+                }
+            }
+        }
+    }
+
     /// Computes the distance from `q` to each of `ids`, in order, and hands it to `f`.
     ///
     /// The vector [`PREFETCH_AHEAD`] places ahead is prefetched while the current one is

@@ -34,6 +34,9 @@ const FILTER_SET: usize = 16_384;
 pub(crate) enum Matches<'a> {
     /// Exactly these slots.
     Set(RoaringBitmap),
+    /// Exactly these slots, with a plain bitmap beside for the walk to ask (see
+    /// [`Matches::for_search`]).
+    Dense(RoaringBitmap, Vec<u64>),
     /// The slots the predicate admits, about `estimate` of them.
     Lazy { pred: Pred<'a>, estimate: usize },
 }
@@ -94,10 +97,27 @@ impl<'a> Matches<'a> {
         and([self, Matches::Set(slots)].into_iter(), live)
     }
 
+    /// Ready for a search: a set too large to scan exactly gets a plain bitmap beside
+    /// it, since a graph walk asks about thousands of slots and a plain bit test is a
+    /// load and a shift where a roaring lookup is a binary search.
+    pub(crate) fn for_search(self, exact_max: usize) -> Matches<'a> {
+        match self {
+            Matches::Set(b) if b.len() as usize > exact_max => {
+                let top = b.max().map_or(0, |m| m as usize + 1);
+                let mut bits = vec![0u64; top.div_ceil(64)];
+                for s in &b {
+                    bits[s as usize / 64] |= 1 << (s % 64);
+                }
+                Matches::Dense(b, bits)
+            }
+            other => other,
+        }
+    }
+
     /// How many slots it admits: exact for a set, estimated for a predicate.
     pub(crate) fn len(&self) -> usize {
         match self {
-            Matches::Set(b) => b.len() as usize,
+            Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
             Matches::Lazy { estimate, .. } => *estimate,
         }
     }
@@ -106,7 +126,7 @@ impl<'a> Matches<'a> {
     /// each slot below it), in ascending order.
     pub(crate) fn for_each(&self, bound: u32, mut f: impl FnMut(u32)) {
         match self {
-            Matches::Set(b) => b.iter().for_each(f),
+            Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(f),
             Matches::Lazy { pred, .. } => (0..bound).filter(|&s| pred.admits(s)).for_each(&mut f),
         }
     }
@@ -151,7 +171,7 @@ fn and<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a>
     let mut share = 1.0f64;
     for m in parts {
         match m {
-            Matches::Set(b) => match &mut set {
+            Matches::Set(b) | Matches::Dense(b, _) => match &mut set {
                 Some(s) => *s &= b,
                 None => set = Some(b),
             },
@@ -195,7 +215,7 @@ fn or<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> 
     let mut estimate = 0usize;
     for m in parts {
         match m {
-            Matches::Set(b) => set |= b,
+            Matches::Set(b) | Matches::Dense(b, _) => set |= b,
             Matches::Lazy { pred, estimate: e } => {
                 estimate += e;
                 preds.push(pred);
@@ -220,6 +240,9 @@ impl Filter for Matches<'_> {
     fn admits(&self, slot: Slot) -> bool {
         match self {
             Matches::Set(b) => b.contains(slot.0),
+            Matches::Dense(_, bits) => bits
+                .get(slot.0 as usize / 64)
+                .is_some_and(|w| w & (1 << (slot.0 % 64)) != 0),
             Matches::Lazy { pred, .. } => pred.admits(slot.0),
         }
     }
@@ -229,11 +252,11 @@ impl Filter for Matches<'_> {
     }
 
     fn can_list(&self) -> bool {
-        matches!(self, Matches::Set(_))
+        !matches!(self, Matches::Lazy { .. })
     }
 
     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
-        if let Matches::Set(b) = self {
+        if let Matches::Set(b) | Matches::Dense(b, _) = self {
             b.iter().for_each(|s| f(Slot(s)));
         }
     }
