@@ -220,10 +220,7 @@ impl<V: VectorSource> Hnsw<V> {
         } = walk;
         if let Some((mut cur, mut cur_d, top)) = best {
             for layer in (1..=top).rev() {
-                loop {
-                    let Some(links) = view.links(cur, layer) else {
-                        break;
-                    };
+                while let Some(links) = view.links(cur, layer) {
                     let mut moved = false;
                     fresh.clear();
                     fresh.extend(neighbours(links).filter(|&n| admits(&mut view, n)));
