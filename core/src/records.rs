@@ -1,5 +1,5 @@
 //! A [`Collection`]'s payload reads and its `where` queries: `get_metadata`,
-//! `get_documents`, `count_where`, `ids_where` and `delete_where`. (`search` takes a
+//! `get_documents`, `ids`, `count_where`, `ids_where` and `delete_where`. (`search` takes a
 //! `where` through [`SearchOptions::matching`](crate::SearchOptions::matching).)
 
 use crate::collection::Collection;
@@ -48,6 +48,30 @@ impl Collection {
             .into_iter()
             .map(|p| p.and_then(|p| p.document))
             .collect())
+    }
+
+    /// Every id the collection holds, ascending (what [`ids_where`](Self::ids_where)
+    /// returns for a filter every record matches).
+    ///
+    /// ```
+    /// use fletchdb::{CollectionConfig, Database, Metric, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path(), Options::default())?;
+    /// let c = db.create_collection("pts", CollectionConfig::new(1, Metric::L2))?;
+    /// c.insert_batch(&[30, 10, 20], &[3.0, 1.0, 2.0])?;
+    /// c.delete(20)?;
+    /// assert_eq!(c.ids()?, [10, 30]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`](crate::Error::CollectionNotFound),
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn ids(&self) -> Result<Vec<u64>> {
+        self.check_live()?;
+        let mut ids: Vec<u64> = self.c.ids.read().pairs().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// How many records match `w`, counted on the metadata indexes.

@@ -3,6 +3,9 @@
 import os
 from types import TracebackType
 from typing import (
+    Any,
+    Dict,
+    List,
     Literal,
     Optional,
     Sequence,
@@ -58,6 +61,22 @@ _IdsLike = Union[_IdLike, Sequence[int], npt.ArrayLike]
 # (float16/32/64, integers, lists). C-contiguous float32 arrays are used without a copy;
 # anything else is converted with one copy.
 _VectorsLike = npt.ArrayLike
+
+# A metadata value as it comes back from get_metadata. What goes in: str, int, float
+# (finite), bool, None, or a list or tuple of str, int, float and bool; numpy scalars are
+# read as their .item(). A nested dict, a list holding None or a list, a NaN, an integer
+# outside int64 or any other type raises InvalidArgumentError naming the key.
+_Scalar = Union[str, int, float, bool]
+_MetadataValue = Union[_Scalar, None, List[_Scalar]]
+# One record's metadata: a dict with str keys (not starting with "$").
+_MetadataIn = Dict[str, Any]
+# metadatas: one dict (or None) per id; with one integer id, a lone dict.
+_MetadatasLike = Union[_MetadataIn, Sequence[Optional[_MetadataIn]]]
+# documents: one str (or None) per id; with one integer id, a lone str.
+_DocumentsLike = Union[str, Sequence[Optional[str]]]
+# A where filter in Chroma's grammar: {"key": value}, {"key": {"$op": arg}} with $eq $ne
+# $gt $gte $lt $lte $in $nin $contains, and {"$and": [...]} / {"$or": [...]}.
+_Where = Dict[str, Any]
 
 class _Health(TypedDict):
     """What ``Database.health()`` returns."""
@@ -210,7 +229,8 @@ class Database:
 
 @final
 class Collection:
-    """A named collection of vectors in a ``Database``.
+    """A named collection of records in a ``Database``: a vector under each id, with
+    optional metadata (a dict) and document (a str).
 
     Ids are non-negative integers below ``2**64 - 1``; vectors are stored as float32.
     Methods that do work release the GIL, so Python threads search and write in
@@ -233,36 +253,95 @@ class Collection:
     @property
     def ef_construction(self) -> int:
         """Candidates considered per insert."""
-    def add(self, ids: _IdsLike, vectors: _VectorsLike) -> None:
-        """Adds vectors under new ids: one id with one 1-D vector, or n ids with an
-        (n, dim) array. The batch is checked as a whole first: an existing or repeated
-        id raises DuplicateIdError (a ValueError) and nothing is added. Also raises
-        DimensionMismatchError, InvalidVectorError (NaN, inf, zero vector under cosine),
-        InvalidArgumentError (id count differs from vector count, negative ids)."""
-    def upsert(self, ids: _IdsLike, vectors: _VectorsLike) -> None:
-        """As ``add``, but existing ids have their vectors replaced."""
-    def delete(self, ids: _IdsLike) -> int:
-        """Removes ids and their vectors; returns how many were present. Absent ids are
-        skipped, an id given twice counts once, an empty sequence returns 0. The ids are
-        removed together in one log group: only a log failure or a crash during the call
-        can leave part of them removed."""
+    def add(
+        self,
+        ids: _IdsLike,
+        vectors: _VectorsLike,
+        metadatas: Optional[_MetadatasLike] = None,
+        documents: Optional[_DocumentsLike] = None,
+    ) -> None:
+        """Adds records under new ids: one id with one 1-D vector, or n ids with an
+        (n, dim) array, with ``metadatas`` (a dict or None per id) and ``documents`` (a
+        str or None per id) if given; with one integer id, a lone dict or str stands for
+        the one-element list. The call is checked as a whole first: when it raises,
+        nothing is added. Raises DuplicateIdError (a ValueError) for an existing or
+        repeated id, DimensionMismatchError, InvalidVectorError (NaN, inf, zero vector
+        under cosine), InvalidArgumentError (id count differs from vector, metadata or
+        document count; negative ids; a metadata value that is not a str, int, float,
+        bool, None or a list of str, int, float and bool, naming the key)."""
+    def upsert(
+        self,
+        ids: _IdsLike,
+        vectors: _VectorsLike,
+        metadatas: Optional[_MetadatasLike] = None,
+        documents: Optional[_DocumentsLike] = None,
+    ) -> None:
+        """As ``add``, but an existing id has its whole record replaced: vector,
+        metadata and document (what is not given is cleared; ``update`` changes metadata
+        or documents alone)."""
+    def update(
+        self,
+        ids: _IdsLike,
+        metadatas: Optional[_MetadatasLike] = None,
+        documents: Optional[_DocumentsLike] = None,
+    ) -> None:
+        """Replaces the metadata and/or documents of existing ids, keeping their
+        vectors; a None entry clears that id's metadata (or document), an argument not
+        given is kept. Raises IdNotFoundError for an id the collection does not hold,
+        DuplicateIdError for an id given twice, InvalidArgumentError as ``add``; when it
+        raises, nothing is changed."""
+    def delete(
+        self, ids: Optional[_IdsLike] = None, where: Optional[_Where] = None
+    ) -> int:
+        """Removes records by id, by ``where`` filter, or both (the given ids that
+        match the filter); returns how many were removed. Neither raises
+        InvalidArgumentError. Absent ids are skipped, an id given twice counts once, an
+        empty sequence removes nothing. The records are removed together in one log
+        group: only a log failure or a crash during the call can leave part of them
+        removed."""
     def get(self, ids: _IdsLike) -> npt.NDArray[np.float32]:
         """Stored vectors (normalised under cosine): shape (dim,) for one int id,
         (n, dim) for a sequence. Raises IdNotFoundError (a KeyError) for the first
         missing id."""
+    def get_metadata(
+        self, ids: _IdsLike
+    ) -> List[Optional[Dict[str, _MetadataValue]]]:
+        """The metadata of ``ids``, in their order (a one-element list for one int id):
+        a dict per id, None for an id without metadata. Values come back with their
+        types (int, float, bool, str, None; lists and tuples as lists). Raises
+        IdNotFoundError for the first missing id."""
+    def get_documents(self, ids: _IdsLike) -> List[Optional[str]]:
+        """The documents of ``ids``, in their order (a one-element list for one int
+        id): a str per id, None for an id without a document. Raises IdNotFoundError for
+        the first missing id."""
+    def count(self, where: Optional[_Where] = None) -> int:
+        """How many records match ``where``; all of them when it is None."""
+    def ids(self, where: Optional[_Where] = None) -> npt.NDArray[np.uint64]:
+        """The ids of the records that match ``where`` (all ids when it is None),
+        ascending."""
     def search(
         self,
         queries: _VectorsLike,
         k: int = 10,
         ef: int = 64,
+        where: Optional[_Where] = None,
         filter_ids: Optional[_IdsLike] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query, closest first, as ``(ids,
         distances)``: shape (k,) for one 1-D query, (nq, k) for an (nq, dim) array.
         Rows with fewer than ``k`` results are padded with ``NO_ID`` and ``inf``.
-        ``ef`` (at least ``k`` is used) trades speed for recall. ``filter_ids`` limits
-        results to those ids (searched exactly when they are few). Several queries are
-        searched in parallel on all cores."""
+        ``ef`` (at least ``k`` is used) trades speed for recall. ``where`` limits results
+        to records whose metadata matches, ``filter_ids`` to those ids, both to the ids
+        that also match (searched exactly when few qualify). Several queries are
+        searched in parallel on all cores.
+
+        A condition on a key matches only records that have the key with a non-null
+        value (so ``$ne`` and ``$nin`` skip records without it); int and float compare
+        as numbers, str only with str, bool only with bool (True is not 1); ``$gt``,
+        ``$gte``, ``$lt`` and ``$lte`` take a number and match numbers only; ``$in`` and
+        ``$nin`` take a list; ``$contains`` matches a list holding the value; the other
+        operators never match a list. A malformed filter raises InvalidArgumentError
+        saying what is wrong where."""
     def flush(self) -> None:
         """Returns once every acknowledged write is on stable storage."""
     def checkpoint(self) -> None:
@@ -306,7 +385,8 @@ class DuplicateIdError(Error, ValueError):
     id: int
 
 class IdNotFoundError(Error, KeyError):
-    """``get`` of an id the collection does not hold."""
+    """``get``, ``get_metadata``, ``get_documents`` or ``update`` of an id the
+    collection does not hold."""
 
     id: int
 

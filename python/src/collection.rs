@@ -1,22 +1,26 @@
-//! The `Collection` class: add, upsert, delete, get and search vectors by id, with numpy
-//! arrays in and out and the GIL released while the work runs.
+//! The `Collection` class: add, upsert, update, delete, get and search records by id and
+//! by `where` filter, with numpy arrays in and out and the GIL released while the work
+//! runs. (Metadata, documents and filters are read and written by `payload.rs`.)
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
-use fletchdb::{Collection, CollectionConfig, IdFilter, SearchOptions};
+use fletchdb::{Collection, CollectionConfig, IdFilter, Payload, SearchOptions, Where};
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::convert::{self, check_not_sentinel, count, push_padded};
 use crate::errors::{invalid, new_err, Kind, OrRaise};
 use crate::handle::{drop_detached, Revocable};
+use crate::payload;
 
 /// Most ids times `k` one search call returns (its arrays take 12 bytes an entry).
 const MAX_RESULTS: usize = 1 << 28;
 
-/// One named collection of vectors in a `Database`, made by `create_collection` or
-/// `collection`.
+/// One named collection of records in a `Database`, made by `create_collection` or
+/// `collection`: a vector under each id, with optional metadata (a dict) and document
+/// (a str).
 ///
 /// Ids are non-negative integers below `2**64 - 1`; vectors are float array-likes (numpy
 /// arrays of any float or integer dtype, lists), stored as float32. Every method that does
@@ -47,18 +51,22 @@ impl PyCollection {
         )
     }
 
-    /// `add` (insert semantics) or `upsert`.
+    /// `add` (insert semantics) or `upsert`, with metadatas and documents if given.
     fn put(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
         replace: bool,
     ) -> PyResult<()> {
         let ids = convert::ids(ids)?;
+        let one = ids.is_one();
         let vectors = convert::vectors(vectors)?;
         let ids = ids.as_slice().or_raise(py)?;
         let flat = vectors.flat().or_raise(py)?;
+        let payloads = payload::payloads(metadatas, documents, ids.len(), one)?;
         if ids.is_empty() && flat.is_empty() {
             return Ok(());
         }
@@ -73,14 +81,42 @@ impl PyCollection {
         }
         check_not_sentinel(ids).or_raise(py)?;
         py.detach(|| {
-            self.handle.with(|c| match (ids, replace) {
-                (&[id], false) => c.insert(id, flat),
-                (&[id], true) => c.upsert(id, flat),
-                (_, false) => c.insert_batch(ids, flat),
-                (_, true) => c.upsert_batch(ids, flat),
+            self.handle.with(|c| match (ids, &payloads, replace) {
+                (_, Some(p), false) => c.insert_with(ids, flat, p),
+                (_, Some(p), true) => c.upsert_with(ids, flat, p),
+                (&[id], None, false) => c.insert(id, flat),
+                (&[id], None, true) => c.upsert(id, flat),
+                (_, None, false) => c.insert_batch(ids, flat),
+                (_, None, true) => c.upsert_batch(ids, flat),
             })
         })
         .or_raise(py)
+    }
+
+    /// The payloads of `ids`, in their order; `IdNotFoundError` for the first id the
+    /// collection does not hold.
+    fn payloads(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<Vec<Payload>> {
+        let ids = convert::ids(ids)?;
+        let ids = ids.as_slice().or_raise(py)?;
+        let found = py
+            .detach(|| self.handle.with(|c| c.get_payloads(ids)))
+            .or_raise(py)?;
+        found
+            .into_iter()
+            .zip(ids)
+            .map(|(p, &id)| p.ok_or_else(|| self.not_found(py, id)))
+            .collect()
+    }
+
+    /// `IdNotFoundError` for `id`.
+    fn not_found(&self, py: Python<'_>, id: u64) -> PyErr {
+        let Ok(attr) = id.into_pyobject(py);
+        new_err(
+            py,
+            Kind::IdNotFound,
+            format!("id {id} not found in collection {:?}", self.name),
+            &[("id", attr.into_any())],
+        )
     }
 }
 
@@ -94,39 +130,104 @@ impl Drop for PyCollection {
 
 #[pymethods]
 impl PyCollection {
-    /// Adds vectors under new ids: `ids` is one integer with one vector (1-D), or a
-    /// sequence of n integers with an (n, dim) array. An id the collection holds already,
-    /// or one given twice, raises `DuplicateIdError` and nothing is added (the batch is
-    /// checked as a whole first). A returned call is durable as the database's durability
-    /// mode says.
+    /// Adds records under new ids: `ids` is one integer with one vector (1-D), or a
+    /// sequence of n integers with an (n, dim) array. `metadatas` (a list of dicts or
+    /// None, one per id) and `documents` (a list of str or None) go with them; with one
+    /// integer id, a lone dict or str may stand for the one-element list. Metadata values
+    /// are str, int, float (finite), bool, None or a list of str, int, float and bool;
+    /// anything else (a nested dict, a list holding None) raises `InvalidArgumentError`
+    /// naming the key. An id the collection holds already, or one given twice, raises
+    /// `DuplicateIdError`. The call is checked as a whole first: when it raises, nothing
+    /// is added. A returned call is durable as the database's durability mode says.
+    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None))]
     fn add(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        self.put(py, ids, vectors, false)
+        self.put(py, ids, vectors, metadatas, documents, false)
     }
 
-    /// As `add`, but an id the collection holds has its vector replaced.
+    /// As `add`, but an id the collection holds has its whole record replaced: vector,
+    /// metadata and document (one not given is cleared; `update` changes metadata or
+    /// documents alone).
+    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None))]
     fn upsert(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        self.put(py, ids, vectors, true)
+        self.put(py, ids, vectors, metadatas, documents, true)
     }
 
-    /// Removes ids (one integer or a sequence) and their vectors. Returns how many were
-    /// there; absent ids are skipped, an id given twice counts once, and an empty
-    /// sequence returns 0. The ids are removed together, in one log group: only a failure
-    /// of the log (or a crash) during the call can leave part of them removed.
-    fn delete(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+    /// Replaces the metadata and/or documents of existing ids, keeping their vectors:
+    /// `metadatas` and `documents` as in `add`, a `None` entry clearing that id's metadata
+    /// (or document); an argument not given is kept. Raises `IdNotFoundError` for an id
+    /// the collection does not hold and `DuplicateIdError` for an id given twice; when it
+    /// raises, nothing is changed.
+    #[pyo3(signature = (ids, metadatas = None, documents = None))]
+    fn update(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let ids = convert::ids(ids)?;
+        let one = ids.is_one();
+        let ids = ids.as_slice().or_raise(py)?;
+        let n = ids.len();
+        let metas = metadatas
+            .map(|m| payload::metadatas(m, n, one))
+            .transpose()?;
+        let docs = documents
+            .map(|d| payload::documents(d, n, one))
+            .transpose()?;
+        py.detach(|| {
+            if ids.is_empty() {
+                return self.handle.with(|_| Ok(()));
+            }
+            self.handle
+                .with(|c| c.update(ids, metas.as_deref(), docs.as_deref()))
+        })
+        .or_raise(py)
+    }
+
+    /// Removes records by id, by `where` filter, or both (the given ids that match the
+    /// filter); returns how many were removed. Giving neither raises
+    /// `InvalidArgumentError`. Absent ids are skipped, an id given twice counts once, and
+    /// an empty sequence removes nothing. The records are removed together, in one log
+    /// group: only a failure of the log (or a crash) during the call can leave part of
+    /// them removed.
+    #[pyo3(signature = (ids = None, r#where = None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ids: Option<&Bound<'_, PyAny>>,
+        r#where: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let filter = r#where.map(payload::where_filter).transpose()?;
+        let Some(ids) = ids else {
+            let Some(w) = filter else {
+                return Err(invalid("delete needs ids, a where filter, or both")).or_raise(py);
+            };
+            return py
+                .detach(|| self.handle.with(|c| c.delete_where(&w)))
+                .or_raise(py);
+        };
         let ids = convert::ids(ids)?;
         let ids = ids.as_slice().or_raise(py)?;
         py.detach(|| {
-            let ids = first_occurrences(ids);
+            let mut ids = first_occurrences(ids);
+            if let (Some(w), false) = (&filter, ids.is_empty()) {
+                ids = self.handle.with(|c| matching(c, &ids, w))?;
+            }
             if ids.is_empty() {
                 // Still ClosedError once closed, like every other call.
                 return self.handle.with(|_| Ok(0));
@@ -134,6 +235,69 @@ impl PyCollection {
             self.handle.with(|c| c.delete_batch(&ids))
         })
         .or_raise(py)
+    }
+
+    /// The metadata of `ids` as a list in their order (one-element for one integer id):
+    /// a dict per id, or None for an id without metadata. Values come back as they went
+    /// in (an int as int, a float as float, a tuple as a list). Raises `IdNotFoundError`
+    /// (a `KeyError`) for the first id the collection does not hold.
+    fn get_metadata<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for p in self.payloads(py, ids)? {
+            match &p.metadata {
+                Some(m) => out.append(payload::metadata_to_py(py, m)?)?,
+                None => out.append(py.None())?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The documents of `ids` as a list in their order (one-element for one integer id):
+    /// a str per id, or None for an id without a document. Raises `IdNotFoundError` for
+    /// the first id the collection does not hold.
+    fn get_documents(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Option<String>>> {
+        Ok(self
+            .payloads(py, ids)?
+            .into_iter()
+            .map(|p| p.document)
+            .collect())
+    }
+
+    /// How many records match the `where` filter; all records when it is None.
+    #[pyo3(signature = (r#where = None))]
+    fn count(&self, py: Python<'_>, r#where: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let filter = r#where.map(payload::where_filter).transpose()?;
+        py.detach(|| {
+            self.handle.with(|c| match &filter {
+                Some(w) => c.count_where(w),
+                None => Ok(c.len()),
+            })
+        })
+        .or_raise(py)
+    }
+
+    /// The ids of the records that match the `where` filter (all ids when it is None),
+    /// ascending, as a uint64 array.
+    #[pyo3(signature = (r#where = None))]
+    fn ids(&self, py: Python<'_>, r#where: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let filter = r#where.map(payload::where_filter).transpose()?;
+        let ids = py
+            .detach(|| {
+                self.handle.with(|c| match &filter {
+                    Some(w) => c.ids_where(w),
+                    None => c.ids(),
+                })
+            })
+            .or_raise(py)?;
+        Ok(ids.into_pyarray(py).into_any().unbind())
     }
 
     /// The stored vectors of `ids` as float32: a 1-D array for one integer id, an
@@ -160,12 +324,7 @@ impl PyCollection {
             .or_raise(py)?;
         match found {
             Ok(flat) => convert::matrix(py, flat, ids.len(), dim, one),
-            Err(id) => Err(new_err(
-                py,
-                Kind::IdNotFound,
-                format!("id {id} not found in collection {:?}", self.name),
-                &[("id", id.into_pyobject(py)?.into_any())],
-            )),
+            Err(id) => Err(self.not_found(py, id)),
         }
     }
 
@@ -176,16 +335,20 @@ impl PyCollection {
     /// Where fewer than `k` vectors qualify (a small collection or a narrow filter), the
     /// rows are padded with id `NO_ID` (`2**64 - 1`) and distance `inf`. Distances are
     /// squared L2, `1 - dot` or `1 - cos` by the collection's metric. `ef` (at least `k`
-    /// is used) trades speed for recall. `filter_ids` restricts results to these ids;
-    /// when they are few, the search is exact. Several queries run in parallel on all
+    /// is used) trades speed for recall. `where` restricts results to records whose
+    /// metadata matches (Chroma's grammar: `{"key": value}`, `{"key": {"$op": arg}}` with
+    /// `$eq $ne $gt $gte $lt $lte $in $nin $contains`, and `$and`/`$or` lists);
+    /// `filter_ids` to these ids; both, to ids in `filter_ids` that match. When few
+    /// records qualify, the search is exact. Several queries run in parallel on all
     /// cores.
-    #[pyo3(signature = (queries, k = 10, ef = 64, filter_ids = None))]
+    #[pyo3(signature = (queries, k = 10, ef = 64, r#where = None, filter_ids = None))]
     fn search(
         &self,
         py: Python<'_>,
         queries: &Bound<'_, PyAny>,
         k: i64,
         ef: i64,
+        r#where: Option<&Bound<'_, PyAny>>,
         filter_ids: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let queries = convert::vectors(queries)?;
@@ -199,6 +362,7 @@ impl PyCollection {
             )))
             .or_raise(py);
         }
+        let matching = r#where.map(payload::where_filter).transpose()?;
         let filter = filter_ids.map(convert::ids).transpose()?;
         let allowed = filter
             .as_ref()
@@ -212,7 +376,7 @@ impl PyCollection {
                     let opts = SearchOptions {
                         ef,
                         filter: allowed.map(IdFilter::Ids),
-                        matching: None,
+                        matching: matching.as_ref(),
                     };
                     let mut ids = Vec::with_capacity(rows * k);
                     let mut dists = Vec::with_capacity(rows * k);
@@ -350,6 +514,21 @@ impl PyCollection {
             self.metric()
         ))
     }
+}
+
+/// Those of `ids` whose records match `w`, in their order (absent ids are dropped).
+fn matching(c: &Collection, ids: &[u64], w: &Where) -> fletchdb::Result<Vec<u64>> {
+    let payloads = c.get_payloads(ids)?;
+    let empty = fletchdb::Metadata::new();
+    Ok(ids
+        .iter()
+        .zip(payloads)
+        .filter(|(_, p)| {
+            p.as_ref()
+                .is_some_and(|p| w.matches(p.metadata.as_ref().unwrap_or(&empty)))
+        })
+        .map(|(&id, _)| id)
+        .collect())
 }
 
 /// `ids` without repeats, each at its first place: the core crate's `delete_batch` refuses

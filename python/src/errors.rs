@@ -30,7 +30,8 @@ pub(crate) enum Kind {
     InvalidVector,
     /// [`Error::DuplicateId`].
     DuplicateId,
-    /// An id that `get` was asked for and the collection does not hold (Python only).
+    /// [`Error::IdNotFound`], and an id that `get` or `get_metadata` was asked for and
+    /// the collection does not hold.
     IdNotFound,
     /// [`Error::CollectionNotFound`].
     CollectionNotFound,
@@ -96,7 +97,8 @@ const SPECS: &[(Kind, &str, Option<Builtin>, &str)] = &[
         Kind::IdNotFound,
         "IdNotFoundError",
         Some(Builtin::Key),
-        "`get` of an id the collection does not hold. Attribute: `id`.",
+        "`get`, `get_metadata`, `get_documents` or `update` of an id the collection does \
+         not hold. Attribute: `id`.",
     ),
     (
         Kind::CollectionNotFound,
@@ -238,6 +240,7 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         ),
         Error::InvalidVector { reason } => (Kind::InvalidVector, vec![("reason", any(py, reason))]),
         Error::DuplicateId { id } => (Kind::DuplicateId, vec![("id", any(py, id))]),
+        Error::IdNotFound { id } => (Kind::IdNotFound, vec![("id", any(py, id))]),
         Error::CollectionNotFound { name } => {
             (Kind::CollectionNotFound, vec![("name", any(py, name))])
         }

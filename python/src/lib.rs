@@ -15,7 +15,8 @@
 //!
 //! One file per concept, each with its `register(m)`: `database.rs` (`open`, `Database`),
 //! `collection.rs` (`Collection`), `errors.rs` (the `fletchdb.Error` tree), `convert.rs`
-//! (numpy in and out); `handle.rs` lets `Database.close()` revoke the core handles held by
+//! (numpy in and out); `payload.rs` translates metadata, documents and `where` filters
+//! between Python values and JSON; `handle.rs` lets `Database.close()` revoke the core handles held by
 //! Python objects. Every call that does work runs inside `Python::detach`, so Python
 //! threads search and write in parallel; numpy inputs are borrowed read-only (no copy for
 //! C-contiguous float32 and uint64 arrays) and the borrows outlive the GIL release, as the
@@ -27,6 +28,7 @@ mod convert;
 mod database;
 mod errors;
 mod handle;
+mod payload;
 
 use pyo3::prelude::*;
 
