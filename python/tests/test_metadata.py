@@ -444,10 +444,6 @@ def test_payloads_survive_a_reopen_without_checkpoint(path, open_db):
         check_records(db.collection("c"), model)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: replaying a payload-only record (update) does not mark its id dirty "
-    "(core/src/recovery.rs, Op::Payload), so the next checkpoint leaves the catalog's "
-    "old payload and trims the log that held the new one"))
 def test_replayed_update_survives_the_next_checkpoint(path, open_db):
     opts = dict(checkpoint_on_close=False, checkpoint_interval_s=None)
     db = open_db(path, **opts)
