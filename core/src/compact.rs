@@ -41,7 +41,7 @@ use fletchdb_index::Slot;
 use crate::collection::{Collection, CollectionInner};
 use crate::error::{Error, Result};
 use crate::free_slots;
-use crate::record::PutHead;
+use crate::record::{put_parts, put_records, PutHead};
 use crate::shared::Shared;
 
 /// Vectors moved per batch: per batch one log wait and one pass of
@@ -305,17 +305,8 @@ fn move_batch(
         .zip(&payloads)
         .map(|(&(_, id, to), p)| PutHead::new(c.cid, id, to, p))
         .collect();
-    let parts: Vec<[&[u8]; 3]> = heads
-        .iter()
-        .zip(&payloads)
-        .zip(vectors.chunks(c.config.dim))
-        .map(|((h, p), v)| [h.bytes(), &p[..], bytemuck::cast_slice(v)])
-        .collect();
-    let records: Vec<(u8, &[&[u8]])> = heads
-        .iter()
-        .zip(&parts)
-        .map(|(h, p)| (h.kind, &p[..]))
-        .collect();
+    let parts = put_parts(&heads, &payloads, vectors.chunks(c.config.dim));
+    let records = put_records(&heads, &parts);
     if let Err(e) = gate.append_many(&records) {
         c.free.give_back(&used);
         return Err(e);

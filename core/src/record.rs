@@ -68,6 +68,32 @@ impl PutHead {
     }
 }
 
+/// Each put record's parts: its head, its payload, its vector.
+pub(crate) fn put_parts<'a>(
+    heads: &'a [PutHead],
+    payloads: &'a [Vec<u8>],
+    vectors: impl IntoIterator<Item = &'a [f32]>,
+) -> Vec<[&'a [u8]; 3]> {
+    heads
+        .iter()
+        .zip(payloads)
+        .zip(vectors)
+        .map(|((h, p), v)| [h.bytes(), &p[..], bytemuck::cast_slice(v)])
+        .collect()
+}
+
+/// The records (kind and parts) for the log's `append_many`.
+pub(crate) fn put_records<'a>(
+    heads: &[PutHead],
+    parts: &'a [[&'a [u8]; 3]],
+) -> Vec<(u8, &'a [&'a [u8]])> {
+    heads
+        .iter()
+        .zip(parts)
+        .map(|(h, p)| (h.kind, &p[..]))
+        .collect()
+}
+
 /// The head of a payload record; the payload follows.
 pub(crate) fn payload_head(cid: CollectionId, id: u64) -> [u8; 12] {
     delete_record(cid, id)

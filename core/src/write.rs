@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::options::Metric;
 use crate::payload::codec::check_len;
 use crate::payload::Payload;
-use crate::record::{delete_record, PutHead, KIND_DELETE};
+use crate::record::{delete_record, put_parts, put_records, PutHead, KIND_DELETE};
 
 /// Records appended to the log per wait.
 const LOG_CHUNK: usize = 4096;
@@ -364,17 +364,8 @@ impl Collection {
             .zip(&encoded)
             .map(|((&id, r), p)| PutHead::new(c.cid, id, r.slot(), p))
             .collect();
-        let parts: Vec<[&[u8]; 3]> = heads
-            .iter()
-            .zip(&encoded)
-            .zip(&prepared)
-            .map(|((h, p), v)| [h.bytes(), &p[..], bytemuck::cast_slice(v)])
-            .collect();
-        let records: Vec<(u8, &[&[u8]])> = heads
-            .iter()
-            .zip(&parts)
-            .map(|(h, p)| (h.kind, &p[..]))
-            .collect();
+        let parts = put_parts(&heads, &encoded, prepared.iter().copied());
+        let records = put_records(&heads, &parts);
         for chunk in records.chunks(LOG_CHUNK) {
             gate.append_many(chunk)?;
         }

@@ -87,16 +87,37 @@ impl<V: VectorSource> Hnsw<V> {
         &self,
         view: &mut View<'_>,
         q: &[f32],
+        start: (u32, f32),
+        top: usize,
+        floor: usize,
+    ) -> (u32, f32) {
+        self.descend_by::<K>(view, q, start, top, floor, |_, _| true, |_, _, _, _| {})
+    }
+
+    /// [`descend`](Self::descend) moving only to neighbours `keep` accepts; `note` sees
+    /// every neighbour scored, with its distance and layer.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn descend_by<K: Kernel>(
+        &self,
+        view: &mut View<'_>,
+        q: &[f32],
         (mut cur, mut cur_d): (u32, f32),
         top: usize,
         floor: usize,
+        keep: impl Fn(&mut View<'_>, u32) -> bool,
+        mut note: impl FnMut(&mut View<'_>, u32, f32, usize),
     ) -> (u32, f32) {
         for layer in (floor + 1..=top).rev() {
             loop {
                 let mut moved = false;
                 if let Some(list) = view.links(cur, layer) {
                     for n in neighbours(list) {
+                        if !keep(view, n) {
+                            continue;
+                        }
                         let d = self.dist::<K>(q, n);
+                        note(view, n, d, layer);
                         if d < cur_d {
                             cur = n;
                             cur_d = d;
@@ -181,34 +202,22 @@ impl<V: VectorSource> Hnsw<V> {
         // The descent, noting the closest admitted node it scores on the way down; from
         // there a greedy descent through admitted nodes (two hops) on each layer below.
         let mut best: Option<(u32, f32, usize)> = None;
-        let (ep, ep_d) = {
-            let (mut cur, mut cur_d) = start;
-            if admits(&mut view, cur) {
-                best = Some((cur, cur_d, entry.level));
-            }
-            for layer in (1..=entry.level).rev() {
-                loop {
-                    let mut moved = false;
-                    if let Some(list) = view.links(cur, layer) {
-                        for n in neighbours(list) {
-                            let d = self.dist::<K>(q, n);
-                            if best.is_none_or(|b| d < b.1) && admits(&mut view, n) {
-                                best = Some((n, d, layer));
-                            }
-                            if d < cur_d {
-                                cur = n;
-                                cur_d = d;
-                                moved = true;
-                            }
-                        }
-                    }
-                    if !moved {
-                        break;
-                    }
+        if admits(&mut view, start.0) {
+            best = Some((start.0, start.1, entry.level));
+        }
+        let (ep, ep_d) = self.descend_by::<K>(
+            &mut view,
+            q,
+            start,
+            entry.level,
+            0,
+            |_, _| true,
+            |view, n, d, layer| {
+                if best.is_none_or(|b| d < b.1) && admits(view, n) {
+                    best = Some((n, d, layer));
                 }
-            }
-            (cur, cur_d)
-        };
+            },
+        );
         walk.visited.reset(view.capacity());
         walk.list.reset(ef.max(k));
         let budget = 2 * self.config.m;
@@ -218,25 +227,9 @@ impl<V: VectorSource> Hnsw<V> {
             fresh,
             ..
         } = walk;
-        if let Some((mut cur, mut cur_d, top)) = best {
-            for layer in (1..=top).rev() {
-                while let Some(links) = view.links(cur, layer) {
-                    let mut moved = false;
-                    fresh.clear();
-                    fresh.extend(neighbours(links).filter(|&n| admits(&mut view, n)));
-                    for &n in fresh.iter() {
-                        let d = self.dist::<K>(q, n);
-                        if d < cur_d {
-                            cur = n;
-                            cur_d = d;
-                            moved = true;
-                        }
-                    }
-                    if !moved {
-                        break;
-                    }
-                }
-            }
+        if let Some((n, d, top)) = best {
+            let (cur, cur_d) =
+                self.descend_by::<K>(&mut view, q, (n, d), top, 0, admits, |_, _, _, _| {});
             if visited.insert(cur) {
                 list.insert(cur_d, cur);
             }
