@@ -98,6 +98,12 @@ impl Ids {
         self.by_id.insert(id, slot)
     }
 
+    /// Notes `id` as changed for the next checkpoint without moving it (its payload
+    /// changed).
+    pub(crate) fn touch(&mut self, id: u64) {
+        self.dirty.push(id);
+    }
+
     /// Forgets `id`; returns the slot it had.
     pub(crate) fn remove(&mut self, id: u64) -> Option<u32> {
         let old = self.by_id.remove(&id);
