@@ -18,7 +18,7 @@
 //! | [`catalog_values`] | bytes to each catalog value decoder | `Corruption`, or a value that re-encodes to the same bytes |
 //! | [`open_damaged`] | damage (flip, set, zero, truncate, remove) to a real database's files | open fails with a typed error, or returns only vectors that were written |
 //! | [`vector_segments`] | damage (flip, set, truncate, remove, resealed header fields) to a vector store of growing segments | open fails with a typed error, or every slot reads as written, as `Corruption`, or as nothing past the end; the store takes a write and reopens |
-//! | [`api_ops`] | a sequence of operations (`arbitrary`) | the database agrees with an in-memory model, across checkpoints, reopens and kills |
+//! | [`api_ops`] | a sequence of operations (`arbitrary`), with payloads and `where` filters | the database agrees with an in-memory model, across checkpoints, reopens and kills |
 //!
 //! ```
 //! // Any bytes at all are a valid input; only a FletchDB bug panics.
@@ -31,7 +31,9 @@
 mod api_ops;
 mod catalog;
 mod damage;
+mod encode;
 mod graph;
+mod meta;
 mod scratch;
 mod seeds;
 mod vectors;
@@ -41,7 +43,7 @@ pub use api_ops::api_ops;
 pub use catalog::catalog_values;
 pub use damage::open_damaged;
 pub use graph::graph_file;
-pub use seeds::seeds;
+pub use seeds::{findings, seeds};
 pub use vectors::vector_segments;
 pub use wal::wal_records;
 
