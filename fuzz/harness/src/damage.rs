@@ -1,15 +1,21 @@
 //! `open_damaged`: a small real database with its files damaged where the fuzzer says.
 //!
 //! Once per process a database is built in a scratch directory (two collections,
-//! inserts, upserts and deletes, a checkpoint, more of each, then closed without a final
-//! checkpoint, so the log holds the second half over two 4 KiB segments) and its files
-//! are kept in memory. Each input is a list of damage operations, 8 bytes each:
+//! inserts, upserts and deletes, most with payloads (metadata and documents), some
+//! updating a payload alone, a checkpoint, more of each, then closed without a final
+//! checkpoint, so the catalog holds payloads and the log holds puts with payloads and
+//! payload updates) and its files are kept in memory. Each input is a list of damage
+//! operations, 8 bytes each:
 //!
 //! ```text
 //! 0     u8   file: index into the database's files, sorted by path (modulo their count)
-//! 1     u8   operation (modulo 6): 0 xor a byte with `value` (1 if 0), 1 set a byte to
+//! 1     u8   operation (modulo 8): 0 xor a byte with `value` (1 if 0), 1 set a byte to
 //!            `value`, 2 zero `len + 1` bytes, 3 truncate the file at `offset`, 4 remove
-//!            the file, 5 zero everything from `offset` on
+//!            the file, 5 zero everything from `offset` on; behind valid checksums
+//!            (`forge.rs`): 6 xor a byte of a payload in a log record (of log segment
+//!            `file`, modulo their count; payload `offset`, byte `len`) and reseal the
+//!            record, 7 xor a byte of a payload row of the catalog (collection, row and
+//!            byte from `value`, `offset` and `len`), after the other operations
 //! 2..6  u32  offset, modulo the file's length up to the end of its last data extent
 //! 6     u8   value
 //! 7     u8   len
@@ -18,18 +24,30 @@
 //! The damaged copy is written to a fresh scratch directory and opened. With
 //! `FLETCHDB_FUZZ_DEBUG` set, the damage and the outcome of the open are printed.
 //!
-//! Checked: opening never panics. If it succeeds, every collection is one that was
-//! created, with its configuration; every id it holds was written, and `get` returns
-//! one of the vectors written for it or reports corruption; searches return only ids
-//! it holds, at their true distances, or report corruption.
-//! The opened database then takes an insert and a checkpoint, and reopens to the same
-//! state. With no damage at all, the state is exactly the one written.
+//! Checked: opening never panics (damaged payload bytes, like any damage, are
+//! `Corruption`; with only operations 6 and 7, nothing but `Corruption`). If it
+//! succeeds, every collection is one that was created, with its configuration; every
+//! id it holds was written, `get` returns one of the vectors written for it or reports
+//! corruption, and `get_payloads` one of the payloads it held (any payload, for an id
+//! whose payload operations 6 and 7 changed: that is a write as far as the database
+//! can tell);
+//! `ids_where` and `count_where` of a few filters are the held ids whose payloads match
+//! (by the model's evaluator, `meta.rs`); searches, with and without a filter, return
+//! only ids it holds (and the filter matches), at their true distances, or report
+//! corruption. The opened database then takes an insert with a payload and a
+//! checkpoint, and reopens to the same state. With no damage at all, the state is
+//! exactly the one written.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use fletchdb::{CollectionConfig, Database, Error, Metric, SearchOptions};
+use fletchdb::{
+    CollectionConfig, Database, Error, Metadata, Metric, Payload, SearchOptions, Where,
+};
+use serde_json::json;
 
+use crate::forge;
+use crate::meta::{Arg, Cond, Key, Lit, Node, WhereIn};
 use crate::scratch::{self, options, FileImage};
 
 /// Ids the database is asked about: every id written is below this.
@@ -44,8 +62,10 @@ struct Written {
     config: CollectionConfig,
     /// Every vector ever written for each id, as stored (normalised for cosine).
     all: BTreeMap<u64, Vec<Vec<f32>>>,
+    /// Every payload each id ever held.
+    payloads: BTreeMap<u64, Vec<Payload>>,
     /// The final state.
-    current: BTreeMap<u64, Vec<f32>>,
+    current: BTreeMap<u64, (Vec<f32>, Payload)>,
 }
 
 impl Written {
@@ -54,19 +74,46 @@ impl Written {
             name,
             config,
             all: BTreeMap::new(),
+            payloads: BTreeMap::new(),
             current: BTreeMap::new(),
         }
     }
 
-    fn put(&mut self, db: &Database, id: u64, v: &[f32]) {
-        db.collection(self.name)
-            .expect("collection")
-            .upsert(id, v)
-            .expect("upsert");
+    /// An upsert of `v` with payload `p` (a plain `upsert` if `p` is empty).
+    fn put(&mut self, db: &Database, id: u64, v: &[f32], p: Payload) {
+        let c = db.collection(self.name).expect("collection");
+        if p.is_empty() {
+            c.upsert(id, v).expect("upsert");
+        } else {
+            c.upsert_with(&[id], v, std::slice::from_ref(&p))
+                .expect("upsert_with");
+        }
         let mut stored = v.to_vec();
         self.config.metric.prepare(&mut stored).expect("valid");
         self.all.entry(id).or_default().push(stored.clone());
-        self.current.insert(id, stored);
+        self.payloads.entry(id).or_default().push(p.clone());
+        self.current.insert(id, (stored, p));
+    }
+
+    /// An update of `id`'s metadata (if `meta`) and document (if `doc`).
+    fn update(&mut self, db: &Database, id: u64, meta: Option<Metadata>, doc: Option<String>) {
+        let (metas, docs) = ([meta.clone()], [doc.clone()]);
+        db.collection(self.name)
+            .expect("collection")
+            .update(
+                &[id],
+                meta.is_some().then_some(&metas[..]),
+                doc.is_some().then_some(&docs[..]),
+            )
+            .expect("update");
+        let p = &mut self.current.get_mut(&id).expect("present").1;
+        if meta.is_some() {
+            p.metadata = meta;
+        }
+        if doc.is_some() {
+            p.document = doc;
+        }
+        self.payloads.entry(id).or_default().push(p.clone());
     }
 
     fn delete(&mut self, db: &Database, id: u64) {
@@ -77,6 +124,24 @@ impl Written {
             .expect("delete"));
         self.current.remove(&id);
     }
+}
+
+/// The payload of write `gen` of `id`: metadata and a document, one of them, or
+/// neither (one in five).
+fn payload(id: u64, gen: u64) -> Payload {
+    let meta = json!({"a": id % 3, "b": gen, "tags": ["x", id.is_multiple_of(2)], "n": null});
+    let doc = format!("document {gen} of {id}");
+    match (id + gen) % 5 {
+        0 => Payload::new(),
+        1 => Payload::new().with_metadata(meta),
+        2 => Payload::new().with_document(doc),
+        _ => Payload::new().with_metadata(meta).with_document(doc),
+    }
+}
+
+/// Metadata an update sets.
+fn new_meta(id: u64) -> Option<Metadata> {
+    json!({"a": 2, "b": id, "tags": ["y"]}).as_object().cloned()
 }
 
 /// The database every input damages.
@@ -129,27 +194,34 @@ fn build() -> Pristine {
         db.create_collection(w.name, w.config).expect("create");
     }
     for id in 0..24 {
-        a.put(&db, id, &vec_a(id, 0));
+        a.put(&db, id, &vec_a(id, 0), payload(id, 0));
     }
     for id in 0..10 {
-        b.put(&db, id, &vec_b(id, 0));
+        b.put(&db, id, &vec_b(id, 0), payload(id, 1));
     }
-    a.put(&db, 3, &vec_a(3, 1));
-    a.put(&db, 5, &vec_a(5, 1));
+    a.put(&db, 3, &vec_a(3, 1), Payload::new());
+    a.put(&db, 5, &vec_a(5, 1), payload(5, 1));
+    a.update(&db, 6, new_meta(6), None);
+    a.update(&db, 9, None, Some("updated".into()));
     a.delete(&db, 7);
     b.delete(&db, 2);
     db.checkpoint().expect("checkpoint");
     for id in 24..32 {
-        a.put(&db, id, &vec_a(id, 0));
+        a.put(&db, id, &vec_a(id, 0), payload(id, 2));
     }
-    a.put(&db, 4, &vec_a(4, 2));
-    a.put(&db, 24, &vec_a(24, 3));
+    a.put(&db, 4, &vec_a(4, 2), Payload::new());
+    a.put(&db, 24, &vec_a(24, 3), payload(24, 3));
+    a.update(&db, 10, None, Some("updated after".into()));
+    a.update(&db, 11, new_meta(11), Some(String::new()));
+    a.update(&db, 26, Some(Metadata::new()), None);
     a.delete(&db, 8);
     a.delete(&db, 25);
     for id in 10..14 {
-        b.put(&db, id, &vec_b(id, 0));
+        b.put(&db, id, &vec_b(id, 0), payload(id, 4));
     }
-    b.put(&db, 1, &vec_b(1, 1));
+    b.put(&db, 1, &vec_b(1, 1), payload(1, 1));
+    b.update(&db, 0, None, None);
+    b.update(&db, 4, new_meta(4), None);
     b.delete(&db, 3);
     db.close().expect("close");
     Pristine {
@@ -173,7 +245,7 @@ fn parse(data: &[u8]) -> Vec<Damage> {
         .take(16)
         .map(|c| Damage {
             file: c[0] as usize,
-            op: c[1] % 6,
+            op: c[1] % 8,
             offset: u32::from_le_bytes([c[2], c[3], c[4], c[5]]),
             value: c[6],
             len: c[7],
@@ -181,23 +253,32 @@ fn parse(data: &[u8]) -> Vec<Damage> {
         .collect()
 }
 
-/// Applies `damage` to `files` (removed files become `None`).
-fn apply(files: &mut [Option<FileImage>], d: Damage) {
+/// Applies `damage` (not operation 7) to `files` (removed files become `None`);
+/// returns the collection and id whose payload operation 6 changed.
+fn apply(files: &mut [Option<FileImage>], d: Damage) -> Option<(u32, u64)> {
+    if d.op == 6 {
+        let mut logs: Vec<&mut FileImage> = files
+            .iter_mut()
+            .flatten()
+            .filter(|f| f.rel.starts_with("wal"))
+            .collect();
+        let n = logs.len();
+        let f = logs.get_mut(d.file % n.max(1))?;
+        return forge::log_payload(f, d.offset, d.len, d.value);
+    }
     let n = files.len();
-    let Some(f) = files[d.file % n].as_mut() else {
-        return;
-    };
+    let f = files[d.file % n].as_mut()?;
     let size = f.data_len();
     if d.op == 4 {
         files[d.file % n] = None;
-        return;
+        return None;
     }
     if d.op == 3 {
         f.truncate_before(d.offset as usize % (size + 1));
-        return;
+        return None;
     }
     if size == 0 {
-        return;
+        return None;
     }
     let at = d.offset as usize % size;
     match d.op {
@@ -206,23 +287,39 @@ fn apply(files: &mut [Option<FileImage>], d: Damage) {
         2 => (at..(at + d.len as usize + 1).min(size)).for_each(|i| *f.byte_mut(i) = 0),
         _ => (at..size).for_each(|i| *f.byte_mut(i) = 0),
     }
+    None
 }
 
-/// What an opened database holds: per collection, each id's vector, or `None` where
-/// reading it reports damage.
-type State = BTreeMap<String, BTreeMap<u64, Option<Vec<f32>>>>;
+/// What an opened database holds: per collection, each id's vector (`None` where
+/// reading it reports damage) and payload.
+type State = BTreeMap<String, BTreeMap<u64, Held>>;
+
+/// One id's vector (`None`: reading it reports damage) and payload.
+type Held = (Option<Vec<f32>>, Payload);
 
 /// The body of the `open_damaged` fuzz target; see the module documentation.
 pub fn open_damaged(data: &[u8]) {
     let pristine = pristine();
     let damage = parse(data);
     let mut files: Vec<Option<FileImage>> = pristine.files.iter().cloned().map(Some).collect();
-    for &d in &damage {
-        apply(&mut files, d);
+    // Ids whose payload operations 6 and 7 changed, by collection name.
+    let mut forged = Vec::new();
+    for &d in damage.iter().filter(|d| d.op != 7) {
+        forged.extend(apply(&mut files, d));
     }
     let files: Vec<FileImage> = files.into_iter().flatten().collect();
     let dir = scratch::tempdir();
     scratch::restore(dir.path(), &files);
+    for d in damage.iter().filter(|d| d.op == 7) {
+        forged.extend(forge::catalog_payload(dir.path(), d.offset, d.len, d.value));
+    }
+    let forged: Vec<(&str, u64)> = forged
+        .into_iter()
+        .filter_map(|(cid, id)| {
+            let w = pristine.written.get((cid as usize).checked_sub(1)?)?;
+            Some((w.name, id))
+        })
+        .collect();
     let damaged = !damage.is_empty();
 
     let opened = Database::open(dir.path(), options());
@@ -237,16 +334,25 @@ pub fn open_damaged(data: &[u8]) {
         Err(e) => {
             check_error(&e);
             assert!(damaged, "the undamaged database fails to open: {e}");
+            if damage.iter().all(|d| d.op >= 6) {
+                assert!(
+                    matches!(e, Error::Corruption { .. }),
+                    "a payload changed behind its checksum fails the open with {e:?}"
+                );
+            }
             return;
         }
     };
-    let state = observe(&db, pristine, None, damaged);
+    let state = observe(&db, pristine, None, damaged, &forged);
     if !damaged {
         let want: State = pristine
             .written
             .iter()
             .map(|w| {
-                let ids = w.current.iter().map(|(&id, v)| (id, Some(v.clone())));
+                let ids = w
+                    .current
+                    .iter()
+                    .map(|(&id, (v, p))| (id, (Some(v.clone()), p.clone())));
                 (w.name.to_string(), ids.collect())
             })
             .collect();
@@ -263,19 +369,22 @@ pub fn open_damaged(data: &[u8]) {
         .find(|w| w.name == name)
         .expect("known");
     let mut v = vec![0.5f32; w.config.dim];
+    let p = payload(NEW_ID, 1);
     db.collection(&name)
         .expect("listed collection")
-        .insert(NEW_ID, &v)
+        .insert_with(&[NEW_ID], &v, std::slice::from_ref(&p))
         .unwrap_or_else(|e| panic!("insert into an opened database: {e}"));
     w.config.metric.prepare(&mut v).expect("non-zero");
     db.checkpoint()
         .unwrap_or_else(|e| panic!("checkpoint of an opened database: {e}"));
     db.close().expect("close");
     let mut want = state;
-    want.get_mut(&name).expect("listed").insert(NEW_ID, Some(v));
+    want.get_mut(&name)
+        .expect("listed")
+        .insert(NEW_ID, (Some(v), p));
     let db = Database::open(dir.path(), options())
         .unwrap_or_else(|e| panic!("a database that opened and checkpointed fails to reopen: {e}"));
-    let again = observe(&db, pristine, Some(NEW_ID), damaged);
+    let again = observe(&db, pristine, Some(NEW_ID), damaged, &forged);
     assert_eq!(again, want, "the reopened database reads otherwise");
 }
 
@@ -297,9 +406,15 @@ fn check_read_error(e: &Error, damaged: bool, what: &str) {
 }
 
 /// Reads every collection of `db`, checking it against what was written (`extra`: an
-/// id the harness wrote since, whose vector the caller checks; `damaged`: whether
-/// reads may report damage).
-fn observe(db: &Database, pristine: &Pristine, extra: Option<u64>, damaged: bool) -> State {
+/// id the harness wrote since, whose vector and payload the caller checks; `damaged`:
+/// whether reads may report damage; `forged`: ids whose payload may be any).
+fn observe(
+    db: &Database,
+    pristine: &Pristine,
+    extra: Option<u64>,
+    damaged: bool,
+    forged: &[(&str, u64)],
+) -> State {
     let mut state = State::new();
     for name in db.list_collections() {
         let w = pristine
@@ -313,53 +428,108 @@ fn observe(db: &Database, pristine: &Pristine, extra: Option<u64>, damaged: bool
             w.config,
             "collection {name} changed configuration"
         );
+        let ids: Vec<u64> = (0..ID_BOUND).chain(extra).collect();
+        let payloads = c
+            .get_payloads(&ids)
+            .unwrap_or_else(|e| panic!("get_payloads: {e}"));
         let mut held = BTreeMap::new();
-        for id in (0..ID_BOUND).chain(extra) {
+        for (&id, payload) in ids.iter().zip(payloads) {
             let v = match c.get(id) {
-                Ok(Some(v)) => v,
-                Ok(None) => continue,
-                Err(e) => {
-                    check_read_error(&e, damaged, "get");
-                    assert!(
-                        Some(id) == extra || w.all.contains_key(&id),
-                        "{name}: holds id {id}, never written"
-                    );
-                    held.insert(id, None);
+                Ok(Some(v)) => Some(v),
+                Ok(None) => {
+                    assert_eq!(payload, None, "{name}: absent id {id} has a payload");
                     continue;
                 }
+                Err(e) => {
+                    check_read_error(&e, damaged, "get");
+                    None
+                }
             };
-            assert_eq!(v.len(), w.config.dim);
+            let payload =
+                payload.unwrap_or_else(|| panic!("{name}: id {id} has a vector, no payload"));
             if Some(id) != extra {
-                let ok = w.all.get(&id).is_some_and(|all| all.contains(&v));
                 assert!(
-                    ok,
-                    "{name}: id {id} holds {v:?}, which was never written for it"
+                    w.all.contains_key(&id),
+                    "{name}: holds id {id}, never written"
+                );
+                if let Some(v) = &v {
+                    assert_eq!(v.len(), w.config.dim);
+                    assert!(
+                        w.all[&id].contains(v),
+                        "{name}: id {id} holds {v:?}, which was never written for it"
+                    );
+                }
+                assert!(
+                    w.payloads[&id].contains(&payload) || forged.contains(&(w.name, id)),
+                    "{name}: id {id} holds {payload:?}, which it never held"
                 );
             }
-            held.insert(id, Some(v));
+            held.insert(id, (v, payload));
         }
         assert_eq!(c.len(), held.len(), "{name}: holds ids never written");
+        for f in filters() {
+            check_where(&c, &f, &held);
+        }
         for q in [vec![0.5f32; w.config.dim], vec![-1.0; w.config.dim]] {
-            check_search(&c, w.config.metric, &q, &held, damaged);
+            check_search(&c, w.config.metric, &q, &held, None, damaged);
+            for f in filters() {
+                check_search(&c, w.config.metric, &q, &held, Some(&f), damaged);
+            }
         }
         state.insert(name, held);
     }
     state
 }
 
-/// A search returns only held, readable ids, each at its true distance, closest first
-/// (or reports damage, if there is some).
+/// Filters asked of every opened database: on the written metadata's integer, its list
+/// and a key some updates set.
+fn filters() -> [WhereIn; 3] {
+    let cond = |c| Node::Cond(c);
+    [
+        WhereIn::Node(cond(Cond::Lte(Key::A, Arg::Lit(Lit::Int(1))))),
+        WhereIn::Node(cond(Cond::Contains(Key::Tags, Arg::Lit(Lit::Bool(true))))),
+        WhereIn::Or(vec![
+            cond(Cond::Contains(Key::Tags, Arg::Lit(Lit::Str(2)))),
+            cond(Cond::Gte(Key::B, Arg::Lit(Lit::Int(3)))),
+        ]),
+    ]
+}
+
+/// `ids_where` and `count_where` of `f` are the held ids whose payload matches (by the
+/// model's evaluator): the metadata index agrees with the payloads.
+fn check_where(c: &fletchdb::Collection, f: &WhereIn, held: &BTreeMap<u64, Held>) {
+    let filter = Where::from_json(&f.json()).expect("a valid filter");
+    let want: Vec<u64> = held
+        .iter()
+        .filter(|(_, (_, p))| f.matches(p.metadata.as_ref()))
+        .map(|(&id, _)| id)
+        .collect();
+    let got = c
+        .ids_where(&filter)
+        .unwrap_or_else(|e| panic!("ids_where: {e}"));
+    assert_eq!(got, want, "ids where {filter}");
+    let n = c
+        .count_where(&filter)
+        .unwrap_or_else(|e| panic!("count_where: {e}"));
+    assert_eq!(n, want.len(), "count where {filter}");
+}
+
+/// A search (with the filter `f`, if given) returns only held, readable ids (that `f`
+/// matches), each at its true distance, closest first (or reports damage, if there is
+/// some).
 fn check_search(
     c: &fletchdb::Collection,
     metric: Metric,
     q: &[f32],
-    held: &BTreeMap<u64, Option<Vec<f32>>>,
+    held: &BTreeMap<u64, Held>,
+    f: Option<&WhereIn>,
     damaged: bool,
 ) {
+    let filter = f.map(|f| Where::from_json(&f.json()).expect("a valid filter"));
     let opts = SearchOptions {
         ef: 128,
         filter: None,
-        matching: None,
+        matching: filter.as_ref(),
     };
     let hits = match c.search(q, 64, &opts) {
         Ok(hits) => hits,
@@ -371,11 +541,20 @@ fn check_search(
     let mut pq = q.to_vec();
     metric.prepare(&mut pq).expect("non-zero query");
     for (i, h) in hits.iter().enumerate() {
-        let v = held
+        let (v, p) = held
             .get(&h.id)
-            .unwrap_or_else(|| panic!("search returned id {}, which get() does not know", h.id))
+            .unwrap_or_else(|| panic!("search returned id {}, which get() does not know", h.id));
+        let v = v
             .as_ref()
             .unwrap_or_else(|| panic!("search returned id {}, whose vector is damaged", h.id));
+        if let Some(f) = f {
+            assert!(
+                f.matches(p.metadata.as_ref()),
+                "search where {} returned id {}, holding {p:?}",
+                f.json(),
+                h.id
+            );
+        }
         let want = metric.distance_scalar(&pq, v);
         assert!(
             h.distance == want || (h.distance - want).abs() <= 1e-3 * want.abs().max(1.0),

@@ -36,6 +36,7 @@ mod api_ops;
 mod catalog;
 mod damage;
 mod encode;
+mod forge;
 mod graph;
 mod meta;
 mod payload;
