@@ -36,7 +36,6 @@ mod api_ops;
 mod catalog;
 mod damage;
 mod encode;
-mod forge;
 mod graph;
 mod meta;
 mod payload;
