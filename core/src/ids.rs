@@ -98,7 +98,7 @@ impl Ids {
         self.by_id.insert(id, slot)
     }
 
-    /// Notes `id` as changed for the next checkpoint, its slot unchanged (its payload
+    /// Notes `id` as changed for the next checkpoint without moving it (its payload
     /// changed).
     pub(crate) fn touch(&mut self, id: u64) {
         self.dirty.push(id);

@@ -71,6 +71,9 @@ struct Pending {
     ids: Ids,
     /// Stored payloads by id: the checkpoint's, then the log's changes.
     payloads: FxHashMap<u64, Box<[u8]>>,
+    /// True if the catalog held any payload row: a checkpoint may have rows to remove
+    /// even if replay leaves no payload.
+    catalog_payloads: bool,
     generation: Option<u64>,
     /// The checkpoint's graph file's bytes, if it has one.
     graph: Option<Vec<u8>>,
@@ -174,7 +177,7 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
             (ids, graph)
         });
         let (ids, graph) = (ids??, graph?);
-        let payloads = catalog
+        let payloads: FxHashMap<u64, Box<[u8]>> = catalog
             .metas(record.id)?
             .into_iter()
             .map(|(id, bytes)| (id, bytes.into_boxed_slice()))
@@ -187,6 +190,7 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                 files,
                 store,
                 ids,
+                catalog_payloads: !payloads.is_empty(),
                 payloads,
                 generation,
                 graph,
@@ -283,7 +287,8 @@ fn replay_log(
                 check_payload(&wal_dir, r.lsn, payload)?;
                 if let Some(p) = pending.get_mut(&cid) {
                     set_payload(&mut p.payloads, id, payload);
-                    // The next checkpoint must write it, as it writes replayed puts.
+                    // The next checkpoint writes it to the catalog, as it does a put's,
+                    // before it trims the log that holds it.
                     p.ids.touch(id);
                 }
             }
@@ -387,13 +392,14 @@ fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
     for s in orphans {
         let _ = index.delete(Slot(s));
     }
-    let payloads = Payloads::restore(p.payloads, |id| p.ids.slot_of(id)).map_err(|(id, e)| {
-        Error::corruption(
-            catalog,
-            0,
-            format!("collection {:?}, id {id}: {e}", p.record.name),
-        )
-    })?;
+    let payloads = Payloads::restore(p.payloads, p.catalog_payloads, |id| p.ids.slot_of(id))
+        .map_err(|(id, e)| {
+            Error::corruption(
+                catalog,
+                0,
+                format!("collection {:?}, id {id}: {e}", p.record.name),
+            )
+        })?;
     CollectionInner::new(p.record.id, p.record.name, p.config, index, p.ids, payloads)
 }
 

@@ -73,6 +73,56 @@ impl Payload {
         }
     }
 
+    /// The payload's stored form: the bytes a log record and the catalog hold for it.
+    /// [`from_bytes`](Self::from_bytes) reads it back.
+    ///
+    /// ```text
+    /// flags u8          bit 0: metadata follows; bit 1: a document follows; others 0
+    /// meta_len u32 LE   if bit 0: the length of the metadata, then the metadata as
+    ///                   JSON text (an object, keys in their order)
+    /// the rest          if bit 1: the document, UTF-8 (else nothing)
+    /// ```
+    ///
+    /// An empty payload is the empty slice (and no other payload is).
+    ///
+    /// A payload whose metadata a write would refuse (see [`Metadata`]) still encodes,
+    /// but `from_bytes` refuses the bytes.
+    ///
+    /// ```
+    /// use fletchdb::{Error, Payload};
+    /// use serde_json::json;
+    ///
+    /// let p = Payload::new()
+    ///     .with_metadata(json!({"page": 3, "ratio": 1.0 / 11.0, "tags": ["a", 1]}))
+    ///     .with_document("The text the vector came from.");
+    /// let bytes = p.to_bytes();
+    /// assert_eq!(Payload::from_bytes(&bytes)?, p);
+    /// assert!(Payload::new().to_bytes().is_empty());
+    /// assert_eq!(Payload::from_bytes(&[])?, Payload::new());
+    ///
+    /// // Bytes that are not a stored payload are refused, saying why.
+    /// let err = Payload::from_bytes(&bytes[..3]).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidArgument(ref why) if why.contains("metadata")));
+    /// # Ok::<(), fletchdb::Error>(())
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// Reads a payload's stored form, as [`to_bytes`](Self::to_bytes) writes it; the
+    /// empty slice is the empty payload. What it accepts is a payload a write would
+    /// accept, and its `to_bytes` reads back to an equal payload.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] saying what is wrong: unknown flags, a cut metadata
+    /// length or metadata, metadata that is not a JSON object of values a record may
+    /// carry (see [`Metadata`]), a document that is not UTF-8, or bytes after a payload
+    /// without a document.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Payload> {
+        Payload::decode(bytes).map_err(Error::InvalidArgument)
+    }
+
     /// The stored form; empty for an empty payload.
     pub(crate) fn encode(&self) -> Vec<u8> {
         if self.is_empty() {

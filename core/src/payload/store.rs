@@ -24,15 +24,18 @@ pub(crate) struct Payloads {
 }
 
 impl Payloads {
-    /// Payloads restored at open: the stored bytes of each id, and the slot each
-    /// live id's vector is in (`None`: the id is gone, so is its payload). Bytes that do
-    /// not decode are reported with their id.
+    /// Payloads restored at open: the stored bytes of each id (the catalog's, then the
+    /// log's changes), whether the catalog held any payload row (`in_catalog`: if so,
+    /// checkpoints may have rows to remove even when the log cleared every payload),
+    /// and the slot each live id's vector is in (`None`: the id is gone, so is its
+    /// payload). Bytes that do not decode are reported with their id.
     pub(crate) fn restore(
         stored: FxHashMap<u64, Box<[u8]>>,
+        in_catalog: bool,
         slot_of: impl Fn(u64) -> Option<u32>,
     ) -> Result<Payloads, (u64, String)> {
         let mut out = Payloads {
-            ever: !stored.is_empty(),
+            ever: in_catalog || !stored.is_empty(),
             ..Payloads::default()
         };
         for (id, bytes) in stored {

@@ -3,6 +3,9 @@
 //! Checked: [`CollectionRecord::decode`] and [`CollectionState::decode`] return
 //! [`StorageError::Corruption`] or a value, never panic, and a value they return
 //! re-encodes to exactly the input (each encoding has one byte string per value).
+//! The same bytes as a `meta/<cid>` value go to `Payload::from_bytes`, with the
+//! contract of `payload_bytes` (`payload.rs`): `InvalidArgument` or a payload that
+//! re-encodes to bytes that decode to it (JSON text has many spellings of one value).
 
 use fletchdb_storage::catalog::{CollectionRecord, CollectionState};
 use fletchdb_storage::StorageError;
@@ -20,6 +23,7 @@ pub fn catalog_values(data: &[u8]) {
         Ok(state) => assert_eq!(state.encode(), data, "{state:?} re-encodes otherwise"),
         Err(e) => check_error(&e),
     }
+    crate::payload::check_stored(data);
 }
 
 fn check_error(e: &StorageError) {

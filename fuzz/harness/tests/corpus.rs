@@ -2,12 +2,13 @@
 //! finding) and its generated seeds through the target's body, so that plain
 //! `cargo test` on stable exercises the fuzz targets without libFuzzer.
 //!
-//! `cargo test -p fletchdb-fuzz -- --ignored write_seeds` rewrites the committed seeds.
+//! `cargo test -p fletchdb-fuzz -- --ignored write_seeds` rewrites the committed seeds
+//! (and the findings written from their operations, `fletchdb_fuzz::findings`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use fletchdb_fuzz::{seeds, Target, TARGETS};
+use fletchdb_fuzz::{findings, seeds, Target, TARGETS};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,14 +54,34 @@ fn generated_seeds_replay() {
     }
 }
 
+/// A finding kept as the operations that found it must be committed as their current
+/// encoding: if the input types change, its old bytes would decode to something else
+/// and the corpus would stop replaying the finding.
 #[test]
-#[ignore = "writes fuzz/corpus/*/seed-*; run by hand after a format change"]
+fn findings_written_from_operations_are_committed_as_written() {
+    for &(target, _) in TARGETS {
+        for (name, bytes) in findings(target) {
+            let path = corpus_dir(target).join(&name);
+            let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                committed == bytes,
+                "{target}/{name} is not the encoding of its operations: rerun write_seeds"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/*/seed-* and the findings written from operations; run by hand after a format change"]
 fn write_seeds() {
     for &(target, _) in TARGETS {
         let dir = corpus_dir(target);
         std::fs::create_dir_all(&dir).expect("create corpus dir");
         for (name, bytes) in seeds(target) {
             std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+        }
+        for (name, bytes) in findings(target) {
+            std::fs::write(dir.join(name), bytes).expect("write finding");
         }
     }
 }

@@ -4,10 +4,17 @@
 
 use std::sync::Arc;
 
+use fletchdb::{CollectionConfig, Database, Payload};
 use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, Slot};
 use fletchdb_storage::catalog::{CollectionId, CollectionRecord, CollectionState};
 use fletchdb_storage::io::{MemDir, StorageDir};
 use fletchdb_storage::wal::{Durability, Wal, WalOptions};
+use serde_json::json;
+
+use crate::encode::encode_all;
+
+mod api_ops;
+mod payloads;
 
 /// The seed inputs of `target` (a name from [`TARGETS`](crate::TARGETS)), by name.
 ///
@@ -20,10 +27,28 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "catalog_values" => catalog_seeds(),
         "open_damaged" => damage_seeds(),
         "vector_segments" => vector_seeds(),
-        "api_ops" => api_seeds(),
+        "payload_bytes" => payloads::payload_seeds(),
+        "where_json" => payloads::where_seeds(),
+        "api_ops" => api_ops::api_seeds(),
         other => panic!("no target {other:?}"),
     };
     seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
+}
+
+/// Findings whose inputs are written from a description (the operations that found
+/// them) rather than kept as the fuzzer's bytes, by file name in `fuzz/corpus/<target>/`:
+/// their bytes follow the input types (`tests/corpus.rs` checks that the committed
+/// files are these bytes, and `write_seeds` rewrites them).
+pub fn findings(target: &str) -> Vec<(String, Vec<u8>)> {
+    match target {
+        // F5 (the fuzzer's input was re-encoded when api_ops gained payload
+        // operations, which changed how bytes decode).
+        "api_ops" => vec![(
+            "finding-F5-catalog-lost".to_string(),
+            encode_all(&api_ops::f5_catalog_lost()),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// Segments written by the real log, as `wal_records` inputs (see `wal.rs`).
@@ -75,7 +100,58 @@ fn wal_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let grown = write(16 << 10, 40, 150, false);
     out.push(("grown-killed", wal_input(4 | 16, &grown[..2])));
     out.push(("empty", wal_input(8, &[(1, Vec::new())])));
+    // A database's own log: puts with payloads, payload updates, plain puts, deletes.
+    let db = database_log(true);
+    out.push(("db-payloads", wal_input(4, &db[..2.min(db.len())])));
+    let db = database_log(false);
+    out.push(("db-payloads-killed", wal_input(4, &db[..2.min(db.len())])));
     out
+}
+
+/// The log segments of a database written with payloads (`wal_records` input bodies,
+/// resealed for the harness's salts), closed cleanly or as a kill leaves them.
+fn database_log(close: bool) -> Vec<(u64, Vec<u8>)> {
+    let dir = crate::scratch::tempdir();
+    let db = Database::open(dir.path(), crate::scratch::options()).expect("open");
+    let c = db
+        .create_collection("docs", CollectionConfig::new(4, fletchdb::Metric::L2))
+        .expect("create");
+    for id in 0..40u64 {
+        let p = Payload::new()
+            .with_metadata(json!({"id": id, "tags": ["a", id % 3], "f": id as f64 / 7.0}))
+            .with_document(format!("document {id}"));
+        let v = [id as f32, 1.0, 0.5, -(id as f32)];
+        c.upsert_with(&[id], &v, &[p]).expect("upsert_with");
+        if id % 4 == 1 {
+            let meta = json!({"updated": true}).as_object().cloned();
+            c.update(&[id - 1], Some(&[meta]), None).expect("update");
+        }
+        if id % 5 == 2 {
+            c.upsert(id - 2, &v).expect("upsert");
+            c.delete(id - 1).expect("delete");
+        }
+    }
+    let image = if close {
+        drop(c);
+        db.close().expect("close");
+        crate::scratch::snapshot(dir.path())
+    } else {
+        let image = crate::scratch::snapshot(dir.path());
+        drop(c);
+        drop(db);
+        image
+    };
+    let mem = MemDir::new();
+    for f in image.iter().filter(|f| f.rel.starts_with("wal")) {
+        let name = f.rel.file_name().and_then(|n| n.to_str()).expect("name");
+        let mut bytes = vec![0u8; f.len as usize];
+        for (at, data) in &f.extents {
+            bytes[*at as usize..*at as usize + data.len()].copy_from_slice(data);
+        }
+        let file = mem.create(name).expect("create");
+        file.write_all_at(&bytes, 0).expect("write");
+    }
+    segments(&mem)
 }
 
 /// Every segment of the log in `dir`: first LSN and the bytes after the header, up to
@@ -174,6 +250,11 @@ fn catalog_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("state", state.clone()),
         ("state-empty-blob", CollectionState::default().encode()),
         ("state-cut", state[..6].to_vec()),
+        ("payload", payloads::sample_payload().to_bytes()),
+        (
+            "payload-document",
+            Payload::new().with_document("text").to_bytes(),
+        ),
     ]
 }
 
@@ -195,6 +276,17 @@ fn damage_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("remove-file5", op(5, 4, 0, 0, 0)),
         ("zero-tail-file6", op(6, 5, 200, 0, 0)),
         ("two-ops", [op(2, 3, 90, 0, 0), op(3, 0, 10, 4, 0)].concat()),
+        // Payload bytes changed behind valid checksums: in the log, the last byte of a
+        // document (still a document) and a flags byte (no longer a payload); in the
+        // catalog, a byte inside a row's JSON and a flags byte.
+        ("forge-log-document", op(0, 6, 3, 0x01, 255)),
+        ("forge-log-flags", op(0, 6, 5, 0x40, 0)),
+        ("forge-catalog", op(0, 7, 1, 0x02, 40)),
+        ("forge-catalog-flags", op(0, 7, 0, 0x80, 0)),
+        (
+            "forge-both",
+            [op(0, 6, 7, 0x08, 20), op(0, 7, 4, 0x11, 3)].concat(),
+        ),
     ]
 }
 
@@ -222,27 +314,5 @@ fn vector_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("header-slots", with(&[op(3, 4, 8, 2)])),
         ("header-version-2", with(&[op(0, 4, 2, 0)])),
         ("header-version-9", with(&[op(1, 4, 9, 0)])),
-    ]
-}
-
-/// Operation sequences for `api_ops`: pseudo-random bytes (any bytes decode).
-fn api_seeds() -> Vec<(&'static str, Vec<u8>)> {
-    let bytes = |seed: u64, len: usize| {
-        let mut x = seed;
-        (0..len)
-            .map(|_| {
-                // xorshift64*
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-            })
-            .collect::<Vec<u8>>()
-    };
-    vec![
-        ("random-1", bytes(1, 256)),
-        ("random-2", bytes(2, 512)),
-        ("random-3", bytes(3, 1024)),
-        ("random-4", bytes(4, 2048)),
     ]
 }
