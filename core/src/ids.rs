@@ -158,6 +158,12 @@ impl IdMap {
         self.ids.read()
     }
 
+    /// A read lock that a queued writer does not hold up: for reads made while holding
+    /// another lock taken after this one (see the search's lock order).
+    pub(crate) fn read_recursive(&self) -> RwLockReadGuard<'_, Ids> {
+        self.ids.read_recursive()
+    }
+
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Ids> {
         self.ids.write()
     }
