@@ -101,14 +101,18 @@ impl Collection {
     /// [`Error::Closed`](crate::Error::Closed).
     pub fn count_where(&self, w: &Where) -> Result<usize> {
         self.check_live()?;
-        let live = self.len();
+        let map = self.c.ids.read();
         let payloads = self.c.payloads.read();
-        let m = Matches::of(w, payloads.index(), live);
+        let m = Matches::of(w, payloads.index(), map.len());
         Ok(match m {
             Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
             lazy => {
+                // A predicate is asked about every slot; only live ones count (a
+                // hand-built empty `And` admits every slot).
                 let mut n = 0;
-                lazy.for_each(self.c.store().len() as u32, |_| n += 1);
+                lazy.for_each(self.c.store().len() as u32, |s| {
+                    n += usize::from(map.id_of(s).is_some());
+                });
                 n
             }
         })

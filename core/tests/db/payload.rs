@@ -385,6 +385,21 @@ fn where_and_id_filters_combine() {
         .map(|&i| Payload::new().with_metadata(json!({"even": i % 2 == 0, "n": i})))
         .collect();
     c.insert_with(&ids, &vectors, &payloads).unwrap();
+    // Hand-built filters the grammar cannot express: an empty `And` matches every
+    // live record (not the slots deleted records left), an empty `Or` none.
+    c.delete_batch(&[5, 6]).unwrap();
+    assert_eq!(c.count_where(&Where::And(vec![])).unwrap(), 98);
+    assert_eq!(c.ids_where(&Where::And(vec![])).unwrap().len(), 98);
+    assert_eq!(c.count_where(&Where::Or(vec![])).unwrap(), 0);
+    c.insert_with(
+        &[5, 6],
+        &[5.0, 6.0],
+        &[
+            Payload::new().with_metadata(json!({"even": false, "n": 5})),
+            Payload::new().with_metadata(json!({"even": true, "n": 6})),
+        ],
+    )
+    .unwrap();
     let even = Where::from_json(&json!({"even": true})).unwrap();
     let allowed: Vec<u64> = (40..60).collect();
     let opts = SearchOptions {
