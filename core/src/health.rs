@@ -49,20 +49,29 @@ impl HealthLog {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a background failure and keeps its message.
+    /// Counts a background failure and keeps its message, both under the message's
+    /// lock, so a snapshot never sees the count without the message (the count first,
+    /// then the message, let `a_failed_background_checkpoint_is_counted_kept_and_retried`
+    /// read one failure and no message, once, on a clean-clone CI run).
     pub(crate) fn failed(&self, error: &dyn std::fmt::Display) {
+        let message = error.to_string();
+        let mut last = self.last_error.lock();
+        *last = Some(message);
         self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock() = Some(error.to_string());
     }
 
     /// A snapshot, with the fields the log does not hold filled in.
     pub(crate) fn snapshot(&self, checkpoint_lsn: u64, replayed_at_open: u64) -> Health {
+        let (errors, last) = {
+            let last = self.last_error.lock();
+            (self.errors.load(Ordering::Relaxed), last.clone())
+        };
         Health {
             checkpoint_lsn,
             replayed_at_open,
             background_checkpoints: self.checkpoints.load(Ordering::Relaxed),
-            background_errors: self.errors.load(Ordering::Relaxed),
-            last_background_error: self.last_error.lock().clone(),
+            background_errors: errors,
+            last_background_error: last,
         }
     }
 }
