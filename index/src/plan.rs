@@ -47,10 +47,11 @@ const MAX_WIDENING: usize = 64;
 /// A caller's filter admitting at most this many live slots per unit of ef is scanned
 /// exactly; above, the admitted subgraph is walked. Measured on minilm-mix-dev
 /// (100,000 × 384-d, ef 64, one thread, `fletchdb-filter`, queries per CPU second
-/// against the unfiltered search): exact scans of 1,951 and 2,430 matches ran at
-/// 0.92 and 0.88 of the unfiltered speed, 8,257 at 0.07; the walk of the admitted
-/// subgraph at 2-8 % ran at 0.2-0.4. So the scan wins to about 3,000 matches at ef 64.
-const EXACT_PER_EF: usize = 48;
+/// against the unfiltered search, each pass beside an unfiltered one): exact scans of
+/// 3,160, 4,108 and 4,677 matches ran at 0.72, 0.53 and 0.46 of the unfiltered speed,
+/// 6,031 at 0.25; the walk at 0.45-0.52 there, with recall 0.92-0.96 against the
+/// scan's 1.0. So the scan is kept to about 4,600 matches at ef 64.
+const EXACT_PER_EF: usize = 72;
 /// Admitted nodes spread over the slots that seed a walk of the admitted subgraph.
 const SEEDS: usize = 16;
 /// Slots sampled to estimate a filter's selectivity when it does not say.

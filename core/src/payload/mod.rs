@@ -1,6 +1,7 @@
 //! Record payloads: metadata and documents, how they are stored, indexed and filtered.
 
 pub(crate) mod codec;
+mod dense;
 mod filter;
 pub(crate) mod index;
 pub(crate) mod matches;

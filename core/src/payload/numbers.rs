@@ -79,6 +79,11 @@ impl Numbers {
             .filter(|v| !v.is_nan())
     }
 
+    /// One past the highest slot that has (or had) a value.
+    pub(crate) fn slot_bound(&self) -> usize {
+        self.by_slot.len()
+    }
+
     /// Slots with a value.
     #[cfg(test)]
     fn len(&self) -> usize {
