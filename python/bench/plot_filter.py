@@ -1,6 +1,7 @@
 """The README's filtered-search plot, from the CSV that `bench_filter.py --csv` writes:
-recall@k and queries per second (as a share of the same system's unfiltered search,
-timed beside it) against the share of rows the filter matches, for each system.
+recall@k, queries per second, and queries per second as a share of the same system's
+unfiltered search (timed beside it), against the share of rows the filter matches, for
+each system.
 
     /tmp/chroma-venv/bin/pip install matplotlib
     /tmp/chroma-venv/bin/python python/bench/plot_filter.py filter.csv docs/filter-search.svg
@@ -32,17 +33,20 @@ def main():
         raise SystemExit(f"{args.csv}: no rows")
     first = next(iter(by_system.values()))[0]
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 9), sharex=True)
     for system, rows in sorted(by_system.items()):
         rows.sort(key=lambda r: float(r["selectivity"]))
         x = [100 * float(r["selectivity"]) for r in rows]
         label = f"{NAMES.get(system, system)} (ef {rows[0]['ef']})"
         top.plot(x, [float(r["recall"]) for r in rows], "o-", label=label)
+        middle.plot(x, [float(r["qps"]) for r in rows], "o-", label=label)
         bottom.plot(x, [float(r["ratio"]) for r in rows], "o-", label=label)
     top.axhline(0.95, color="grey", linestyle=":", linewidth=1)
     top.set_ylabel(f"recall@{first['k']}")
     top.set_ylim(min(0.8, top.get_ylim()[0]), 1.01)
     top.legend()
+    middle.set_yscale("log")
+    middle.set_ylabel("queries per second")
     bottom.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     bottom.set_yscale("log")
     bottom.set_ylabel("QPS ÷ unfiltered QPS")

@@ -161,10 +161,12 @@ impl Payload {
         let metadata = if flags & HAS_META != 0 {
             let len = fletchdb_storage::le::u32_at(rest, 0)
                 .ok_or("payload ends inside its metadata length")? as usize;
-            let json = rest
-                .get(4..4 + len)
-                .ok_or("payload ends inside its metadata")?;
-            rest = &rest[4 + len..];
+            // `checked_add`: on a 32-bit target a length near `u32::MAX` would wrap.
+            let end = len
+                .checked_add(4)
+                .ok_or("payload metadata length overflows")?;
+            let json = rest.get(4..end).ok_or("payload ends inside its metadata")?;
+            rest = &rest[end..];
             let meta: Metadata = serde_json::from_slice(json)
                 .map_err(|e| format!("payload metadata is not a JSON object: {e}"))?;
             validate_metadata(&meta).map_err(|e| format!("payload metadata: {e}"))?;
