@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p fletchdb-index --example ann -- PREFIX --metric cosine \
-//!     [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2]
+//!     [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2] \
+//!     [--quantization none|f16|i8] [--rescore 4]
 //! ```
 //! PREFIX names PREFIX_base.fvecs, PREFIX_query.fvecs and PREFIX_groundtruth.ivecs.
 
@@ -13,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest};
+use fletchdb_index::{Hnsw, HnswConfig, Metric, Quantization, SearchRequest};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +44,12 @@ fn main() {
         .split(',')
         .map(|x| x.parse().expect("--efs"))
         .collect();
+    let quantization = opt("--quantization", "none");
+    let Some(quantization) = Quantization::parse(&quantization) else {
+        eprintln!("unknown quantization {quantization}");
+        std::process::exit(2);
+    };
+    let rescore: usize = opt("--rescore", "4").parse().expect("--rescore");
     let k = 10;
 
     let path = |suffix: &str| PathBuf::from(format!("{prefix}_{suffix}"));
@@ -60,6 +67,7 @@ fn main() {
         ..HnswConfig::default()
     };
     let index = Hnsw::in_memory(dim, config).unwrap();
+    index.quantize(quantization, None).unwrap();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -67,7 +75,11 @@ fn main() {
     let t = Instant::now();
     pool.install(|| index.add_batch(&base)).unwrap();
     let build = t.elapsed().as_secs_f64();
-    println!("fletchdb: build {build:.2} s ({threads} threads), n={n}, d={dim}, M={m}, efC={efc}");
+    println!(
+        "fletchdb: build {build:.2} s ({threads} threads), n={n}, d={dim}, M={m}, efC={efc}, \
+         quantization {} (rescore {rescore})",
+        quantization.name()
+    );
 
     let mut scratch = index.scratch();
     let mut out = Vec::with_capacity(k);
@@ -79,7 +91,12 @@ fn main() {
             let t = Instant::now();
             for q in queries.chunks(dim) {
                 index
-                    .search_with(&mut scratch, q, SearchRequest::new(k, ef), &mut out)
+                    .search_with(
+                        &mut scratch,
+                        q,
+                        SearchRequest::new(k, ef).rescore(rescore),
+                        &mut out,
+                    )
                     .unwrap();
                 got.push(out.iter().map(|h| h.slot.0).collect::<Vec<u32>>());
             }

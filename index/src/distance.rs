@@ -12,7 +12,11 @@
 
 use simsimd::SpatialSimilarity;
 
+use crate::codes::CodedQuery;
 use crate::error::IndexError;
+use crate::hnsw::Hnsw;
+use crate::types::Slot;
+use crate::vectors::VectorSource;
 
 /// Evaluates `$body` with the type `$k` naming the [`Kernel`] of `$metric`: the one place
 /// a run-time [`Metric`] becomes the type parameter the loops are monomorphised over.
@@ -35,6 +39,44 @@ macro_rules! with_kernel {
     };
 }
 pub(crate) use with_kernel;
+
+/// [`with_kernel!`] for a graph walk: the kernel over the compact codes `$codes`
+/// (`Option<&Codes>`, read once by the caller) when there are some, else over the
+/// `f32` vectors.
+///
+/// ```text
+/// with_walk_kernel!(self.config.metric, codes, K => self.run::<K, F>(scratch, &request, out))
+/// ```
+macro_rules! with_walk_kernel {
+    ($metric:expr, $codes:expr, $k:ident => $body:expr) => {{
+        use $crate::codes::Quantization as Q;
+        use $crate::distance::Metric as M;
+        match ($metric, $codes.map(|c: &$crate::codes::Codes| c.kind())) {
+            (M::L2, Some(Q::I8)) => {
+                type $k = $crate::codes::L2I8;
+                $body
+            }
+            (M::Cosine, Some(Q::I8)) => {
+                type $k = $crate::codes::CosI8;
+                $body
+            }
+            (M::InnerProduct, Some(Q::I8)) => {
+                type $k = $crate::codes::DotI8;
+                $body
+            }
+            (M::L2, Some(Q::F16)) => {
+                type $k = $crate::codes::L2F16;
+                $body
+            }
+            (M::InnerProduct | M::Cosine, Some(Q::F16)) => {
+                type $k = $crate::codes::DotF16;
+                $body
+            }
+            (metric, _) => $crate::distance::with_kernel!(metric, $k => $body),
+        }
+    }};
+}
+pub(crate) use with_walk_kernel;
 
 /// How the distance between two vectors is measured.
 ///
@@ -163,9 +205,24 @@ pub fn validate(v: &[f32], dim: usize) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// A distance function the search loop is monomorphised over.
+/// A distance function the search loop is monomorphised over, with the rows it scores:
+/// the `f32` vectors ([`L2Kernel`], [`DotKernel`]) or the compact codes (`codes/`).
 pub(crate) trait Kernel {
-    fn distance(a: &[f32], b: &[f32]) -> f32;
+    /// What a row holds.
+    type Elem: Copy;
+    /// The `f32` kernel of the same metric, which re-scores a coded walk's candidates
+    /// and runs exact scans.
+    type Exact: Kernel<Elem = f32>;
+    /// True when the rows are compact codes, whose distances are approximate.
+    const CODED: bool;
+
+    fn distance(a: &[Self::Elem], b: &[Self::Elem]) -> f32;
+
+    /// `slot`'s row in `index` (empty, so infinitely far, if it has none).
+    fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[Self::Elem];
+
+    /// The query in this kernel's rows: `query` itself, or its code in `coded`.
+    fn query<'q>(query: &'q [f32], coded: &'q CodedQuery) -> &'q [Self::Elem];
 }
 
 /// Squared Euclidean distance through simsimd.
@@ -174,6 +231,10 @@ pub(crate) struct L2Kernel;
 pub(crate) struct DotKernel;
 
 impl Kernel for L2Kernel {
+    type Elem = f32;
+    type Exact = L2Kernel;
+    const CODED: bool = false;
+
     #[inline(always)]
     fn distance(a: &[f32], b: &[f32]) -> f32 {
         match f32::l2sq(a, b) {
@@ -181,15 +242,39 @@ impl Kernel for L2Kernel {
             None => f32::INFINITY,
         }
     }
+
+    #[inline(always)]
+    fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[f32] {
+        index.vectors.vector(Slot(slot))
+    }
+
+    #[inline(always)]
+    fn query<'q>(query: &'q [f32], _: &'q CodedQuery) -> &'q [f32] {
+        query
+    }
 }
 
 impl Kernel for DotKernel {
+    type Elem = f32;
+    type Exact = DotKernel;
+    const CODED: bool = false;
+
     #[inline(always)]
     fn distance(a: &[f32], b: &[f32]) -> f32 {
         match f32::dot(a, b) {
             Some(d) => 1.0 - d as f32,
             None => f32::INFINITY,
         }
+    }
+
+    #[inline(always)]
+    fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[f32] {
+        index.vectors.vector(Slot(slot))
+    }
+
+    #[inline(always)]
+    fn query<'q>(query: &'q [f32], _: &'q CodedQuery) -> &'q [f32] {
+        query
     }
 }
 

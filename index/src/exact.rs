@@ -19,7 +19,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// scan of 100,000 slots with a closure admitting 1 in 200 ran 1.28M instructions
     /// per query, against 1.38M inlined into `search_with`.
     #[inline(never)]
-    pub(crate) fn exact<K: Kernel, F: Filter + ?Sized>(
+    pub(crate) fn exact<K: Kernel<Elem = f32>, F: Filter + ?Sized>(
         &self,
         scratch: &mut Scratch,
         k: usize,

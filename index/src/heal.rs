@@ -30,7 +30,7 @@ use std::sync::atomic::Ordering;
 use crossbeam_epoch as epoch;
 use rayon::prelude::*;
 
-use crate::distance::{with_kernel, Kernel};
+use crate::distance::{with_walk_kernel, Kernel};
 use crate::hnsw::{Entry, Hnsw};
 use crate::insert::{adjust_indegrees, drop_links, linkable};
 use crate::nodes::{neighbours, store_neighbours, View};
@@ -83,7 +83,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// # Ok::<(), fletchdb_index::IndexError>(())
     /// ```
     pub fn heal(&self) -> Heal {
-        with_kernel!(self.config.metric, K => self.heal_with::<K>())
+        with_walk_kernel!(self.config.metric, self.codes.get(), K => self.heal_with::<K>())
     }
 
     /// Waits until every search, insert and heal of this index that began before the
@@ -252,9 +252,9 @@ impl<V: VectorSource> Hnsw<V> {
         }
         pairs.sort_unstable_by_key(|p| p.0);
         pairs.dedup_by_key(|p| p.0);
-        let vn = self.vectors.vector(Slot(n));
+        let vn = K::row(self, n);
         for p in pairs.iter_mut() {
-            p.1 = K::distance(vn, self.vectors.vector(Slot(p.0)));
+            p.1 = K::distance(vn, K::row(self, p.0));
         }
         pairs.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
         pairs.truncate(self.config.ef_construction.max(2 * self.config.m));
@@ -325,7 +325,7 @@ impl<V: VectorSource> Hnsw<V> {
         layer: usize,
         entry: Entry,
     ) {
-        let q = self.vectors.vector(Slot(n));
+        let q = K::row(self, n);
         let start = (entry.slot, self.dist::<K>(q, entry.slot));
         let (ep, ep_d) = self.descend::<K>(view, q, start, entry.level, layer);
         w.visited.reset(view.capacity());

@@ -1,12 +1,14 @@
 //! [`Hnsw`]: the index type, its configuration, and its public operations.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use crossbeam_epoch as epoch;
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
-use crate::distance::{validate, with_kernel, Metric};
+use crate::codes::{Calibration, Codes, Quantization, CALIBRATE_AFTER};
+use crate::distance::{validate, with_walk_kernel, Metric};
 use crate::error::IndexError;
 use crate::filter::Filter;
 use crate::nodes::Nodes;
@@ -113,6 +115,10 @@ pub struct Hnsw<V> {
     pub(crate) heal_lock: Mutex<()>,
     /// Searches, inserts and heals in progress, for [`Hnsw::wait_unobserved`].
     pub(crate) observers: Observers,
+    /// The compact copy the walks score, once active (see `codes/`).
+    pub(crate) codes: OnceLock<Codes>,
+    /// The compact copy asked for by [`quantize`](Self::quantize).
+    wanted: OnceLock<(Quantization, Option<Calibration>)>,
 }
 
 /// The entry point: the node search starts from, on the top layer.
@@ -145,6 +151,8 @@ impl<V: VectorSource> Hnsw<V> {
             links_gate: RwLock::new(()),
             heal_lock: Mutex::new(()),
             observers: Observers::default(),
+            codes: OnceLock::new(),
+            wanted: OnceLock::new(),
         })
     }
 
@@ -251,7 +259,118 @@ impl<V: VectorSource> Hnsw<V> {
                 });
             }
         }
-        with_kernel!(self.config.metric, K => self.insert_with::<K>(slot))
+        let linking = self.links_gate.read();
+        let codes = self.codes.get();
+        if let Some(c) = codes {
+            c.write(slot, v);
+        }
+        let done = with_walk_kernel!(self.config.metric, codes, K => self.insert_with::<K>(slot));
+        drop(linking);
+        if done.is_ok() {
+            self.activate_codes_when_due();
+        }
+        done
+    }
+
+    /// Makes the walks score a compact copy of the vectors (see [`Quantization`]), then
+    /// re-score their best candidates exactly ([`SearchRequest::rescore`]).
+    ///
+    /// `F16` starts at once. `I8` starts at once with a `calibration` (the one an earlier
+    /// run fitted, from [`calibration`](Self::calibration)); without one it fits it on
+    /// the first [`CALIBRATE_AFTER`] vectors indexed and starts then. Slots already
+    /// indexed are encoded when the copy starts (in parallel, on rayon's pool), later
+    /// ones as they are inserted. `None` keeps the walks on the `f32` vectors.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, Quantization};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// index.quantize(Quantization::F16, None)?;
+    /// index.add_batch(&[0.0, 0.0, 1.0, 1.0, 5.0, 5.0])?;
+    /// let hits = index.search(&[0.9, 0.8], 1, 16)?;
+    /// assert_eq!((hits[0].slot.0, hits[0].distance), (1, 0.05)); // exact distance
+    /// assert_eq!(index.quantization(), Quantization::F16);
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidConfig`] if a different quantization was asked for before.
+    pub fn quantize(
+        &self,
+        kind: Quantization,
+        calibration: Option<Calibration>,
+    ) -> Result<(), IndexError> {
+        if kind == Quantization::None {
+            return match self.wanted.get() {
+                Some(&(k, _)) if k != kind => Err(IndexError::InvalidConfig(
+                    "the index already has another quantization",
+                )),
+                _ => Ok(()),
+            };
+        }
+        let wanted = (kind, calibration.filter(|_| kind == Quantization::I8));
+        if *self.wanted.get_or_init(|| wanted) != wanted {
+            return Err(IndexError::InvalidConfig(
+                "the index already has another quantization",
+            ));
+        }
+        self.activate_codes_when_due();
+        Ok(())
+    }
+
+    /// The quantization asked for ([`quantize`](Self::quantize)); `None` by default.
+    pub fn quantization(&self) -> Quantization {
+        self.wanted.get().map_or(Quantization::None, |w| w.0)
+    }
+
+    /// The `i8` calibration in use, once the codes have started (to keep, and pass to
+    /// [`quantize`](Self::quantize) when the index is built again).
+    pub fn calibration(&self) -> Option<Calibration> {
+        self.codes.get().and_then(Codes::calibration)
+    }
+
+    /// Bytes of memory the compact copy holds (0 before it starts, or without one).
+    pub fn codes_bytes(&self) -> usize {
+        self.codes.get().map_or(0, Codes::allocated)
+    }
+
+    /// Starts the compact copy asked for, if it is due: encodes every claimed slot
+    /// with every insert held off, then publishes it for later walks.
+    fn activate_codes_when_due(&self) {
+        let Some(&(kind, calibration)) = self.wanted.get() else {
+            return;
+        };
+        if self.codes.get().is_some()
+            || (kind == Quantization::I8
+                && calibration.is_none()
+                && self.inserted.load(Ordering::Acquire) < CALIBRATE_AFTER)
+        {
+            return;
+        }
+        let _no_inserts = self.links_gate.write();
+        if self.codes.get().is_some() {
+            return;
+        }
+        let claimed: Vec<u32> = {
+            let guard = epoch::pin();
+            let mut view = self.nodes.view(&guard);
+            (0..self.slot_bound() as u32)
+                .filter(|&s| view.meta(s).is_some_and(|m| m.state().claimed()))
+                .collect()
+        };
+        let calibration = (kind == Quantization::I8).then(|| {
+            calibration.unwrap_or_else(|| {
+                let first = claimed.iter().take(CALIBRATE_AFTER);
+                Calibration::fit(
+                    self.config.metric,
+                    first.map(|&s| self.vectors.vector(Slot(s))),
+                )
+            })
+        });
+        let codes = Codes::new(kind, self.dim(), calibration);
+        claimed
+            .par_iter()
+            .for_each(|&s| codes.write(Slot(s), self.vectors.vector(Slot(s))));
+        let _ = self.codes.set(codes);
     }
 
     /// Inserts many slots in parallel on rayon's pool.
@@ -369,7 +488,11 @@ impl<V: VectorSource> Hnsw<V> {
         out.clear();
         self.prepare_query(scratch, query)?;
         let _seen = self.observers.enter();
-        with_kernel!(self.config.metric, K => self.run::<K, F>(scratch, &request, out));
+        let codes = self.codes.get();
+        if let Some(c) = codes {
+            c.encode_query(&scratch.query, &mut scratch.coded);
+        }
+        with_walk_kernel!(self.config.metric, codes, K => self.run::<K, F>(scratch, &request, out));
         Ok(())
     }
 
@@ -416,6 +539,7 @@ impl<V: VectorSource> Hnsw<V> {
             ef: k,
             filter,
             plan: FilterPlan::Exact,
+            rescore: crate::request::DEFAULT_RESCORE,
         };
         self.search_into(query, request, &mut out)?;
         Ok(out)

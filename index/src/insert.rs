@@ -21,9 +21,10 @@ use crate::types::Slot;
 use crate::vectors::VectorSource;
 
 impl<V: VectorSource> Hnsw<V> {
+    /// Inserts `slot` scoring with `K`; the caller holds `links_gate` shared and, for a
+    /// coded `K`, has written the slot's code.
     pub(crate) fn insert_with<K: Kernel>(&self, slot: Slot) -> Result<(), IndexError> {
         self.indegrees.get_or_init(|| self.count_indegrees());
-        let _linking = self.links_gate.read();
         let _seen = self.observers.enter();
         let level = level_for(self.config.seed, slot.0, self.level_mult);
         self.nodes.ensure(slot.index());
@@ -90,7 +91,7 @@ impl<V: VectorSource> Hnsw<V> {
         level: usize,
         entry: Entry,
     ) {
-        let q = self.vectors.vector(Slot(slot));
+        let q = K::row(self, slot);
         let start = (entry.slot, self.dist::<K>(q, entry.slot));
         let closest = self.descend::<K>(view, q, start, entry.level, level);
         scratch.entries.clear();
@@ -164,11 +165,11 @@ impl<V: VectorSource> Hnsw<V> {
         } else {
             self.config.m
         };
-        let vn = self.vectors.vector(Slot(n));
+        let vn = K::row(self, n);
         let mut pairs = std::mem::take(&mut scratch.pairs);
         pairs.clear();
-        pairs.push((new, K::distance(vn, self.vectors.vector(Slot(new)))));
-        pairs.extend(neighbours(list).map(|x| (x, K::distance(vn, self.vectors.vector(Slot(x))))));
+        pairs.push((new, K::distance(vn, K::row(self, new))));
+        pairs.extend(neighbours(list).map(|x| (x, K::distance(vn, K::row(self, x)))));
         pairs.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
         let mut keep = std::mem::take(&mut scratch.selected);
         self.select::<K>(&pairs, max, &mut keep);

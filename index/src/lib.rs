@@ -39,7 +39,9 @@
 //! # Ok::<(), fletchdb_index::IndexError>(())
 //! ```
 
+mod buckets;
 mod candidates;
+mod codes;
 mod distance;
 mod error;
 mod exact;
@@ -64,13 +66,14 @@ mod types;
 mod vectors;
 mod visited;
 
+pub use codes::{Calibration, Quantization, CALIBRATE_AFTER};
 pub use distance::{scalar, validate, Metric};
 pub use error::IndexError;
 pub use filter::Filter;
 pub use heal::Heal;
 pub use hnsw::{Hnsw, HnswConfig};
 pub use plan::FilterPlan;
-pub use request::SearchRequest;
+pub use request::{SearchRequest, DEFAULT_RESCORE};
 pub use scratch::Scratch;
 pub use slot_set::SlotSet;
 pub use types::{Neighbor, Slot};

@@ -101,7 +101,34 @@ impl<V: VectorSource> Hnsw<V> {
             ef,
             filter,
             plan,
+            rescore,
         } = *request;
+        if K::CODED {
+            // The walk's best `rescore × k` by their codes, then the best k of those by
+            // their f32 vectors.
+            let walk_k = k.saturating_mul(rescore).min(ef.max(k)).max(k);
+            self.walk_plan::<K, F>(scratch, walk_k, ef, filter, plan, out);
+            let q = scratch.query.as_slice();
+            for n in out.iter_mut() {
+                n.distance = self.dist::<K::Exact>(q, n.slot.0);
+            }
+            out.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance));
+            out.truncate(k);
+        } else {
+            self.walk_plan::<K, F>(scratch, k, ef, filter, plan, out);
+        }
+    }
+
+    /// [`run`](Self::run) with the scoring settled: the plain walk, or the plan's.
+    fn walk_plan<K: Kernel, F: Filter + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        k: usize,
+        ef: usize,
+        filter: Option<&F>,
+        plan: FilterPlan,
+        out: &mut Vec<Neighbor>,
+    ) {
         match filter {
             None if plan != FilterPlan::Exact => {
                 // Few tombstones: the plain walk over a list widened by the dead share,
@@ -140,7 +167,7 @@ impl<V: VectorSource> Hnsw<V> {
         out: &mut Vec<Neighbor>,
     ) {
         match self.plan(filter, k, ef, choice, restricted) {
-            Plan::Exact => self.exact::<K, F>(scratch, k, filter, out),
+            Plan::Exact => self.exact::<K::Exact, F>(scratch, k, filter, out),
             Plan::Graph { candidates } => {
                 self.search_layer0::<K, _>(scratch, k, ef, candidates, &Live(filter), out)
             }

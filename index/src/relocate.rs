@@ -90,6 +90,10 @@ impl<V: VectorSource> Hnsw<V> {
             if !meta.claim(level, stride) {
                 continue; // checked empty above, under the gate and the heal lock
             }
+            if let Some(codes) = self.codes.get() {
+                // Nothing reaches `to` yet, and every insert is held off.
+                codes.write(Slot(to), self.vectors.vector(Slot(to)));
+            }
             for layer in 0..=level {
                 let Some(own) = view.links(to, layer) else {
                     continue;

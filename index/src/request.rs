@@ -39,7 +39,12 @@ pub struct SearchRequest<'f, F: ?Sized = dyn Filter> {
     pub(crate) ef: usize,
     pub(crate) filter: Option<&'f F>,
     pub(crate) plan: FilterPlan,
+    pub(crate) rescore: usize,
 }
+
+/// How many candidates per result a walk over compact codes re-scores exactly, unless a
+/// request says otherwise ([`SearchRequest::rescore`]).
+pub const DEFAULT_RESCORE: usize = 4;
 
 impl SearchRequest<'static> {
     /// The `k` nearest live slots, exploring `ef` candidates (raised to `k` if lower),
@@ -50,6 +55,7 @@ impl SearchRequest<'static> {
             ef,
             filter: None,
             plan: FilterPlan::Auto,
+            rescore: DEFAULT_RESCORE,
         }
     }
 }
@@ -63,6 +69,7 @@ impl<'f, F: ?Sized> SearchRequest<'f, F> {
             ef: self.ef,
             filter: Some(filter),
             plan: self.plan,
+            rescore: self.rescore,
         }
     }
 
@@ -71,6 +78,20 @@ impl<'f, F: ?Sized> SearchRequest<'f, F> {
     /// search without a filter exact.
     pub fn plan(self, plan: FilterPlan) -> Self {
         SearchRequest { plan, ..self }
+    }
+
+    /// On an index that walks compact codes ([`Hnsw::quantize`](crate::Hnsw::quantize)),
+    /// re-score the walk's best `rescore × k` candidates (at most `max(ef, k)`; at
+    /// least `k`) exactly from the `f32` vectors and return the best `k` of them.
+    /// [`DEFAULT_RESCORE`] unless set; ignored when the index walks `f32` vectors.
+    ///
+    /// ```
+    /// use fletchdb_index::SearchRequest;
+    /// let request = SearchRequest::new(10, 64).rescore(2);
+    /// # let _ = request;
+    /// ```
+    pub fn rescore(self, rescore: usize) -> Self {
+        SearchRequest { rescore, ..self }
     }
 }
 
@@ -89,6 +110,7 @@ impl<F: ?Sized> std::fmt::Debug for SearchRequest<'_, F> {
             .field("ef", &self.ef)
             .field("filtered", &self.filter.is_some())
             .field("plan", &self.plan)
+            .field("rescore", &self.rescore)
             .finish()
     }
 }

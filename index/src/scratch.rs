@@ -7,6 +7,7 @@
 use parking_lot::Mutex;
 
 use crate::candidates::SortedList;
+use crate::codes::CodedQuery;
 use crate::visited::VisitedSet;
 
 /// Reusable working memory for searches and inserts on one index.
@@ -20,6 +21,8 @@ pub struct Scratch {
     pub(crate) walk: Walk,
     /// The query, normalised for cosine.
     pub(crate) query: Vec<f32>,
+    /// The query's compact code, when the walk scores codes.
+    pub(crate) coded: CodedQuery,
     /// Neighbour selection: candidates `(id, distance)`.
     pub(crate) pairs: Vec<(u32, f32)>,
     /// Neighbour selection: the chosen ids.

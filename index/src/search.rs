@@ -82,8 +82,8 @@ impl<F: Filter + ?Sized> Admit for Live<'_, F> {
 impl<V: VectorSource> Hnsw<V> {
     /// Distance from `q` to the vector in `slot`.
     #[inline(always)]
-    pub(crate) fn dist<K: Kernel>(&self, q: &[f32], slot: u32) -> f32 {
-        K::distance(q, self.vectors.vector(Slot(slot)))
+    pub(crate) fn dist<K: Kernel>(&self, q: &[K::Elem], slot: u32) -> f32 {
+        K::distance(q, K::row(self, slot))
     }
 
     /// Greedy descent: from `(cur, cur_d)` on layer `top`, move to the closest neighbour
@@ -91,7 +91,7 @@ impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn descend<K: Kernel>(
         &self,
         view: &mut View<'_>,
-        q: &[f32],
+        q: &[K::Elem],
         start: (u32, f32),
         top: usize,
         floor: usize,
@@ -106,7 +106,7 @@ impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn descend_by<K: Kernel>(
         &self,
         view: &mut View<'_>,
-        q: &[f32],
+        q: &[K::Elem],
         (mut cur, mut cur_d): (u32, f32),
         top: usize,
         floor: usize,
@@ -145,7 +145,7 @@ impl<V: VectorSource> Hnsw<V> {
     pub(crate) fn walk<K: Kernel, A: Admit>(
         &self,
         view: &mut View<'_>,
-        q: &[f32],
+        q: &[K::Elem],
         w: &mut Walk,
         admit: &A,
         layer: usize,
@@ -200,8 +200,10 @@ impl<V: VectorSource> Hnsw<V> {
         let Some(entry) = self.entry() else { return };
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        let Scratch { walk, query, .. } = scratch;
-        let q = query.as_slice();
+        let Scratch {
+            walk, query, coded, ..
+        } = scratch;
+        let q = K::query(query, coded);
         let start = (entry.slot, self.dist::<K>(q, entry.slot));
         // The filter first: a caller's filter is usually a bit test, where the node's
         // state is a load from a 2 MB table (100,000 nodes), and most nodes a walk
@@ -381,13 +383,13 @@ impl<V: VectorSource> Hnsw<V> {
     /// scored, so that a few cache misses are always in flight but the loads never crowd
     /// out the vector being read.
     #[inline(always)]
-    pub(crate) fn score<K: Kernel>(&self, q: &[f32], ids: &[u32], mut f: impl FnMut(u32, f32)) {
+    pub(crate) fn score<K: Kernel>(&self, q: &[K::Elem], ids: &[u32], mut f: impl FnMut(u32, f32)) {
         for &n in ids.iter().take(PREFETCH_AHEAD) {
-            self.vectors.prefetch(Slot(n));
+            crate::prefetch::prefetch_slice(K::row(self, n));
         }
         for (i, &n) in ids.iter().enumerate() {
             if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
-                self.vectors.prefetch(Slot(ahead));
+                crate::prefetch::prefetch_slice(K::row(self, ahead));
             }
             f(n, self.dist::<K>(q, n));
         }
@@ -416,8 +418,10 @@ impl<V: VectorSource> Hnsw<V> {
         let Some(entry) = self.entry() else { return };
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        let Scratch { walk, query, .. } = scratch;
-        let q = query.as_slice();
+        let Scratch {
+            walk, query, coded, ..
+        } = scratch;
+        let q = K::query(query, coded);
         let start = (entry.slot, self.dist::<K>(q, entry.slot));
         let (ep, ep_d) = self.descend::<K>(&mut view, q, start, entry.level, 0);
         walk.visited.reset(view.capacity());

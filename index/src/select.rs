@@ -7,7 +7,6 @@
 
 use crate::distance::Kernel;
 use crate::hnsw::Hnsw;
-use crate::types::Slot;
 use crate::vectors::VectorSource;
 
 impl<V: VectorSource> Hnsw<V> {
@@ -28,10 +27,8 @@ impl<V: VectorSource> Hnsw<V> {
             if out.len() >= m {
                 break;
             }
-            let vc = self.vectors.vector(Slot(c));
-            let diverse = out
-                .iter()
-                .all(|&r| K::distance(vc, self.vectors.vector(Slot(r))) >= d);
+            let vc = K::row(self, c);
+            let diverse = out.iter().all(|&r| K::distance(vc, K::row(self, r)) >= d);
             if diverse {
                 out.push(c);
             }

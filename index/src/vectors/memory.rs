@@ -1,30 +1,20 @@
 //! [`InMemoryVectors`]: an append-only, growable vector store whose slots never move.
 //!
-//! Storage is a fixed array of buckets whose sizes double (1,024 vectors, then 2,048,
-//! ...), allocated on first use and never reallocated, so a reader may keep `&[f32]`
-//! while other threads append. Buckets of 2 MiB or more are aligned to 2 MiB and, on
-//! Linux, advised as transparent huge pages: a search touches vectors all over the
-//! store, and with 4 KiB pages the TLB misses cost about 10 % of single-thread QPS
-//! (measured on wordnet-minilm-dev, 20,000 × 384-d: 16,300 against 14,800 QPS at
-//! ef = 32 with THP forced on for the whole process). Appends take a mutex (a copy of one vector, far
-//! below the cost of the graph insert that follows) and publish the new length with
-//! a release store; a reader only forms a slice for a slot below the length it
-//! acquired, and a published slot is never written again. That is the whole
-//! soundness argument for the `unsafe` below.
+//! Storage is [`Buckets`](crate::buckets::Buckets): rows in buckets that are never
+//! moved (on 2 MiB pages where large enough), so a reader may keep `&[f32]` while other
+//! threads append. Appends take a mutex (a copy of one vector, far below the cost of the
+//! graph insert that follows) and publish the new length with a release store; a reader
+//! only forms a slice for a slot below the length it acquired, and a published slot is
+//! never written again. That is the whole soundness argument for the `unsafe` below.
 
-use std::alloc::Layout;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
 use super::VectorSource;
+use crate::buckets::Buckets;
 use crate::error::IndexError;
 use crate::types::Slot;
-
-/// log2 of the number of vectors in the first bucket.
-const FIRST_BITS: u32 = 10;
-/// Buckets; together they address more than `u32::MAX` slots.
-const BUCKETS: usize = 33 - FIRST_BITS as usize;
 
 /// An append-only in-memory [`VectorSource`] that many threads can read while one
 /// appends at a time.
@@ -40,60 +30,12 @@ const BUCKETS: usize = 33 - FIRST_BITS as usize;
 /// ```
 pub struct InMemoryVectors {
     dim: usize,
-    /// Base pointer of each bucket's `Box<[f32]>`, or null before it is allocated.
-    buckets: [AtomicPtr<f32>; BUCKETS],
+    /// The rows, `dim` floats each.
+    rows: Buckets,
     /// Published slots: `0..len` are written and immutable.
     len: AtomicUsize,
     /// Serialises appends (and bucket allocation).
     append: Mutex<()>,
-}
-
-/// The bucket holding `slot` and the slot's position inside it.
-#[inline(always)]
-fn locate(slot: usize) -> (usize, usize) {
-    let x = (slot >> FIRST_BITS) + 1;
-    let bucket = (usize::BITS - 1 - x.leading_zeros()) as usize;
-    let start = ((1usize << bucket) - 1) << FIRST_BITS;
-    (bucket, slot - start)
-}
-
-#[inline(always)]
-fn bucket_vectors(bucket: usize) -> usize {
-    1usize << (FIRST_BITS as usize + bucket)
-}
-
-/// A huge page on x86_64 and aarch64 Linux.
-const HUGE_PAGE: usize = 2 << 20;
-
-/// The allocation of one bucket of `dim`-float vectors, or `None` if it overflows.
-fn bucket_layout(bucket: usize, dim: usize) -> Option<Layout> {
-    let bytes = bucket_vectors(bucket)
-        .checked_mul(dim)?
-        .checked_mul(std::mem::size_of::<f32>())?;
-    let align = if bytes >= HUGE_PAGE {
-        HUGE_PAGE
-    } else {
-        std::mem::align_of::<f32>()
-    };
-    Layout::from_size_align(bytes, align).ok()
-}
-
-/// Allocates a bucket, uninitialised: floats are written before they are published.
-fn alloc_bucket(layout: Layout) -> *mut f32 {
-    // SAFETY: `layout` has a non-zero size (at least 1,024 vectors of at least one float).
-    let base = unsafe { std::alloc::alloc(layout) };
-    if base.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
-    #[cfg(target_os = "linux")]
-    if layout.align() == HUGE_PAGE {
-        // SAFETY: madvise only changes how the kernel backs the range, which is exactly
-        // our fresh, page-aligned allocation; a failure (THP disabled) is harmless.
-        unsafe {
-            libc::madvise(base.cast(), layout.size(), libc::MADV_HUGEPAGE);
-        }
-    }
-    base.cast()
 }
 
 impl InMemoryVectors {
@@ -109,7 +51,7 @@ impl InMemoryVectors {
         }
         Ok(InMemoryVectors {
             dim,
-            buckets: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            rows: Buckets::new(dim * std::mem::size_of::<f32>()),
             len: AtomicUsize::new(0),
             append: Mutex::new(()),
         })
@@ -133,20 +75,14 @@ impl InMemoryVectors {
         if slot >= u32::MAX as usize {
             return Err(IndexError::Full(slot));
         }
-        let (bucket, offset) = locate(slot);
-        let mut base = self.buckets[bucket].load(Ordering::Relaxed);
-        if base.is_null() {
-            let layout = bucket_layout(bucket, self.dim).ok_or(IndexError::Full(slot))?;
-            base = alloc_bucket(layout);
-            self.buckets[bucket].store(base, Ordering::Release);
-        }
-        // SAFETY: `base` points to a live allocation of `bucket_vectors(bucket) * dim`
-        // floats (allocated above or earlier, freed only in Drop), and `offset <
-        // bucket_vectors(bucket)`, so the `dim` floats at `offset * dim` are in bounds.
-        // This slot is not yet published (`slot == len`), so no reader holds a reference
-        // to these floats, and the append mutex makes us the only writer.
+        let base = self.rows.ensure(slot).ok_or(IndexError::Full(slot))?;
+        // SAFETY: `base` is the start of the slot's row of `dim` floats inside a live
+        // bucket (freed only when `rows` drops), aligned for f32 (buckets are aligned to
+        // 64 bytes and rows are `4 * dim` bytes). This slot is not yet published (`slot
+        // == len`), so no reader holds a reference to these floats, and the append mutex
+        // makes us the only writer.
         unsafe {
-            std::ptr::copy_nonoverlapping(v.as_ptr(), base.add(offset * self.dim), self.dim);
+            std::ptr::copy_nonoverlapping(v.as_ptr(), base.cast::<f32>(), self.dim);
         }
         self.len.store(slot + 1, Ordering::Release);
         Ok(Slot(slot as u32))
@@ -170,29 +106,16 @@ impl VectorSource for InMemoryVectors {
         if slot >= self.len.load(Ordering::Acquire) {
             return &[];
         }
-        let (bucket, offset) = locate(slot);
-        let base = self.buckets[bucket].load(Ordering::Acquire);
+        let Some(base) = self.rows.get(slot) else {
+            return &[];
+        };
         // SAFETY: `slot < len` (acquired above) means the append that published it
-        // stored this bucket's pointer and wrote the slot's `dim` floats before its
-        // release store of `len`, so `base` is non-null, in bounds for the slot, and the
-        // floats are initialised. Published slots are never written again and buckets
-        // are freed only in Drop (which needs `&mut self`), so the shared slice stays
-        // valid and unaliased by writes for the lifetime of `&self`.
-        unsafe { std::slice::from_raw_parts(base.add(offset * self.dim), self.dim) }
-    }
-}
-
-impl Drop for InMemoryVectors {
-    fn drop(&mut self) {
-        for (bucket, ptr) in self.buckets.iter_mut().enumerate() {
-            let base = *ptr.get_mut();
-            if let (false, Some(layout)) = (base.is_null(), bucket_layout(bucket, self.dim)) {
-                // SAFETY: `base` came from `alloc_bucket(bucket_layout(bucket, dim))` in
-                // `push` (the same layout, since `dim` never changes) and is freed only
-                // here, once.
-                unsafe { std::alloc::dealloc(base.cast(), layout) };
-            }
-        }
+        // allocated the bucket and wrote the slot's `dim` floats before its release
+        // store of `len`, so the floats are initialised and aligned. Published slots are
+        // never written again and buckets are freed only when `rows` drops (which needs
+        // `&mut self`), so the shared slice stays valid and unaliased by writes for the
+        // lifetime of `&self`.
+        unsafe { std::slice::from_raw_parts(base.cast::<f32>(), self.dim) }
     }
 }
 
@@ -208,17 +131,6 @@ impl std::fmt::Debug for InMemoryVectors {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locate_covers_buckets_contiguously() {
-        assert_eq!(locate(0), (0, 0));
-        assert_eq!(locate(1023), (0, 1023));
-        assert_eq!(locate(1024), (1, 0));
-        assert_eq!(locate(3071), (1, 2047));
-        assert_eq!(locate(3072), (2, 0));
-        let (b, o) = locate(u32::MAX as usize - 1);
-        assert!(b < BUCKETS && o < bucket_vectors(b));
-    }
 
     #[test]
     fn push_across_buckets_reads_back() {

@@ -11,5 +11,6 @@ mod exact;
 mod filtered;
 mod heal;
 mod persist;
+mod quantized;
 mod recall;
 mod relocate;
