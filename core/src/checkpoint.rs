@@ -279,7 +279,7 @@ fn save(
             c.cid,
             &CollectionState {
                 next_slot,
-                blob: graph_files::encode_generation(x),
+                blob: graph_files::encode_state(x, c.index.calibration()),
             },
         )?;
     }

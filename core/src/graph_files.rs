@@ -8,7 +8,7 @@
 
 use std::io;
 
-use fletchdb_index::{Hnsw, HnswConfig, IndexError, VectorSource};
+use fletchdb_index::{Calibration, Hnsw, HnswConfig, IndexError, VectorSource};
 use fletchdb_storage::io::{read_file, replace_file, temp_name, StorageDir};
 
 use crate::error::{Error, Result};
@@ -24,14 +24,33 @@ fn parse(name: &str) -> Option<u64> {
     (digits.len() == 20).then(|| digits.parse().ok()).flatten()
 }
 
-/// A collection's state blob in the catalog: the generation of its graph file.
-pub(crate) fn encode_generation(lsn: u64) -> Vec<u8> {
-    lsn.to_le_bytes().to_vec()
+/// A collection's state blob in the catalog: the generation of its graph file (u64),
+/// then, once an `i8` collection has fitted it, the calibration its codes use (offset
+/// and step, f32 each), little-endian.
+pub(crate) fn encode_state(lsn: u64, calibration: Option<Calibration>) -> Vec<u8> {
+    let mut b = lsn.to_le_bytes().to_vec();
+    if let Some(c) = calibration {
+        b.extend_from_slice(&c.offset.to_le_bytes());
+        b.extend_from_slice(&c.step.to_le_bytes());
+    }
+    b
 }
 
-/// The graph generation in a collection's state blob; `None` unless it is 8 bytes.
-pub(crate) fn decode_generation(blob: &[u8]) -> Option<u64> {
-    fletchdb_storage::le::u64_at(blob, 0).filter(|_| blob.len() == 8)
+/// The graph generation and calibration in a collection's state blob; `None` unless
+/// it is 8 bytes, or 16 with a finite offset and a finite positive step.
+pub(crate) fn decode_state(blob: &[u8]) -> Option<(u64, Option<Calibration>)> {
+    use fletchdb_storage::le::{u32_at, u64_at};
+    let lsn = u64_at(blob, 0)?;
+    match blob.len() {
+        8 => Some((lsn, None)),
+        16 => {
+            let offset = f32::from_bits(u32_at(blob, 8)?);
+            let step = f32::from_bits(u32_at(blob, 12)?);
+            (offset.is_finite() && step.is_finite() && step > 0.0)
+                .then_some((lsn, Some(Calibration { offset, step })))
+        }
+        _ => None,
+    }
 }
 
 /// Writes `index`'s graph as generation `lsn`, crash-safely.
@@ -109,10 +128,22 @@ mod tests {
     fn names_and_generations_round_trip() {
         assert_eq!(parse(&name(42)), Some(42));
         assert_eq!(parse("graph-42.hnsw"), None);
-        assert_eq!(decode_generation(&encode_generation(7)), Some(7));
-        assert_eq!(decode_generation(&[]), None);
-        assert_eq!(decode_generation(&[1, 2, 3]), None);
-        assert_eq!(decode_generation(&[0; 9]), None);
+        assert_eq!(decode_state(&encode_state(7, None)), Some((7, None)));
+        let cal = Calibration {
+            offset: -0.5,
+            step: 0.01,
+        };
+        assert_eq!(
+            decode_state(&encode_state(7, Some(cal))),
+            Some((7, Some(cal)))
+        );
+        assert_eq!(decode_state(&[]), None);
+        assert_eq!(decode_state(&[1, 2, 3]), None);
+        assert_eq!(decode_state(&[0; 9]), None);
+        assert_eq!(decode_state(&[0; 16]), None); // step 0
+        let mut nan = encode_state(7, Some(cal));
+        nan[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(decode_state(&nan), None);
     }
 
     fn graph(n: usize) -> Hnsw<InMemoryVectors> {

@@ -62,7 +62,9 @@ pub use compact::Compaction;
 pub use database::Database;
 pub use error::{Error, Result};
 pub use health::Health;
-pub use options::{CollectionConfig, Durability, Hit, IdFilter, Metric, Options, SearchOptions};
+pub use options::{
+    CollectionConfig, Durability, Hit, IdFilter, Metric, Options, Quantization, SearchOptions,
+};
 pub use payload::{Metadata, Payload, Scalar, Where};
 pub use stats::CollectionStats;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use fletchdb_index::Metric;
+pub use fletchdb_index::{Metric, Quantization};
 pub use fletchdb_storage::wal::Durability;
 
 use fletchdb_storage::le;
@@ -110,10 +110,16 @@ pub struct CollectionConfig {
     pub ef_construction: usize,
     /// Seed of the HNSW level assignment.
     pub seed: u64,
+    /// The compact copy of the vectors that searches walk (their best candidates are
+    /// re-scored from the full-precision vectors): `None`, `F16` or `I8` (a quarter of
+    /// the memory traffic of `f32`; its scale is fitted on the first 1,024 vectors and
+    /// kept with the checkpoints).
+    pub quantization: Quantization,
 }
 
-/// Version of [`CollectionConfig`]'s stored encoding.
-const CONFIG_VERSION: u8 = 1;
+/// Version of [`CollectionConfig`]'s stored encoding: 2 adds the quantization byte
+/// (version 1, without it, reads as `Quantization::None`).
+const CONFIG_VERSION: u8 = 2;
 
 impl CollectionConfig {
     /// A configuration for `dim`-component vectors under `metric`, with the default
@@ -126,6 +132,7 @@ impl CollectionConfig {
             m: hnsw.m,
             ef_construction: hnsw.ef_construction,
             seed: hnsw.seed,
+            quantization: Quantization::None,
         }
     }
 
@@ -156,28 +163,34 @@ impl CollectionConfig {
     }
 
     /// The stored form (the dimension is stored beside it by the catalog):
-    /// `version u8, metric u8, m u32, ef_construction u32, seed u64`, little-endian.
+    /// `version u8, metric u8, m u32, ef_construction u32, seed u64, quantization u8`,
+    /// little-endian.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(18);
+        let mut b = Vec::with_capacity(19);
         b.push(CONFIG_VERSION);
         b.push(self.metric.code());
         b.extend_from_slice(&(self.m as u32).to_le_bytes());
         b.extend_from_slice(&(self.ef_construction as u32).to_le_bytes());
         b.extend_from_slice(&self.seed.to_le_bytes());
+        b.push(self.quantization.code());
         b
     }
 
-    /// Decodes what [`encode`](Self::encode) wrote; `None` for anything else.
+    /// Decodes what [`encode`](Self::encode) wrote (or version 1); `None` for anything
+    /// else.
     pub(crate) fn decode(dim: u32, b: &[u8]) -> Option<CollectionConfig> {
-        if b.len() != 18 || b[0] != CONFIG_VERSION {
-            return None;
-        }
+        let quantization = match (b.first()?, b.len()) {
+            (1, 18) => Quantization::None,
+            (2, 19) => Quantization::from_code(b[18])?,
+            _ => return None,
+        };
         let config = CollectionConfig {
             dim: dim as usize,
             metric: Metric::from_code(b[1])?,
             m: le::u32_at(b, 2)? as usize,
             ef_construction: le::u32_at(b, 6)? as usize,
             seed: le::u64_at(b, 10)?,
+            quantization,
         };
         config.check().ok().map(|_| config)
     }
@@ -267,9 +280,21 @@ mod tests {
         let mut bad = b.clone();
         bad[1] = 9;
         assert_eq!(CollectionConfig::decode(128, &bad), None);
-        let mut bad = b;
+        let mut bad = b.clone();
         bad[2] = 1; // m = 1
         assert_eq!(CollectionConfig::decode(128, &bad), None);
+        let mut bad = b.clone();
+        bad[18] = 7; // no such quantization
+        assert_eq!(CollectionConfig::decode(128, &bad), None);
+        // Version 1, from before quantization: no compact copy.
+        let mut v1 = b[..18].to_vec();
+        v1[0] = 1;
+        assert_eq!(CollectionConfig::decode(128, &v1), Some(c));
+        let i8 = CollectionConfig {
+            quantization: Quantization::I8,
+            ..c
+        };
+        assert_eq!(CollectionConfig::decode(128, &i8.encode()), Some(i8));
         assert_eq!(CollectionConfig::decode(0, &c.encode()), None);
     }
 }

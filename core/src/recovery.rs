@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use fletchdb_index::{Hnsw, IndexError, Slot};
+use fletchdb_index::{Calibration, Hnsw, IndexError, Slot};
 use fletchdb_storage::catalog::{Catalog, CollectionId, CollectionRecord};
 use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
@@ -75,6 +75,8 @@ struct Pending {
     /// even if replay leaves no payload.
     catalog_payloads: bool,
     generation: Option<u64>,
+    /// The `i8` calibration the checkpoint kept, if any.
+    calibration: Option<Calibration>,
     /// The checkpoint's graph file's bytes, if it has one.
     graph: Option<Vec<u8>>,
     /// Slots the log put vectors into, in order.
@@ -152,19 +154,22 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
         let state = catalog.collection_state(record.id)?;
         store.publish_existing(state.next_slot)?;
         // An empty blob: no checkpoint has saved a graph yet.
-        let generation = match state.blob.as_slice() {
-            [] => None,
-            blob => Some(graph_files::decode_generation(blob).ok_or_else(|| {
-                Error::corruption(
-                    catalog.path(),
-                    0,
-                    format!(
-                        "collection {:?} names its graph file in {} bytes, not 8",
-                        record.name,
-                        blob.len()
-                    ),
-                )
-            })?),
+        let (generation, calibration) = match state.blob.as_slice() {
+            [] => (None, None),
+            blob => graph_files::decode_state(blob)
+                .map(|(g, c)| (Some(g), c))
+                .ok_or_else(|| {
+                    Error::corruption(
+                        catalog.path(),
+                        0,
+                        format!(
+                            "collection {:?} has a checkpoint state of {} bytes, not 8 \
+                         (a graph generation) or 16 (with a valid i8 calibration)",
+                            record.name,
+                            blob.len()
+                        ),
+                    )
+                })?,
         };
         // The id map (from the catalog) and the graph file are independent: read them on
         // two threads.
@@ -193,6 +198,7 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                 catalog_payloads: !payloads.is_empty(),
                 payloads,
                 generation,
+                calibration,
                 graph,
                 inserted: Vec::new(),
                 removed: Vec::new(),
@@ -356,6 +362,9 @@ fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
         }
         _ => Hnsw::new(config, vectors)?,
     };
+    // Before the replayed inserts, so that they walk (and encode) codes as the first
+    // run did, with the calibration it fitted.
+    index.quantize(p.config.quantization, p.calibration)?;
     graph_files::remove_stale(&p.files, p.generation);
     // Decide from the final id map, not the order of the log: with a fuzzy checkpoint
     // the map may already point an id at a slot that an earlier record in the replay

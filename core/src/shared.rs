@@ -184,6 +184,7 @@ impl Shared {
         let dir = collection_dir(&self.path, record.id);
         let store = VectorStore::open(&dir, config.dim, VectorStoreOptions::default())?;
         let index = Hnsw::new(config.hnsw(), StoreVectors { store })?;
+        index.quantize(config.quantization, None)?;
         let c = Arc::new(CollectionInner::new(
             record.id,
             name.to_string(),

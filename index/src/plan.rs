@@ -103,7 +103,11 @@ impl<V: VectorSource> Hnsw<V> {
             plan,
             rescore,
         } = *request;
-        if K::CODED {
+        if K::CODED && ef >= self.len() {
+            // Asked to consider everything: scan the f32 vectors, so that an exhaustive
+            // search is exact, as it is without codes.
+            self.walk_plan::<K::Exact, F>(scratch, k, ef, filter, FilterPlan::Exact, out);
+        } else if K::CODED {
             // The walk's best `rescore × k` by their codes, then the best k of those by
             // their f32 vectors.
             let walk_k = k.saturating_mul(rescore).min(ef.max(k)).max(k);

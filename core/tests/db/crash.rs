@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fletchdb::{CollectionConfig, Database, Metric, Options, Payload, SearchOptions, Where};
+use fletchdb::{
+    CollectionConfig, Database, Metric, Options, Payload, Quantization, SearchOptions, Where,
+};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::json;
@@ -107,7 +109,15 @@ fn child(dir: &Path) -> ! {
     let c = match db.collection("c") {
         Ok(c) => c,
         Err(_) => db
-            .create_collection("c", CollectionConfig::new(DIM, METRIC))
+            .create_collection(
+                "c",
+                CollectionConfig {
+                    // The walks score i8 codes, whose scale is fitted after 1,024 writes
+                    // and kept by checkpoints: kills land before and after that.
+                    quantization: Quantization::I8,
+                    ..CollectionConfig::new(DIM, METRIC)
+                },
+            )
             .unwrap(),
     };
     let out = Mutex::new(std::io::stdout());

@@ -10,5 +10,6 @@ mod concurrent;
 mod crash;
 mod lifecycle;
 mod payload;
+mod quantized;
 mod recovery;
 mod size;
