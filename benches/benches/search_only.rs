@@ -67,6 +67,7 @@ fn main() {
         ef_construction: pick(64, 200),
         options: Options::default().durability(Durability::None),
         batch: 10_000,
+        quantization: fletchdb::Quantization::None,
     };
     let t = std::time::Instant::now();
     ann::build(tmp.path(), &data, &cfg, |_| {}).expect("build");

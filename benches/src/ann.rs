@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fletchdb::{Collection, CollectionConfig, Database, Options, SearchOptions};
+use fletchdb::{Collection, CollectionConfig, Database, Options, Quantization, SearchOptions};
 
 use crate::data::Dataset;
 use crate::measure::recall;
@@ -25,6 +25,8 @@ pub struct BuildConfig {
     pub options: Options,
     /// Vectors per `insert_batch` call.
     pub batch: usize,
+    /// The compact copy the walks score.
+    pub quantization: Quantization,
 }
 
 /// What building took.
@@ -53,6 +55,7 @@ pub fn build(
     let config = CollectionConfig {
         m: cfg.m,
         ef_construction: cfg.ef_construction,
+        quantization: cfg.quantization,
         ..CollectionConfig::new(data.base.dim(), data.metric)
     };
     let c = db.create_collection(COLLECTION, config)?;
@@ -120,6 +123,14 @@ pub fn search_all(
     Ok((ids, elapsed))
 }
 
+/// The row name of a collection walking `q`: `fletchdb`, `fletchdb-f16`, `fletchdb-i8`.
+pub fn lib_name(q: Quantization) -> String {
+    match q {
+        Quantization::None => "fletchdb".into(),
+        q => format!("fletchdb-{}", q.name()),
+    }
+}
+
 /// Recall@`k` and QPS at each of `efs` with `threads` search threads (1: a plain loop
 /// on this thread; more: `search_batch` on a pool of that many), the median of `reps`
 /// passes over all queries, as the peers' runner times them.
@@ -153,7 +164,7 @@ pub fn sweep(
         times.sort_unstable();
         let median = times[times.len() / 2];
         rows.push(Row {
-            lib: "fletchdb".into(),
+            lib: lib_name(c.config().quantization),
             threads,
             ef,
             recall: recall(&ids, &data.truth, k),
@@ -196,6 +207,7 @@ mod tests {
             ef_construction: 64,
             options,
             batch: 300,
+            quantization: fletchdb::Quantization::None,
         };
         let mut seen = Vec::new();
         build(dir.path(), &data, &cfg, |n| seen.push(n)).unwrap();

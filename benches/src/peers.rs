@@ -61,6 +61,9 @@ pub struct PeerRun<'a> {
     pub build_threads: usize,
     /// Neighbours per query.
     pub k: usize,
+    /// The runner's `--libs`: which peers and modes run (`hnswlib,usearch,faiss`,
+    /// and the compact `faiss-sq8`, `usearch-i8`, `usearch-f16`).
+    pub libs: &'a str,
 }
 
 impl Peers {
@@ -122,6 +125,7 @@ impl Peers {
             ("--threads", p.threads.to_string()),
             ("--build-threads", p.build_threads.to_string()),
             ("--k", p.k.to_string()),
+            ("--libs", p.libs.to_string()),
         ] {
             args.extend([flag.into(), value.into()]);
         }

@@ -27,6 +27,8 @@ fn register() {
 fn colour(lib: &str, i: usize) -> RGBColor {
     match lib {
         "fletchdb" => RGBColor(214, 39, 40),
+        "fletchdb-i8" => RGBColor(150, 0, 20),
+        "fletchdb-f16" => RGBColor(240, 110, 110),
         "hnswlib" => RGBColor(31, 119, 180),
         "faiss" => RGBColor(44, 160, 44),
         "usearch" => RGBColor(255, 127, 14),

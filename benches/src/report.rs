@@ -115,6 +115,8 @@ fn invalid(path: &Path, what: String) -> io::Error {
 pub fn display_name(lib: &str) -> &str {
     match lib {
         "fletchdb" => "FletchDB",
+        "fletchdb-i8" => "FletchDB i8",
+        "fletchdb-f16" => "FletchDB f16",
         "hnswlib" => "hnswlib",
         "usearch" => "USearch",
         "faiss" => "FAISS HNSW",

@@ -50,6 +50,7 @@ NO_ID: int
 qualify (their distance is ``inf``). ``add`` and ``upsert`` refuse it."""
 
 _Metric = Literal["l2", "ip", "cosine"]
+_Quantization = Literal["none", "f16", "i8"]
 _Durability = Literal["sync", "buffered", "none"]
 
 # One id: a non-negative integer below 2**64 - 1 (a Python or numpy integer).
@@ -182,11 +183,14 @@ class Database:
         ef_construction: int = 200,
         *,
         seed: Optional[int] = None,
+        quantization: _Quantization = "none",
     ) -> Collection:
         """Creates a collection of ``dim``-component vectors compared by ``metric``:
         ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - dot``) or ``"cosine"``
         (``1 - cos``; vectors stored normalised). ``m`` and ``ef_construction`` are
-        hnswlib's HNSW parameters with hnswlib's defaults.
+        hnswlib's HNSW parameters with hnswlib's defaults. ``quantization``
+        (``"none"``, ``"f16"`` or ``"i8"``) is the compact copy of the vectors that
+        searches walk before re-scoring their best candidates exactly.
 
         Raises CollectionExistsError, or InvalidArgumentError for an empty name or
         out-of-range parameters (dim 1..65536, m 2..128, ef_construction 1..65536).
@@ -200,6 +204,7 @@ class Database:
         ef_construction: int = 200,
         *,
         seed: Optional[int] = None,
+        quantization: _Quantization = "none",
     ) -> Collection:
         """The collection ``name``, created if it does not exist. An existing one must
         have the same ``dim`` and ``metric`` (else InvalidArgumentError naming both) and

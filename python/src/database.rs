@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError, Weak};
 
-use fletchdb::{Collection, CollectionConfig, Database, Error, Options};
+use fletchdb::{Collection, CollectionConfig, Database, Error, Options, Quantization};
 use pyo3::prelude::*;
 use pyo3::types::{PyAny, PyDict};
 
@@ -57,11 +57,13 @@ impl PyDatabase {
     /// (squared Euclidean distance), `"ip"` (`1 - dot`) or `"cosine"` (`1 - cos`; vectors
     /// are stored normalised). `m` (links per node) and `ef_construction` (candidates
     /// considered per insert) are hnswlib's parameters, with hnswlib's defaults; `seed`
-    /// seeds the graph's level assignment.
+    /// seeds the graph's level assignment. `quantization` (`"none"`, `"f16"` or `"i8"`)
+    /// is the compact copy of the vectors that searches walk before re-scoring their
+    /// best candidates exactly; recorded with the collection.
     ///
     /// Raises `CollectionExistsError` if the name is taken, `InvalidArgumentError` for
     /// an empty name or out-of-range parameters.
-    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None))]
+    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = "none"))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
     fn create_collection(
         &self,
@@ -72,8 +74,9 @@ impl PyDatabase {
         m: i64,
         ef_construction: i64,
         seed: Option<u64>,
+        quantization: &str,
     ) -> PyResult<PyCollection> {
-        let config = config(dim, metric, m, ef_construction, seed).or_raise(py)?;
+        let config = config(dim, metric, m, ef_construction, seed, quantization).or_raise(py)?;
         let c = py
             .detach(|| self.db.with(|db| db.create_collection(name, config)))
             .or_raise(py)?;
@@ -84,7 +87,7 @@ impl PyDatabase {
     /// existing collection must have the same `dim` and `metric`, else
     /// `InvalidArgumentError` naming both; its own `m`, `ef_construction` and seed are
     /// kept.
-    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None))]
+    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = "none"))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
     fn get_or_create_collection(
         &self,
@@ -95,8 +98,9 @@ impl PyDatabase {
         m: i64,
         ef_construction: i64,
         seed: Option<u64>,
+        quantization: &str,
     ) -> PyResult<PyCollection> {
-        let config = config(dim, metric, m, ef_construction, seed).or_raise(py)?;
+        let config = config(dim, metric, m, ef_construction, seed, quantization).or_raise(py)?;
         let c = py
             .detach(|| self.db.with(|db| db.get_or_create_collection(name, config)))
             .or_raise(py)?;
@@ -231,6 +235,7 @@ fn config(
     m: i64,
     ef_construction: i64,
     seed: Option<u64>,
+    quantization: &str,
 ) -> Result<CollectionConfig, Error> {
     let mut config =
         CollectionConfig::new(convert::count("dim", dim, 1)?, convert::metric(metric)?);
@@ -239,6 +244,11 @@ fn config(
     if let Some(seed) = seed {
         config.seed = seed;
     }
+    config.quantization = Quantization::parse(quantization).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "quantization must be \"none\", \"f16\" or \"i8\", not {quantization:?}"
+        ))
+    })?;
     Ok(config)
 }
 

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fletchdb::{Durability, Metric, Options, SearchOptions};
+use fletchdb::{Durability, Metric, Options, Quantization, SearchOptions};
 use fletchdb_benches::ann::{self, BuildConfig};
 use fletchdb_benches::data::{
     ground_truth, json_field, metric_from_json, prefixed, Clustered, Dataset,
@@ -111,6 +111,12 @@ struct Args {
     /// Run hnswlib, USearch and FAISS on the same files (../shared/peers).
     #[arg(long)]
     peers: bool,
+    /// Which peers (and compact modes) --peers runs.
+    #[arg(long, default_value = "hnswlib,usearch,faiss,faiss-sq8,usearch-i8")]
+    peer_libs: String,
+    /// The compact copy FletchDB's walks score: none, f16 or i8.
+    #[arg(long, default_value = "none")]
+    quantization: String,
     #[command(flatten)]
     peer_args: PeerArgs,
     /// Where the CSV, markdown and PNG go.
@@ -326,6 +332,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         ef_construction: args.ef_construction,
         options,
         batch: args.batch,
+        quantization: Quantization::parse(&args.quantization)
+            .ok_or("--quantization takes none, f16 or i8")?,
     };
     let data_rss = measure::current_rss();
     let resettable = measure::reset_peak_rss();
@@ -361,8 +369,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     for &t in &threads {
         for r in ann::sweep(&c, &data, args.k, &efs, t, args.reps, build_s)? {
             println!(
-                "  fletchdb threads={t} ef={:4} recall@{}={:.4} qps={:10.1}",
-                r.ef, args.k, r.recall, r.qps
+                "  {} threads={t} ef={:4} recall@{}={:.4} qps={:10.1}",
+                r.lib, r.ef, args.k, r.recall, r.qps
             );
             rows.push(r);
         }
@@ -412,6 +420,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 threads: t,
                 build_threads,
                 k: args.k,
+                libs: &args.peer_libs,
             };
             println!("## peers, {t} search thread(s)");
             rows.extend(peers.run(&peer_prefix, &run, &csv)?);

@@ -342,6 +342,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ef_construction: args.ef_construction,
         options,
         batch: args.batch,
+        quantization: fletchdb::Quantization::None,
     };
     let mut probe = Dataset {
         name: name.clone(),
