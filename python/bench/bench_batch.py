@@ -3,12 +3,14 @@ thread count, pass by pass in one run (issue 14: Python within 0.95x of Rust).
 
     FLETCHDB_VENV=.venv bash python/run_tests.sh -q    # builds and installs fletchdb
     .venv/bin/python python/bench/bench_batch.py [--data DIR] [--db DIR] \\
-        [--efs 24,64] [--threads 1,2] [--pairs 30] [--rust-bin PATH]
+        [--efs 24,64] [--threads 1,2] [--pairs 30] [--swap] [--rust-bin PATH]
 
 The database (collection "ann", cosine, m 16, ef_construction 200, the base added in
 batches of 10,000 as `fletchdb-ann` does) is built from Python into --db unless it holds
-one already (`fletchdb-ann --db DIR` builds the same collection name), and copied once to
-DB-rust-copy for the Rust side (a database is open in one process at a time).
+one already (`fletchdb-ann --db DIR` builds the same collection name), then copied once to
+DB-python-copy and DB-rust-copy, one for each side (a database is open in one process at
+a time; both copies are made the same way, so how the files were written cannot favour
+one side, and --swap exchanges them).
 
 - Rust: `python/examples/batch_search.rs`, a process kept running on the copy that times
   exactly what the `fletchdb-ann` runner times (one thread: a plain loop of
@@ -140,6 +142,8 @@ def main():
     ap.add_argument("--threads", default="1")
     ap.add_argument("--pairs", type=int, default=30,
                     help="Rust-then-Python (or the reverse) pairs of passes per point")
+    ap.add_argument("--swap", action="store_true",
+                    help="Python searches the Rust side's copy of the database and vice versa")
     ap.add_argument("--rust-bin", type=Path, help="a built batch_search example")
     ap.add_argument("--target-dir", type=Path,
                     default=Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")))
@@ -162,15 +166,22 @@ def main():
         print(f"this fletchdb has no threads=: Python searches on rayon's global pool "
               f"(RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'unset')})")
     binary = args.rust_bin or build_rust_example(args.target_dir)
-    rust_path = path.parent / (path.name + "-rust-copy")
-    if not rust_path.exists():
-        shutil.copytree(path, rust_path)
+    # Each side searches its own copy, both made the same way: a file the database wrote
+    # through its mapping and one a copy wrote can sit in different page-cache folios,
+    # which changes search speed by itself (--swap exchanges the copies to check).
+    copies = []
+    for suffix in ("python-copy", "rust-copy"):
+        copy = path.parent / f"{path.name}-{suffix}"
+        if not copy.exists():
+            shutil.copytree(path, copy)
+        copies.append(copy)
+    py_path, rust_path = reversed(copies) if args.swap else copies
     print(f"{name}: {len(queries)} queries, k {k}, efs {efs}, threads {thread_counts}, "
           f"{args.pairs} pairs of passes per point; fletchdb {fletchdb.__file__}",
           flush=True)
 
     summary = []
-    with fletchdb.open(path) as db:
+    with fletchdb.open(py_path) as db:
         col = db.collection(COLLECTION)
         for t in thread_counts:
             rust = RustSide(binary, rust_path, queries_file, k, t)
