@@ -27,6 +27,9 @@ process spent on a CPU: Python's `time.process_time`, the Rust process's
 `/proc/self/task/*/schedstat`), which other work on a shared machine disturbs less than
 wall time (Linux only). The ids both sides return are checked to be the same.
 
+`bench_batch.py --pool RUN.json ...` prints one table of several runs' --json files, each
+point's pairs pooled (the README's figures: two runs, and two with --swap).
+
 An installed fletchdb without `threads=` (an older build) is timed with its default
 (rayon's global pool: set RAYON_NUM_THREADS to the thread count).
 """
@@ -132,7 +135,30 @@ def build_rust_example(target_dir):
     return Path(target_dir) / "release" / "examples" / "batch_search"
 
 
+def pooled(files):
+    """The table of several runs' --json files, each point's pairs pooled."""
+    points = {}
+    for f in files:
+        for row in json.loads(Path(f).read_text()):
+            p = points.setdefault((row["threads"], row["ef"]),
+                                  {"recall": row["recall"], "queries": row["queries"]})
+            for key in ("rust_seconds", "python_seconds", "rust_cpu", "python_cpu"):
+                p.setdefault(key, []).extend(row[key])
+    print("| threads | ef | recall@10 | pairs | Rust QPS | Python QPS | Python / Rust, wall "
+          "| Python / Rust, CPU time |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (t, ef), p in sorted(points.items()):
+        wall = statistics.median(a / b for a, b in zip(p["rust_seconds"], p["python_seconds"]))
+        cpu = statistics.median(a / b for a, b in zip(p["rust_cpu"], p["python_cpu"]))
+        n = p["queries"]
+        print(f"| {t} | {ef} | {p['recall']:.4f} | {len(p['rust_seconds'])} "
+              f"| {n / statistics.median(p['rust_seconds']):,.0f} "
+              f"| {n / statistics.median(p['python_seconds']):,.0f} | {wall:.3f} | {cpu:.3f} |")
+
+
 def main():
+    if sys.argv[1:2] == ["--pool"]:
+        return pooled(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path,
                     default=REPO.parent / "shared" / "data" / "minilm-mix-dev")
@@ -208,7 +234,8 @@ def main():
                 ratios = sorted(a / b for a, b in zip(r_, p_))  # Python QPS / Rust QPS
                 rc, pc = cpus[(ef, "rust")], cpus[(ef, "python")]
                 cpu_ratios = sorted(a / b for a, b in zip(rc, pc))
-                row = {"threads": t, "ef": ef, "recall": recall(py.found[ef], gt, k),
+                row = {"threads": t, "ef": ef, "queries": len(queries),
+                       "recall": recall(py.found[ef], gt, k),
                        "rust_qps": len(queries) / statistics.median(r_),
                        "python_qps": len(queries) / statistics.median(p_),
                        "ratio": statistics.median(ratios),
