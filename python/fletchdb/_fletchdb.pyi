@@ -264,6 +264,8 @@ class Collection:
         vectors: _VectorsLike,
         metadatas: Optional[_MetadatasLike] = None,
         documents: Optional[_DocumentsLike] = None,
+        *,
+        threads: Optional[int] = None,
     ) -> None:
         """Adds records under new ids: one id with one 1-D vector, or n ids with an
         (n, dim) array, with ``metadatas`` (a dict or None per id) and ``documents`` (a
@@ -273,17 +275,24 @@ class Collection:
         repeated id, DimensionMismatchError, InvalidVectorError (NaN, inf, zero vector
         under cosine), InvalidArgumentError (id count differs from vector, metadata or
         document count; negative ids; a metadata value that is not a str, int, float,
-        bool, None or a list of str, int, float and bool, naming the key)."""
+        bool, None or a list of str, int, float and bool, naming the key).
+
+        ``threads`` is how many threads insert a batch into the graph: None (the
+        default) every core, ``n`` a pool of ``n`` threads, built on first use and kept
+        for later calls (hnswlib's ``num_threads``). 0, a negative number or more than
+        1024 raises InvalidArgumentError. The GIL is released either way."""
     def upsert(
         self,
         ids: _IdsLike,
         vectors: _VectorsLike,
         metadatas: Optional[_MetadatasLike] = None,
         documents: Optional[_DocumentsLike] = None,
+        *,
+        threads: Optional[int] = None,
     ) -> None:
         """As ``add``, but an existing id has its whole record replaced: vector,
         metadata and document (what is not given is cleared; ``update`` changes metadata
-        or documents alone)."""
+        or documents alone). ``threads`` as in ``add``."""
     def update(
         self,
         ids: _IdsLike,
@@ -331,14 +340,22 @@ class Collection:
         ef: int = 64,
         where: Optional[_Where] = None,
         filter_ids: Optional[_IdsLike] = None,
+        *,
+        threads: Optional[int] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query, closest first, as ``(ids,
         distances)``: shape (k,) for one 1-D query, (nq, k) for an (nq, dim) array.
         Rows with fewer than ``k`` results are padded with ``NO_ID`` and ``inf``.
         ``ef`` (at least ``k`` is used) trades speed for recall. ``where`` limits results
         to records whose metadata matches, ``filter_ids`` to those ids, both to the ids
-        that also match (searched exactly when few qualify). Several queries are
-        searched in parallel on all cores.
+        that also match (searched exactly when few qualify).
+
+        ``threads`` is how many threads search an (nq, dim) array (hnswlib's
+        ``num_threads``): None (the default) every core, 1 the queries one after another
+        on the calling thread, ``n`` a pool of ``n`` threads, built on first use and kept
+        for later calls. The results do not depend on it. 0, a negative number or more
+        than 1024 raises InvalidArgumentError (a ValueError). The GIL is released while
+        the queries run.
 
         A condition on a key matches only records that have the key with a non-null
         value (so ``$ne`` and ``$nin`` skip records without it); int and float compare

@@ -9,11 +9,13 @@ use fletchdb::{Collection, CollectionConfig, IdFilter, Payload, SearchOptions, W
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use rayon::prelude::*;
 
-use crate::convert::{self, check_not_sentinel, count, push_padded};
+use crate::convert::{self, check_not_sentinel, count, NO_ID};
 use crate::errors::{invalid, new_err, Kind, OrRaise};
 use crate::handle::{drop_detached, Revocable};
 use crate::payload;
+use crate::threads::Threads;
 
 /// Most ids times `k` one search call returns (its arrays take 12 bytes an entry).
 const MAX_RESULTS: usize = 1 << 28;
@@ -51,7 +53,9 @@ impl PyCollection {
         )
     }
 
-    /// `add` (insert semantics) or `upsert`, with metadatas and documents if given.
+    /// `add` (insert semantics) or `upsert`, with metadatas and documents if given, on
+    /// `threads`.
+    #[allow(clippy::too_many_arguments)] // add's and upsert's Python arguments, passed on
     fn put(
         &self,
         py: Python<'_>,
@@ -60,7 +64,9 @@ impl PyCollection {
         metadatas: Option<&Bound<'_, PyAny>>,
         documents: Option<&Bound<'_, PyAny>>,
         replace: bool,
+        threads: Option<i64>,
     ) -> PyResult<()> {
+        let threads = Threads::parse(threads).or_raise(py)?;
         let ids = convert::ids(ids)?;
         let one = ids.is_one();
         let vectors = convert::vectors(vectors)?;
@@ -80,14 +86,23 @@ impl PyCollection {
             .or_raise(py);
         }
         check_not_sentinel(ids).or_raise(py)?;
+        let put = |c: &Collection| match (ids, &payloads, replace) {
+            (_, Some(p), false) => c.insert_with(ids, flat, p),
+            (_, Some(p), true) => c.upsert_with(ids, flat, p),
+            (&[id], None, false) => c.insert(id, flat),
+            (&[id], None, true) => c.upsert(id, flat),
+            (_, None, false) => c.insert_batch(ids, flat),
+            (_, None, true) => c.upsert_batch(ids, flat),
+        };
         py.detach(|| {
-            self.handle.with(|c| match (ids, &payloads, replace) {
-                (_, Some(p), false) => c.insert_with(ids, flat, p),
-                (_, Some(p), true) => c.upsert_with(ids, flat, p),
-                (&[id], None, false) => c.insert(id, flat),
-                (&[id], None, true) => c.upsert(id, flat),
-                (_, None, false) => c.insert_batch(ids, flat),
-                (_, None, true) => c.upsert_batch(ids, flat),
+            self.handle.with(|c| {
+                // One id is inserted on this thread whatever `threads` says (nothing to
+                // split), so it skips the pool's hand-off.
+                if ids.len() == 1 {
+                    put(c)
+                } else {
+                    threads.install(|| put(c))
+                }
             })
         })
         .or_raise(py)
@@ -139,7 +154,11 @@ impl PyCollection {
     /// naming the key. An id the collection holds already, or one given twice, raises
     /// `DuplicateIdError`. The call is checked as a whole first: when it raises, nothing
     /// is added. A returned call is durable as the database's durability mode says.
-    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None))]
+    ///
+    /// `threads` (keyword-only) is how many threads insert a batch into the graph: None
+    /// (the default) uses every core, `n` a pool of `n` threads kept for later calls;
+    /// 0, a negative number or more than 1024 raises `InvalidArgumentError`.
+    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None, *, threads = None))]
     fn add(
         &self,
         py: Python<'_>,
@@ -147,14 +166,15 @@ impl PyCollection {
         vectors: &Bound<'_, PyAny>,
         metadatas: Option<&Bound<'_, PyAny>>,
         documents: Option<&Bound<'_, PyAny>>,
+        threads: Option<i64>,
     ) -> PyResult<()> {
-        self.put(py, ids, vectors, metadatas, documents, false)
+        self.put(py, ids, vectors, metadatas, documents, false, threads)
     }
 
     /// As `add`, but an id the collection holds has its whole record replaced: vector,
     /// metadata and document (one not given is cleared; `update` changes metadata or
-    /// documents alone).
-    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None))]
+    /// documents alone). `threads` as in `add`.
+    #[pyo3(signature = (ids, vectors, metadatas = None, documents = None, *, threads = None))]
     fn upsert(
         &self,
         py: Python<'_>,
@@ -162,8 +182,9 @@ impl PyCollection {
         vectors: &Bound<'_, PyAny>,
         metadatas: Option<&Bound<'_, PyAny>>,
         documents: Option<&Bound<'_, PyAny>>,
+        threads: Option<i64>,
     ) -> PyResult<()> {
-        self.put(py, ids, vectors, metadatas, documents, true)
+        self.put(py, ids, vectors, metadatas, documents, true, threads)
     }
 
     /// Replaces the metadata and/or documents of existing ids, keeping their vectors:
@@ -339,9 +360,14 @@ impl PyCollection {
     /// metadata matches (Chroma's grammar: `{"key": value}`, `{"key": {"$op": arg}}` with
     /// `$eq $ne $gt $gte $lt $lte $in $nin $contains`, and `$and`/`$or` lists);
     /// `filter_ids` to these ids; both, to ids in `filter_ids` that match. When few
-    /// records qualify, the search is exact. Several queries run in parallel on all
-    /// cores.
-    #[pyo3(signature = (queries, k = 10, ef = 64, r#where = None, filter_ids = None))]
+    /// records qualify, the search is exact.
+    ///
+    /// `threads` (keyword-only) is how many threads search an (nq, dim) array: None (the
+    /// default) uses every core, 1 searches the queries one after another on the calling
+    /// thread, `n` on a pool of `n` threads kept for later calls; 0, a negative number or
+    /// more than 1024 raises `InvalidArgumentError`. The results do not depend on it.
+    #[pyo3(signature = (queries, k = 10, ef = 64, r#where = None, filter_ids = None, *, threads = None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn search(
         &self,
         py: Python<'_>,
@@ -350,10 +376,12 @@ impl PyCollection {
         ef: i64,
         r#where: Option<&Bound<'_, PyAny>>,
         filter_ids: Option<&Bound<'_, PyAny>>,
+        threads: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let queries = convert::vectors(queries)?;
         let k = count("k", k, 1).or_raise(py)?;
         let ef = count("ef", ef, 1).or_raise(py)?;
+        let threads = Threads::parse(threads).or_raise(py)?;
         queries.check_dim(self.config.dim).or_raise(py)?;
         let rows = queries.rows;
         if rows.checked_mul(k).is_none_or(|n| n > MAX_RESULTS) {
@@ -370,6 +398,7 @@ impl PyCollection {
             .transpose()
             .or_raise(py)?;
         let flat = queries.flat().or_raise(py)?;
+        let dim = self.config.dim;
         let (ids, dists) = py
             .detach(|| {
                 self.handle.with(|c| {
@@ -378,14 +407,18 @@ impl PyCollection {
                         filter: allowed.map(IdFilter::Ids),
                         matching: matching.as_ref(),
                     };
-                    let mut ids = Vec::with_capacity(rows * k);
-                    let mut dists = Vec::with_capacity(rows * k);
-                    if rows == 1 {
-                        push_padded(&c.search(flat, k, &opts)?, k, &mut ids, &mut dists);
-                    } else if rows > 1 {
-                        for hits in c.search_batch(flat, k, &opts)? {
-                            push_padded(&hits, k, &mut ids, &mut dists);
-                        }
+                    let mut ids = vec![NO_ID; rows * k];
+                    let mut dists = vec![f32::INFINITY; rows * k];
+                    let job = Rows {
+                        c,
+                        opts: &opts,
+                        k,
+                        dim,
+                    };
+                    if rows <= 1 || threads.is_one() {
+                        job.one_by_one(flat, &mut ids, &mut dists)?;
+                    } else {
+                        threads.install(|| job.in_parallel(flat, &mut ids, &mut dists))?;
                     }
                     Ok((ids, dists))
                 })
@@ -513,6 +546,49 @@ impl PyCollection {
             self.config.dim,
             self.metric()
         ))
+    }
+}
+
+/// One search call's queries, each written into its row of the result arrays (which
+/// come pre-filled with `NO_ID` and `inf`, the padding of short rows): no per-call
+/// vector of hit lists, no second pass to pad and copy them.
+struct Rows<'a> {
+    c: &'a Collection,
+    opts: &'a SearchOptions<'a>,
+    k: usize,
+    dim: usize,
+}
+
+impl Rows<'_> {
+    /// Searches `query` and writes its hits into `ids` and `dists` (`k` each).
+    fn one(&self, query: &[f32], ids: &mut [u64], dists: &mut [f32]) -> fletchdb::Result<()> {
+        let hits = self.c.search(query, self.k, self.opts)?;
+        for ((h, id), d) in hits.iter().zip(ids).zip(dists) {
+            *id = h.id;
+            *d = h.distance;
+        }
+        Ok(())
+    }
+
+    /// Every query, one after another on this thread.
+    fn one_by_one(&self, flat: &[f32], ids: &mut [u64], dists: &mut [f32]) -> fletchdb::Result<()> {
+        flat.chunks(self.dim)
+            .zip(ids.chunks_mut(self.k))
+            .zip(dists.chunks_mut(self.k))
+            .try_for_each(|((q, i), d)| self.one(q, i, d))
+    }
+
+    /// Every query, in parallel on the current rayon pool (the caller installs one).
+    fn in_parallel(
+        &self,
+        flat: &[f32],
+        ids: &mut [u64],
+        dists: &mut [f32],
+    ) -> fletchdb::Result<()> {
+        flat.par_chunks(self.dim)
+            .zip(ids.par_chunks_mut(self.k))
+            .zip(dists.par_chunks_mut(self.k))
+            .try_for_each(|((q, i), d)| self.one(q, i, d))
     }
 }
 

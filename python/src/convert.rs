@@ -12,7 +12,7 @@
 //! not modify the same array from another thread during the call, exactly as with numpy's
 //! own GIL-releasing functions.
 
-use fletchdb::{Durability, Error, Hit, Metric};
+use fletchdb::{Durability, Error, Metric};
 use numpy::ndarray::{Array1, Array2, Dimension};
 use numpy::{
     Element, IntoPyArray, PyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray,
@@ -266,18 +266,6 @@ pub(crate) fn count(name: &str, value: i64, min: i64) -> Result<usize, Error> {
         )));
     }
     usize::try_from(value).map_err(|_| invalid(format!("{name} is too large: {value}")))
-}
-
-/// Appends `hits`, padded to `k` with [`NO_ID`] and `inf`.
-pub(crate) fn push_padded(hits: &[Hit], k: usize, ids: &mut Vec<u64>, dists: &mut Vec<f32>) {
-    for h in hits.iter().take(k) {
-        ids.push(h.id);
-        dists.push(h.distance);
-    }
-    for _ in hits.len().min(k)..k {
-        ids.push(NO_ID);
-        dists.push(f32::INFINITY);
-    }
 }
 
 /// `(ids, distances)` numpy arrays of shape `(k,)` if `one`, else `(rows, k)`; the vectors

@@ -17,7 +17,8 @@
 //! `collection.rs` (`Collection`), `errors.rs` (the `fletchdb.Error` tree), `convert.rs`
 //! (numpy in and out); `payload.rs` translates metadata, documents and `where` filters
 //! between Python values and JSON; `handle.rs` lets `Database.close()` revoke the core handles held by
-//! Python objects. Every call that does work runs inside `Python::detach`, so Python
+//! Python objects; `threads.rs` reads the `threads=` argument and keeps a rayon pool per
+//! thread count. Every call that does work runs inside `Python::detach`, so Python
 //! threads search and write in parallel; numpy inputs are borrowed read-only (no copy for
 //! C-contiguous float32 and uint64 arrays) and the borrows outlive the GIL release, as the
 //! `numpy` crate documents.
@@ -29,6 +30,7 @@ mod database;
 mod errors;
 mod handle;
 mod payload;
+mod threads;
 
 use pyo3::prelude::*;
 
