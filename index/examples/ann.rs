@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p fletchdb-index --example ann -- PREFIX --metric cosine \
 //!     [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2] \
-//!     [--quantization none|f16|i8] [--rescore 4]
+//!     [--quantization none|f16|i8] [--rescore 4[,8,...]]
 //! ```
 //! PREFIX names PREFIX_base.fvecs, PREFIX_query.fvecs and PREFIX_groundtruth.ivecs.
 
@@ -49,7 +49,10 @@ fn main() {
         eprintln!("unknown quantization {quantization}");
         std::process::exit(2);
     };
-    let rescore: usize = opt("--rescore", "4").parse().expect("--rescore");
+    let rescores: Vec<usize> = opt("--rescore", "4")
+        .split(',')
+        .map(|x| x.parse().expect("--rescore"))
+        .collect();
     let k = 10;
 
     let path = |suffix: &str| PathBuf::from(format!("{prefix}_{suffix}"));
@@ -77,13 +80,16 @@ fn main() {
     let build = t.elapsed().as_secs_f64();
     println!(
         "fletchdb: build {build:.2} s ({threads} threads), n={n}, d={dim}, M={m}, efC={efc}, \
-         quantization {} (rescore {rescore})",
+         quantization {} (rescore {rescores:?})",
         quantization.name()
     );
 
     let mut scratch = index.scratch();
     let mut out = Vec::with_capacity(k);
-    for &ef in &efs {
+    for (&ef, &rescore) in efs
+        .iter()
+        .flat_map(|ef| rescores.iter().map(move |r| (ef, r)))
+    {
         let mut times = Vec::new();
         let mut got = Vec::new();
         for _rep in 0..3 {
@@ -105,6 +111,6 @@ fn main() {
         times.sort_by(f64::total_cmp);
         let qps = nq as f64 / times[1];
         let r = common::recall(&got, &truth, k);
-        println!("  fletchdb ef={ef:4} recall@{k}={r:.4} qps={qps:10.1}");
+        println!("  fletchdb ef={ef:4} rescore={rescore} recall@{k}={r:.4} qps={qps:10.1}");
     }
 }
