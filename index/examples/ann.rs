@@ -4,9 +4,11 @@
 //! ```text
 //! cargo run --release -p fletchdb-index --example ann -- PREFIX --metric cosine \
 //!     [--m 16] [--ef-construction 200] [--efs 16,32,64,128] [--build-threads 2] \
-//!     [--quantization none|f16|i8] [--rescore 4[,8,...]]
+//!     [--quantization none|f16|i8] [--rescore 4[,8,...]] [--graph FILE]
 //! ```
 //! PREFIX names PREFIX_base.fvecs, PREFIX_query.fvecs and PREFIX_groundtruth.ivecs.
+//! `--graph FILE` loads the graph from FILE when it exists (else builds it and saves it
+//! there), so that builds of the search code can be compared on one graph.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -49,7 +51,7 @@ fn main() {
         eprintln!("unknown quantization {quantization}");
         std::process::exit(2);
     };
-    let rescores: Vec<usize> = opt("--rescore", "4")
+    let rescores: Vec<usize> = opt("--rescore", &fletchdb_index::DEFAULT_RESCORE.to_string())
         .split(',')
         .map(|x| x.parse().expect("--rescore"))
         .collect();
@@ -69,14 +71,40 @@ fn main() {
         ef_construction: efc,
         ..HnswConfig::default()
     };
-    let index = Hnsw::in_memory(dim, config).unwrap();
-    index.quantize(quantization, None).unwrap();
+    let graph = args
+        .iter()
+        .position(|a| a == "--graph")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
     let t = Instant::now();
-    pool.install(|| index.add_batch(&base)).unwrap();
+    let index = match graph.as_ref().filter(|g| g.exists()) {
+        Some(g) => {
+            let vectors = fletchdb_index::InMemoryVectors::new(dim).unwrap();
+            for v in base.chunks(dim) {
+                let mut v = v.to_vec();
+                metric.prepare(&mut v).unwrap();
+                vectors.push(&v).unwrap();
+            }
+            let index = Hnsw::load(&std::fs::read(g).unwrap(), vectors).unwrap();
+            pool.install(|| index.quantize(quantization, None)).unwrap();
+            index
+        }
+        None => {
+            let index = Hnsw::in_memory(dim, config).unwrap();
+            index.quantize(quantization, None).unwrap();
+            pool.install(|| index.add_batch(&base)).unwrap();
+            if let Some(g) = &graph {
+                let mut bytes = Vec::new();
+                index.save(&mut bytes).unwrap();
+                std::fs::write(g, bytes).unwrap();
+            }
+            index
+        }
+    };
     let build = t.elapsed().as_secs_f64();
     println!(
         "fletchdb: build {build:.2} s ({threads} threads), n={n}, d={dim}, M={m}, efC={efc}, \

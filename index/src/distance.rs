@@ -56,11 +56,7 @@ macro_rules! with_walk_kernel {
                 type $k = $crate::codes::L2I8;
                 $body
             }
-            (M::Cosine, Some(Q::I8)) => {
-                type $k = $crate::codes::CosI8;
-                $body
-            }
-            (M::InnerProduct, Some(Q::I8)) => {
+            (M::InnerProduct | M::Cosine, Some(Q::I8)) => {
                 type $k = $crate::codes::DotI8;
                 $body
             }
@@ -215,6 +211,9 @@ pub(crate) trait Kernel {
     type Exact: Kernel<Elem = f32>;
     /// True when the rows are compact codes, whose distances are approximate.
     const CODED: bool;
+    /// How many rows ahead of the one being scored to prefetch (f32 vectors: 4, measured
+    /// in `search.rs`).
+    const AHEAD: usize = 4;
 
     fn distance(a: &[Self::Elem], b: &[Self::Elem]) -> f32;
 

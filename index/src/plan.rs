@@ -113,6 +113,11 @@ impl<V: VectorSource> Hnsw<V> {
             let walk_k = k.saturating_mul(rescore).min(ef.max(k)).max(k);
             self.walk_plan::<K, F>(scratch, walk_k, ef, filter, plan, out);
             let q = scratch.query.as_slice();
+            // All in flight at once: they are few (3 × k by default), and on a mapped
+            // store each is a TLB miss as well as a cache miss.
+            for n in out.iter() {
+                self.vectors.prefetch(n.slot);
+            }
             for n in out.iter_mut() {
                 n.distance = self.dist::<K::Exact>(q, n.slot.0);
             }

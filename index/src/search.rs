@@ -13,7 +13,7 @@
 //!   stops once the closest unexpanded candidate is farther than the ef-th result.
 //!
 //! Expanding a node reads its list once, drops already-visited neighbours, then scores
-//! the rest with the vector [`PREFETCH_AHEAD`] places ahead already on its way into the
+//! the rest with the vector `Kernel::AHEAD` places ahead already on its way into the
 //! cache.
 //!
 //! Search is memory-bound: at ef = 32 on wordnet-minilm-dev (20,000 × 384-d) a query
@@ -39,9 +39,6 @@ use crate::visited::VisitedSet;
 /// The list of a restricted walk that starts away from the filter's matches, as a
 /// multiple (numerator, denominator) of ef: see [`Hnsw::search_admitted`].
 const FAR_EF: (usize, usize) = (2, 1);
-
-/// How many vectors ahead of the one being scored to prefetch.
-const PREFETCH_AHEAD: usize = 4;
 
 /// Which nodes a walk may return.
 pub(crate) trait Admit {
@@ -379,16 +376,16 @@ impl<V: VectorSource> Hnsw<V> {
 
     /// Computes the distance from `q` to each of `ids`, in order, and hands it to `f`.
     ///
-    /// The vector [`PREFETCH_AHEAD`] places ahead is prefetched while the current one is
+    /// The vector `Kernel::AHEAD` places ahead is prefetched while the current one is
     /// scored, so that a few cache misses are always in flight but the loads never crowd
     /// out the vector being read.
     #[inline(always)]
     pub(crate) fn score<K: Kernel>(&self, q: &[K::Elem], ids: &[u32], mut f: impl FnMut(u32, f32)) {
-        for &n in ids.iter().take(PREFETCH_AHEAD) {
+        for &n in ids.iter().take(K::AHEAD) {
             crate::prefetch::prefetch_slice(K::row(self, n));
         }
         for (i, &n) in ids.iter().enumerate() {
-            if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
+            if let Some(&ahead) = ids.get(i + K::AHEAD) {
                 crate::prefetch::prefetch_slice(K::row(self, ahead));
             }
             f(n, self.dist::<K>(q, n));

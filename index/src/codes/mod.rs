@@ -17,7 +17,7 @@ mod calibrate;
 mod kernels;
 
 pub use calibrate::Calibration;
-pub(crate) use kernels::{CosI8, DotF16, DotI8, L2F16, L2I8};
+pub(crate) use kernels::{DotF16, DotI8, L2F16, L2I8};
 
 use simsimd::f16;
 
