@@ -113,7 +113,8 @@ pub struct CollectionConfig {
     /// The compact copy of the vectors that searches walk (their best candidates are
     /// re-scored from the full-precision vectors): `None`, `F16` or `I8` (a quarter of
     /// the memory traffic of `f32`; its scale is fitted on the first 1,024 vectors and
-    /// kept with the checkpoints).
+    /// kept with the checkpoints). [`new`](Self::new) sets
+    /// [`Quantization::default_for`] the dimension: `I8` from 32 components up.
     pub quantization: Quantization,
 }
 
@@ -132,7 +133,7 @@ impl CollectionConfig {
             m: hnsw.m,
             ef_construction: hnsw.ef_construction,
             seed: hnsw.seed,
-            quantization: Quantization::None,
+            quantization: Quantization::default_for(dim),
         }
     }
 

@@ -229,53 +229,40 @@ pub(crate) struct L2Kernel;
 /// `1 - dot` through simsimd.
 pub(crate) struct DotKernel;
 
-impl Kernel for L2Kernel {
-    type Elem = f32;
-    type Exact = L2Kernel;
-    const CODED: bool = false;
+/// The parts the two `f32` kernels share: rows are the vectors, the query is itself.
+macro_rules! exact_kernel {
+    ($kernel:ty, |$a:ident, $b:ident| $distance:expr) => {
+        impl Kernel for $kernel {
+            type Elem = f32;
+            type Exact = $kernel;
+            const CODED: bool = false;
 
-    #[inline(always)]
-    fn distance(a: &[f32], b: &[f32]) -> f32 {
-        match f32::l2sq(a, b) {
-            Some(d) => d as f32,
-            None => f32::INFINITY,
+            #[inline(always)]
+            fn distance($a: &[f32], $b: &[f32]) -> f32 {
+                $distance
+            }
+
+            #[inline(always)]
+            fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[f32] {
+                index.vectors.vector(Slot(slot))
+            }
+
+            #[inline(always)]
+            fn query<'q>(query: &'q [f32], _: &'q CodedQuery) -> &'q [f32] {
+                query
+            }
         }
-    }
-
-    #[inline(always)]
-    fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[f32] {
-        index.vectors.vector(Slot(slot))
-    }
-
-    #[inline(always)]
-    fn query<'q>(query: &'q [f32], _: &'q CodedQuery) -> &'q [f32] {
-        query
-    }
+    };
 }
 
-impl Kernel for DotKernel {
-    type Elem = f32;
-    type Exact = DotKernel;
-    const CODED: bool = false;
-
-    #[inline(always)]
-    fn distance(a: &[f32], b: &[f32]) -> f32 {
-        match f32::dot(a, b) {
-            Some(d) => 1.0 - d as f32,
-            None => f32::INFINITY,
-        }
-    }
-
-    #[inline(always)]
-    fn row<V: VectorSource>(index: &Hnsw<V>, slot: u32) -> &[f32] {
-        index.vectors.vector(Slot(slot))
-    }
-
-    #[inline(always)]
-    fn query<'q>(query: &'q [f32], _: &'q CodedQuery) -> &'q [f32] {
-        query
-    }
-}
+exact_kernel!(L2Kernel, |a, b| match f32::l2sq(a, b) {
+    Some(d) => d as f32,
+    None => f32::INFINITY,
+});
+exact_kernel!(DotKernel, |a, b| match f32::dot(a, b) {
+    Some(d) => 1.0 - d as f32,
+    None => f32::INFINITY,
+});
 
 /// Plain one-element-at-a-time kernels: the reference the SIMD results are checked against.
 pub mod scalar {

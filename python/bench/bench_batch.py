@@ -3,7 +3,8 @@ thread count, pass by pass in one run (issue 14: Python within 0.95x of Rust).
 
     FLETCHDB_VENV=.venv bash python/run_tests.sh -q    # builds and installs fletchdb
     .venv/bin/python python/bench/bench_batch.py [--data DIR] [--db DIR] \\
-        [--efs 24,64] [--threads 1,2] [--pairs 30] [--swap] [--rust-bin PATH]
+        [--efs 24,64] [--threads 1,2] [--pairs 30] [--swap] [--rust-bin PATH] \\
+        [--quantization none|f16|i8]
 
 The database (collection "ann", cosine, m 16, ef_construction 200, the base added in
 batches of 10,000 as `fletchdb-ann` does) is built from Python into --db unless it holds
@@ -65,11 +66,11 @@ def load(data_dir):
     return base, queries, gt
 
 
-def build(path, base, batch=10_000):
+def build(path, base, quantization, batch=10_000):
     start = time.perf_counter()
     with fletchdb.open(path, durability="none") as db:
         col = db.create_collection(COLLECTION, dim=base.shape[1], metric="cosine", m=16,
-                                   ef_construction=200)
+                                   ef_construction=200, quantization=quantization)
         for first in range(0, len(base), batch):
             rows = base[first:first + batch]
             col.add(np.arange(first, first + len(rows)), rows)
@@ -174,6 +175,8 @@ def main():
     ap.add_argument("--target-dir", type=Path,
                     default=Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")))
     ap.add_argument("--json", type=Path, help="also write every timing here")
+    ap.add_argument("--quantization", default="none", choices=["none", "f16", "i8"],
+                    help="the collection's compact copy, when --db is built here")
     args = ap.parse_args()
     k = args.k
     efs = [int(x) for x in args.efs.split(",")]
@@ -184,7 +187,7 @@ def main():
     queries_file = args.data / f"{name}_query.fvecs"
     path = args.db or Path(tempfile.mkdtemp(prefix="fletchdb-batch-")) / "db"
     if not path.exists():
-        secs = build(path, base)
+        secs = build(path, base, args.quantization)
         print(f"built {path} from Python in {secs:.1f} s", flush=True)
     del base
     legacy = not has_threads_arg(path, queries)

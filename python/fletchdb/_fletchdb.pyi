@@ -183,14 +183,15 @@ class Database:
         ef_construction: int = 200,
         *,
         seed: Optional[int] = None,
-        quantization: _Quantization = "none",
+        quantization: Optional[_Quantization] = None,
     ) -> Collection:
         """Creates a collection of ``dim``-component vectors compared by ``metric``:
         ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - dot``) or ``"cosine"``
         (``1 - cos``; vectors stored normalised). ``m`` and ``ef_construction`` are
         hnswlib's HNSW parameters with hnswlib's defaults. ``quantization``
         (``"none"``, ``"f16"`` or ``"i8"``) is the compact copy of the vectors that
-        searches walk before re-scoring their best candidates exactly.
+        searches walk before re-scoring their best candidates exactly (default:
+        ``"i8"`` from 32 components up, else ``"none"``).
 
         Raises CollectionExistsError, or InvalidArgumentError for an empty name or
         out-of-range parameters (dim 1..65536, m 2..128, ef_construction 1..65536).
@@ -204,7 +205,7 @@ class Database:
         ef_construction: int = 200,
         *,
         seed: Optional[int] = None,
-        quantization: _Quantization = "none",
+        quantization: Optional[_Quantization] = None,
     ) -> Collection:
         """The collection ``name``, created if it does not exist. An existing one must
         have the same ``dim`` and ``metric`` (else InvalidArgumentError naming both) and
@@ -258,6 +259,9 @@ class Collection:
     @property
     def ef_construction(self) -> int:
         """Candidates considered per insert."""
+    @property
+    def quantization(self) -> _Quantization:
+        """The compact copy searches walk: ``"none"``, ``"f16"`` or ``"i8"``."""
     def add(
         self,
         ids: _IdsLike,

@@ -539,6 +539,12 @@ impl PyCollection {
         self.config.ef_construction
     }
 
+    /// The compact copy searches walk: `"none"`, `"f16"` or `"i8"`.
+    #[getter]
+    fn quantization(&self) -> &'static str {
+        self.config.quantization.name()
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let name = self.name.as_str().into_pyobject(py)?.repr()?;
         Ok(format!(

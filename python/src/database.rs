@@ -59,11 +59,12 @@ impl PyDatabase {
     /// considered per insert) are hnswlib's parameters, with hnswlib's defaults; `seed`
     /// seeds the graph's level assignment. `quantization` (`"none"`, `"f16"` or `"i8"`)
     /// is the compact copy of the vectors that searches walk before re-scoring their
-    /// best candidates exactly; recorded with the collection.
+    /// best candidates exactly; recorded with the collection. By default `"i8"` from 32
+    /// components up, else `"none"`.
     ///
     /// Raises `CollectionExistsError` if the name is taken, `InvalidArgumentError` for
     /// an empty name or out-of-range parameters.
-    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = "none"))]
+    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = None))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
     fn create_collection(
         &self,
@@ -74,7 +75,7 @@ impl PyDatabase {
         m: i64,
         ef_construction: i64,
         seed: Option<u64>,
-        quantization: &str,
+        quantization: Option<&str>,
     ) -> PyResult<PyCollection> {
         let config = config(dim, metric, m, ef_construction, seed, quantization).or_raise(py)?;
         let c = py
@@ -87,7 +88,7 @@ impl PyDatabase {
     /// existing collection must have the same `dim` and `metric`, else
     /// `InvalidArgumentError` naming both; its own `m`, `ef_construction` and seed are
     /// kept.
-    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = "none"))]
+    #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = None))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
     fn get_or_create_collection(
         &self,
@@ -98,7 +99,7 @@ impl PyDatabase {
         m: i64,
         ef_construction: i64,
         seed: Option<u64>,
-        quantization: &str,
+        quantization: Option<&str>,
     ) -> PyResult<PyCollection> {
         let config = config(dim, metric, m, ef_construction, seed, quantization).or_raise(py)?;
         let c = py
@@ -235,7 +236,7 @@ fn config(
     m: i64,
     ef_construction: i64,
     seed: Option<u64>,
-    quantization: &str,
+    quantization: Option<&str>,
 ) -> Result<CollectionConfig, Error> {
     let mut config =
         CollectionConfig::new(convert::count("dim", dim, 1)?, convert::metric(metric)?);
@@ -244,11 +245,13 @@ fn config(
     if let Some(seed) = seed {
         config.seed = seed;
     }
-    config.quantization = Quantization::parse(quantization).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "quantization must be \"none\", \"f16\" or \"i8\", not {quantization:?}"
-        ))
-    })?;
+    if let Some(q) = quantization {
+        config.quantization = Quantization::parse(q).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "quantization must be \"none\", \"f16\" or \"i8\", not {q:?}"
+            ))
+        })?;
+    }
     Ok(config)
 }
 

@@ -114,9 +114,11 @@ struct Args {
     /// Which peers (and compact modes) --peers runs.
     #[arg(long, default_value = "hnswlib,usearch,faiss,faiss-sq8,usearch-i8")]
     peer_libs: String,
-    /// The compact copy FletchDB's walks score: none, f16 or i8.
-    #[arg(long, default_value = "none")]
-    quantization: String,
+    /// The compact copies FletchDB's walks score, comma-separated (none, f16, i8): one
+    /// database each, built and searched in turn in this run (default: the
+    /// collection's default for the dimension).
+    #[arg(long, value_delimiter = ',')]
+    quantization: Vec<String>,
     #[command(flatten)]
     peer_args: PeerArgs,
     /// Where the CSV, markdown and PNG go.
@@ -324,86 +326,107 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.k,
     );
 
-    // Build.
-    let (dir, _tmp) = db_dir(args.db.as_deref())?;
-    let options = Options::default().durability(durability(&args.durability)?);
-    let cfg = BuildConfig {
-        m: args.m,
-        ef_construction: args.ef_construction,
-        options,
-        batch: args.batch,
-        quantization: Quantization::parse(&args.quantization)
-            .ok_or("--quantization takes none, f16 or i8")?,
-    };
-    let data_rss = measure::current_rss();
-    let resettable = measure::reset_peak_rss();
-    let bar = progress_bar(n as u64, "building");
-    let built = ann::build(&dir, &data, &cfg, |done| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
-    let peak_build = measure::peak_rss();
-    let build_s = built.insert.as_secs_f64();
-    println!(
-        "built in {build_s:.1} s ({:.0} vectors/s, durability {}), closed in {:.2} s",
-        n as f64 / build_s,
-        args.durability,
-        built.close.as_secs_f64()
-    );
-    let disk = measure::disk_usage(&dir)?;
-
-    // Reopen and search.
-    data.base = Matrix::new(dim, Vec::new());
-    measure::reset_peak_rss();
-    let (db, c, open_warm) = ann::open(&dir, Options::default())?;
-    let first_query_warm = first_search(&c, data.queries.row(0), args.k)?;
-    println!(
-        "reopened in {} ms (first search {} ms); {:.0} MiB on disk, {:.0} MiB of it log",
-        ms(open_warm),
-        ms(first_query_warm),
-        mib(disk.total),
-        mib(disk.wal)
-    );
-    // One untimed pass at the largest ef brings the vectors and links into memory, as
-    // the peers have theirs after building.
-    ann::search_all(&c, &data.queries, args.k, efs[efs.len() - 1], None)?;
-    let mut rows: Vec<Row> = Vec::new();
-    for &t in &threads {
-        for r in ann::sweep(&c, &data, args.k, &efs, t, args.reps, build_s)? {
-            println!(
-                "  {} threads={t} ef={:4} recall@{}={:.4} qps={:10.1}",
-                r.lib, r.ef, args.k, r.recall, r.qps
-            );
-            rows.push(r);
-        }
-    }
-    let peak_serve = measure::peak_rss();
-    drop(c);
-    db.close()?;
-    let open_cold = if args.cold_open {
-        if measure::drop_page_cache() {
-            let (db, c, open) = ann::open(&dir, Options::default())?;
-            let first = first_search(&c, data.queries.row(0), args.k)?;
-            println!("cold open {} ms (first search {} ms)", ms(open), ms(first));
-            drop(c);
-            db.close()?;
-            Some((open, first))
-        } else {
-            eprintln!("--cold-open: cannot drop the page cache (needs root); skipped");
-            None
-        }
+    // Build and search, once per quantization.
+    let quantizations: Vec<Quantization> = if args.quantization.is_empty() {
+        vec![Quantization::default_for(dim)]
     } else {
-        None
+        args.quantization
+            .iter()
+            .map(|q| Quantization::parse(q).ok_or("--quantization takes none, f16 or i8"))
+            .collect::<Result<_, _>>()?
     };
-    let facts = Facts {
-        insert: built.insert,
-        close: built.close,
-        disk,
-        open_warm,
-        first_query_warm,
-        open_cold,
-        data_rss: if resettable { data_rss } else { None },
-        peak_build,
-        peak_serve: if resettable { peak_serve } else { None },
-    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut all_facts: Vec<(Quantization, Facts)> = Vec::new();
+    for (i, &quantization) in quantizations.iter().enumerate() {
+        if i > 0 {
+            // The previous pass freed the base vectors while it served.
+            data = dataset(&args)?.0;
+        }
+        let db_path = args.db.as_ref().map(|d| match quantizations.len() {
+            1 => d.clone(),
+            _ => d.join(quantization.name()),
+        });
+        let (dir, _tmp) = db_dir(db_path.as_deref())?;
+        let options = Options::default().durability(durability(&args.durability)?);
+        let cfg = BuildConfig {
+            m: args.m,
+            ef_construction: args.ef_construction,
+            options,
+            batch: args.batch,
+            quantization,
+        };
+        let data_rss = measure::current_rss();
+        let resettable = measure::reset_peak_rss();
+        let bar = progress_bar(n as u64, "building");
+        let built = ann::build(&dir, &data, &cfg, |done| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        let peak_build = measure::peak_rss();
+        let build_s = built.insert.as_secs_f64();
+        println!(
+            "built in {build_s:.1} s ({:.0} vectors/s, durability {}), closed in {:.2} s",
+            n as f64 / build_s,
+            args.durability,
+            built.close.as_secs_f64()
+        );
+        let disk = measure::disk_usage(&dir)?;
+
+        // Reopen and search.
+        data.base = Matrix::new(dim, Vec::new());
+        measure::reset_peak_rss();
+        let (db, c, open_warm) = ann::open(&dir, Options::default())?;
+        let first_query_warm = first_search(&c, data.queries.row(0), args.k)?;
+        println!(
+            "reopened in {} ms (first search {} ms); {:.0} MiB on disk, {:.0} MiB of it log",
+            ms(open_warm),
+            ms(first_query_warm),
+            mib(disk.total),
+            mib(disk.wal)
+        );
+        // One untimed pass at the largest ef brings the vectors and links into memory, as
+        // the peers have theirs after building.
+        ann::search_all(&c, &data.queries, args.k, efs[efs.len() - 1], None)?;
+        for &t in &threads {
+            for r in ann::sweep(&c, &data, args.k, &efs, t, args.reps, build_s)? {
+                println!(
+                    "  {} threads={t} ef={:4} recall@{}={:.4} qps={:10.1}",
+                    r.lib, r.ef, args.k, r.recall, r.qps
+                );
+                rows.push(r);
+            }
+        }
+        let peak_serve = measure::peak_rss();
+        drop(c);
+        db.close()?;
+        let open_cold = if args.cold_open {
+            if measure::drop_page_cache() {
+                let (db, c, open) = ann::open(&dir, Options::default())?;
+                let first = first_search(&c, data.queries.row(0), args.k)?;
+                println!("cold open {} ms (first search {} ms)", ms(open), ms(first));
+                drop(c);
+                db.close()?;
+                Some((open, first))
+            } else {
+                eprintln!("--cold-open: cannot drop the page cache (needs root); skipped");
+                None
+            }
+        } else {
+            None
+        };
+        all_facts.push((
+            quantization,
+            Facts {
+                insert: built.insert,
+                close: built.close,
+                disk,
+                open_warm,
+                first_query_warm,
+                open_cold,
+                data_rss: if resettable { data_rss } else { None },
+                peak_build,
+                peak_serve: if resettable { peak_serve } else { None },
+            },
+        ));
+    }
 
     // Peers.
     std::fs::create_dir_all(&args.out)?;
@@ -461,7 +484,11 @@ fn main() -> Result<(), Box<dyn Error>> {
          with durability `{}`; close = final checkpoint):\n\n{}",
         report::thousands(args.batch as f64),
         args.durability,
-        facts_table(&data, n, &facts)
+        all_facts
+            .iter()
+            .map(|(q, f)| format!("{}:\n\n{}", ann::lib_name(*q), facts_table(&data, n, f)))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let command: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(
