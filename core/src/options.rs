@@ -290,7 +290,11 @@ mod tests {
         // Version 1, from before quantization: no compact copy.
         let mut v1 = b[..18].to_vec();
         v1[0] = 1;
-        assert_eq!(CollectionConfig::decode(128, &v1), Some(c));
+        let plain = CollectionConfig {
+            quantization: Quantization::None,
+            ..c
+        };
+        assert_eq!(CollectionConfig::decode(128, &v1), Some(plain));
         let i8 = CollectionConfig {
             quantization: Quantization::I8,
             ..c
