@@ -112,7 +112,7 @@ impl Database {
     }
 
     /// The collection `name`, created with `config` if it does not exist. An existing
-    /// collection keeps its own graph parameters (`m`, `ef_construction`, `seed`), but
+    /// collection keeps its own graph parameters (`m`, `ef_construction`, `seed`, `quantization`), but
     /// must have `config`'s dimension and metric.
     ///
     /// ```

@@ -209,7 +209,7 @@ class Database:
     ) -> Collection:
         """The collection ``name``, created if it does not exist. An existing one must
         have the same ``dim`` and ``metric`` (else InvalidArgumentError naming both) and
-        keeps its own ``m``, ``ef_construction`` and seed."""
+        keeps its own ``m``, ``ef_construction``, seed and quantization."""
     def collection(self, name: str) -> Collection:
         """The collection ``name``; raises CollectionNotFoundError (a KeyError)."""
     def drop_collection(self, name: str) -> None:

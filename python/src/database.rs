@@ -86,7 +86,7 @@ impl PyDatabase {
 
     /// The collection `name`, created as by `create_collection` if it does not exist. An
     /// existing collection must have the same `dim` and `metric`, else
-    /// `InvalidArgumentError` naming both; its own `m`, `ef_construction` and seed are
+    /// `InvalidArgumentError` naming both; its own `m`, `ef_construction`, seed and quantization are
     /// kept.
     #[pyo3(signature = (name, dim, metric, m = 16, ef_construction = 200, *, seed = None, quantization = None))]
     #[allow(clippy::too_many_arguments)] // one per Python argument
