@@ -157,15 +157,20 @@ fn a_scrubbing_removal_leaves_no_older_record_in_any_file() {
     wal.flush().unwrap();
     let old: Vec<Vec<u8>> = (0..300u32).map(|i| payload(7, i, 300)).collect();
     for name in dir.list().unwrap() {
-        dir.with_file(&name, |bytes| {
+        let read = dir.with_file(&name, |bytes| {
             for (i, p) in old.iter().enumerate() {
                 assert!(
                     !bytes.windows(p.len()).any(|w| w == &p[..]),
                     "{name} still holds record {i}, from before LSN {x}"
                 );
             }
-        })
-        .unwrap();
+        });
+        // The log's spare-segment thread may retire a listed file before it is read
+        // (a failed CI run saw `NotFound` here): a file that is gone holds nothing.
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.unwrap(),
+        }
     }
     wal.close().unwrap();
 }
