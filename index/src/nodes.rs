@@ -308,6 +308,14 @@ impl<'g> View<'g> {
         self.dir.meta[chunk].get(slot & (CHUNK - 1))
     }
 
+    /// Hints the CPU to load `slot`'s state (for [`live`](Self::live) soon after).
+    #[inline(always)]
+    pub(crate) fn prefetch_meta(&mut self, slot: u32) {
+        if let Some(m) = self.meta(slot) {
+            crate::prefetch::prefetch_ptr(m as *const NodeMeta as *const i8);
+        }
+    }
+
     /// True if `slot` is live ([`NodeState::live`]); false for a slot with no chunk.
     #[inline(always)]
     pub(crate) fn live(&mut self, slot: u32) -> bool {

@@ -46,12 +46,16 @@ const PREDICATE_PER_DISTANCE: f64 = 20.0;
 const MAX_WIDENING: usize = 64;
 /// A caller's filter admitting at most this many live slots per unit of ef is scanned
 /// exactly; above, the admitted subgraph is walked. Measured on minilm-mix-dev
-/// (100,000 × 384-d, ef 64, one thread, `fletchdb-filter`, queries per CPU second
-/// against the unfiltered search, each pass beside an unfiltered one): exact scans of
-/// 3,160, 4,108 and 4,677 matches ran at 0.72, 0.53 and 0.46 of the unfiltered speed,
-/// 6,031 at 0.25; the walk at 0.45-0.52 there, with recall 0.92-0.96 against the
-/// scan's 1.0. So the scan is kept to about 4,600 matches at ef 64.
-const EXACT_PER_EF: usize = 72;
+/// (100,000 × 384-d, `i8` codes, ef 64, one thread, `fletchdb-filter --reps 3`, queries
+/// per CPU second against the unfiltered search, each pass beside an unfiltered one,
+/// every filter run both ways): the scan of the codes ran at 0.65-0.70 of the unfiltered
+/// speed for 2,981-3,160 matches, 0.42-0.47 for 4,108-4,677, 0.35 for 6,031, 0.17-0.25
+/// for 8,256-9,012, 0.21 for 12,559 and 0.16 for 15,118, with recall 1; the walk at
+/// 0.27-0.30, 0.23, 0.17-0.24, 0.22 and 0.20, with recall 0.96-0.99. So the scan is kept
+/// to about 10,000 matches at ef 64, where the walk starts to be the faster. (Scanning
+/// `f32` vectors, before the codes, the crossover was 4,600: 0.46 of the unfiltered
+/// speed there.)
+const EXACT_PER_EF: usize = 160;
 /// Admitted nodes spread over the slots that seed a walk of the admitted subgraph.
 const SEEDS: usize = 16;
 /// Slots sampled to estimate a filter's selectivity when it does not say.
@@ -176,7 +180,12 @@ impl<V: VectorSource> Hnsw<V> {
         out: &mut Vec<Neighbor>,
     ) {
         match self.plan(filter, k, ef, choice, restricted) {
-            Plan::Exact => self.exact::<K::Exact, F>(scratch, k, filter, out),
+            // Asked for: the ground truth, from the f32 vectors.
+            Plan::Exact if choice == FilterPlan::Exact => {
+                self.exact::<K::Exact, F>(scratch, k, filter, out)
+            }
+            // Chosen: the codes when there are, re-scored by `run` like a walk's result.
+            Plan::Exact => self.exact::<K, F>(scratch, k, filter, out),
             Plan::Graph { candidates } => {
                 self.search_layer0::<K, _>(scratch, k, ef, candidates, &Live(filter), out)
             }
