@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 pytest.importorskip(
-    "llama_index.core", reason="llama-index-core is not installed: pip install './python[llama-index]'"
+    "llama_index.core", reason="llama-index-core is not installed: pip install './python[test-integrations]'"
 )
 
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode  # noqa: E402
