@@ -6,6 +6,7 @@ and process exit, the string-id mapping with colliding hashes, and bad input."""
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings  # 
 import fletchdb  # noqa: E402
 from fletchdb.integrations import _keys  # noqa: E402
 from fletchdb.integrations.langchain import FletchVectorStore  # noqa: E402
+from test_quickstart import quickstart_block  # noqa: E402
 
 
 class TestStandard(standard.VectorStoreIntegrationTests):
@@ -290,3 +292,10 @@ def test_bad_input_is_refused(fast_db, tmp_path):
     with pytest.raises(fletchdb.InvalidArgumentError, match="'cosine', not 'l2'"):
         FletchVectorStore(Table(BOOKS), database=fast_db, metric="l2")  # the collection exists
 
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.exists():
+        pytest.skip("installed without the repository around python/")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quickstart_block(readme, "LangChain"), "README.md", "exec"), {"__name__": "readme"})

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 
 import fletchdb  # noqa: E402
 from fletchdb.integrations.llama_index import FletchVectorStore, to_where  # noqa: E402
+from test_quickstart import quickstart_block  # noqa: E402
 
 
 @pytest.fixture
@@ -332,3 +334,11 @@ def test_a_whole_index_runs_offline(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "attempts 0", out.stdout + out.stderr
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.exists():
+        pytest.skip("installed without the repository around python/")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quickstart_block(readme, "LlamaIndex"), "README.md", "exec"), {"__name__": "readme"})
