@@ -210,6 +210,11 @@ def test_batches(fast_db):
     assert len(set(ids)) == 3 and store.embeddings.documents_embedded == 3
     assert {d.id for d in store.get_by_ids(ids)} == set(ids)
     assert store.add_texts([]) == []
+    with pytest.raises(fletchdb.InvalidArgumentError, match="batch_size must be a positive integer"):
+        store.add_texts(["dune"], batch_size=0)
+    with pytest.raises(fletchdb.InvalidArgumentError, match="given twice"):
+        store.add_texts(["dune", "emma", "ulysses"], ids=["x", "y", "x"], batch_size=2)  # in two batches
+    assert store.get_by_ids(["x", "y"]) == []  # refused before the first batch
 
 
 def test_reopen_returns_the_same_records(path, tmp_path):

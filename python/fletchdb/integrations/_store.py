@@ -9,7 +9,7 @@ handed back has it removed.
 
 import os
 import threading
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -17,6 +17,7 @@ import fletchdb
 
 from . import _keys
 
+Metric = Literal["cosine", "l2", "ip"]
 METRICS = ("cosine", "l2", "ip")
 
 _PathLike = Union[str, "os.PathLike[str]"]
@@ -25,13 +26,12 @@ _PathLike = Union[str, "os.PathLike[str]"]
 class Record(NamedTuple):
     """One record as read back: its FletchDB id, its key (None for a record written
     without one, by FletchDB's own API), metadata (without the key field), document, and
-    where asked for, its distance to the query and its stored vector."""
+    where asked for, its stored vector."""
 
     id: int
     key: Optional[str]
     metadata: Dict[str, Any]
     document: Optional[str]
-    distance: Optional[float] = None
     vector: Optional["np.ndarray"] = None
 
 
@@ -39,10 +39,18 @@ def _bad(message: str) -> fletchdb.InvalidArgumentError:
     return fletchdb.InvalidArgumentError(message)
 
 
-def checked_k(k: object) -> int:
-    """``k``, a number of results, refusing anything but a positive integer."""
+def no_more_options(kwargs: Dict[str, Any], method: str) -> None:
+    """Refuses keyword arguments a method does not know (TypeError): a misspelt filter
+    silently ignored would return unfiltered results."""
+    if kwargs:
+        raise TypeError(f"FletchVectorStore.{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+
+
+def checked_k(k: object, name: str = "k") -> int:
+    """``k`` (a count such as the number of results), refusing anything but a positive
+    integer, with an error naming the argument ``name``."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise _bad(f"k must be a positive integer, not {k!r}")
+        raise _bad(f"{name} must be a positive integer, not {k!r}")
     return int(k)
 
 
@@ -57,7 +65,7 @@ class KeyedStore:
         path: Optional[_PathLike],
         database: Optional[fletchdb.Database],
         collection_name: str,
-        metric: str,
+        metric: Metric,
     ) -> None:
         if (path is None) == (database is None):
             raise TypeError("give exactly one of path= (a directory) or database= (an open fletchdb.Database)")
@@ -70,7 +78,7 @@ class KeyedStore:
         self._owns_database = database is None
         self._db = fletchdb.open(os.fspath(path)) if database is None else database  # type: ignore[arg-type]
         self._name = collection_name
-        self._metric = metric
+        self._metric = cast(Metric, metric)
         self._collection: Optional[fletchdb.Collection] = None
         self._write_lock = threading.Lock()
         existing = self.collection()
@@ -87,7 +95,7 @@ class KeyedStore:
         return self._db
 
     @property
-    def metric(self) -> str:
+    def metric(self) -> Metric:
         """``"cosine"``, ``"l2"`` or ``"ip"``."""
         return self._metric
 
@@ -183,10 +191,10 @@ class KeyedStore:
         keys: Optional[Sequence[object]] = None,
         ef: Optional[int] = None,
         vectors: bool = False,
-    ) -> List[Record]:
-        """The ``k`` records closest to ``vector``, closest first, with their distances
-        (and stored vectors if ``vectors``): among those matching ``where`` and, if
-        ``keys`` is given, among those keys'. Fewer when fewer qualify."""
+    ) -> List[Tuple[Record, float]]:
+        """The ``k`` records closest to ``vector`` (with their stored vectors if
+        ``vectors``) and their distances, closest first: among those matching ``where``
+        and, if ``keys`` is given, among those keys'. Fewer when fewer qualify."""
         k = checked_k(k)
         collection = self.collection()
         if collection is None:
@@ -202,12 +210,7 @@ class KeyedStore:
         )
         hits = [(int(i), float(d)) for i, d in zip(ids.tolist(), distances.tolist()) if i != fletchdb.NO_ID]
         distance = dict(hits)
-        return [r._replace(distance=distance[r.id]) for r in self._read([i for i, _ in hits], vectors)]
-
-    def count(self) -> int:
-        """How many records the collection holds."""
-        collection = self.collection()
-        return 0 if collection is None else len(collection)
+        return [(r, distance[r.id]) for r in self._read([i for i, _ in hits], vectors)]
 
     def flush(self) -> None:
         """Returns once every write so far is on stable storage."""
@@ -253,5 +256,5 @@ class KeyedStore:
         for id_, meta, doc, vec in zip(ids, metas, docs, vecs):
             meta = dict(meta or {})
             key = meta.pop(_keys.KEY_FIELD, None)
-            records.append(Record(id_, key if isinstance(key, str) else None, meta, doc, None, vec))
+            records.append(Record(id_, key if isinstance(key, str) else None, meta, doc, vec))
         return records

@@ -28,7 +28,8 @@ import numpy as np
 import fletchdb
 
 from ._scores import mmr, relevance_fn
-from ._store import KeyedStore, Record, _PathLike, checked_k
+from ._keys import checked_keys
+from ._store import KeyedStore, Metric, Record, _PathLike, checked_k, no_more_options
 
 __all__ = ["FletchVectorStore"]
 
@@ -38,11 +39,9 @@ _Where = Dict[str, Any]
 
 
 def _search_options(kwargs: Dict[str, Any], method: str) -> Optional[int]:
-    """The ``ef`` keyword, refusing any other: a misspelt ``filter`` silently ignored
-    would return unfiltered results."""
+    """The ``ef`` keyword, refusing any other."""
     ef = kwargs.pop("ef", None)
-    if kwargs:
-        raise TypeError(f"FletchVectorStore.{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    no_more_options(kwargs, method)
     return ef
 
 
@@ -75,7 +74,7 @@ class FletchVectorStore(VectorStore):
         path: Optional[_PathLike] = None,
         database: Optional[fletchdb.Database] = None,
         collection_name: str = "langchain",
-        metric: str = "cosine",
+        metric: Metric = "cosine",
         relevance_score_fn: Optional[Callable[[float], float]] = None,
     ) -> None:
         self._embedding = embedding
@@ -102,24 +101,24 @@ class FletchVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: Optional[List[Dict[str, Any]]] = None,
         *,
-        ids: Optional[List[Optional[str]]] = None,
+        ids: Optional[Sequence[Optional[str]]] = None,
         **kwargs: Any,
     ) -> List[str]:
         """Embeds ``texts`` and stores them with ``metadatas`` under ``ids`` (a new UUID
         for each missing or None id), replacing records of existing ids. ``batch_size``
         (as LangChain's indexing API passes it) embeds and writes that many texts at a
-        time. Returns the ids. A batch is written whole or not at all."""
+        time. Returns the ids. Each batch is written whole or not at all."""
         batch_size = kwargs.pop("batch_size", None)
-        if kwargs:
-            raise TypeError(f"FletchVectorStore.add_texts() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        no_more_options(kwargs, "add_texts")
         texts = list(texts)
         if metadatas is not None and len(metadatas) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(metadatas)} metadatas")
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(ids)} ids")
-        keys = [str(uuid.uuid4()) if ids is None or ids[i] is None else ids[i] for i in range(len(texts))]
-        step = len(texts) if not batch_size else int(batch_size)
-        for start in range(0, len(texts), max(step, 1)):
+        given = [None] * len(texts) if ids is None else list(ids)
+        keys = checked_keys([str(uuid.uuid4()) if key is None else key for key in given], unique=True)
+        step = (len(texts) or 1) if batch_size is None else checked_k(batch_size, "batch_size")
+        for start in range(0, len(texts), step):
             chunk = texts[start : start + step]
             self._store.upsert(
                 keys[start : start + step],
@@ -134,8 +133,7 @@ class FletchVectorStore(VectorStore):
         ``filter=`` (a ``where`` dict), or the ids' records that match; with neither,
         every record (LangChain's contract for ``ids=None``). Returns True."""
         where = kwargs.pop("filter", None)
-        if kwargs:
-            raise TypeError(f"FletchVectorStore.delete() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        no_more_options(kwargs, "delete")
         self._store.delete(ids, where=where)
         return True
 
@@ -211,11 +209,11 @@ class FletchVectorStore(VectorStore):
         embedding: Embeddings,
         metadatas: Optional[List[Dict[str, Any]]] = None,
         *,
-        ids: Optional[List[Optional[str]]] = None,
+        ids: Optional[Sequence[Optional[str]]] = None,
         path: Optional[_PathLike] = None,
         database: Optional[fletchdb.Database] = None,
         collection_name: str = "langchain",
-        metric: str = "cosine",
+        metric: Metric = "cosine",
         relevance_score_fn: Optional[Callable[[float], float]] = None,
         **kwargs: Any,
     ) -> _Store:
@@ -249,11 +247,11 @@ class FletchVectorStore(VectorStore):
     def _search(
         self, embedding: Any, k: int, where: Optional[_Where], ef: Optional[int]
     ) -> List[Tuple[Document, float]]:
-        return [(_document(r), r.distance) for r in self._store.search(embedding, k, where=where, ef=ef)]
+        return [(_document(r), d) for r, d in self._store.search(embedding, k, where=where, ef=ef)]
 
     def _mmr(
         self, embedding: Any, k: int, fetch_k: int, lambda_mult: float, where: Optional[_Where], ef: Optional[int]
     ) -> List[Document]:
         candidates = self._store.search(embedding, max(fetch_k, checked_k(k)), where=where, ef=ef, vectors=True)
-        chosen = mmr(np.asarray(embedding), [r.vector for r in candidates], k, lambda_mult)
-        return [_document(candidates[i]) for i in chosen]
+        chosen = mmr(np.asarray(embedding), [r.vector for r, _ in candidates], k, lambda_mult)
+        return [_document(candidates[i][0]) for i in chosen]

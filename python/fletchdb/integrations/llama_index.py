@@ -38,7 +38,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 import fletchdb
 
 from ._scores import mmr, relevance_fn
-from ._store import KeyedStore, Record, _PathLike
+from ._store import KeyedStore, Metric, Record, _PathLike, checked_k, no_more_options
 
 __all__ = ["FletchVectorStore", "to_where"]
 
@@ -126,11 +126,6 @@ def _node(record: Record) -> BaseNode:
     return TextNode(id_=_key(record), text=record.document or "", metadata=record.metadata)
 
 
-def _no_options(kwargs: Dict[str, Any], method: str) -> None:
-    if kwargs:
-        raise TypeError(f"FletchVectorStore.{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-
-
 class FletchVectorStore(BasePydanticVectorStore):
     """A LlamaIndex vector store kept in a FletchDB collection; it stores the nodes' text.
 
@@ -153,7 +148,7 @@ class FletchVectorStore(BasePydanticVectorStore):
     flat_metadata: bool = False
     path: Optional[str] = None
     collection_name: str = "llama_index"
-    metric: str = "cosine"
+    metric: Metric = "cosine"
 
     _store: KeyedStore = PrivateAttr()
 
@@ -163,9 +158,9 @@ class FletchVectorStore(BasePydanticVectorStore):
         path: Optional[_PathLike] = None,
         database: Optional[fletchdb.Database] = None,
         collection_name: str = "llama_index",
-        metric: str = "cosine",
+        metric: Metric = "cosine",
     ) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # pydantic fields, unseen by mypy's default checks
             path=None if path is None else os.fspath(path), collection_name=collection_name, metric=metric
         )
         self._store = KeyedStore(path=path, database=database, collection_name=collection_name, metric=metric)
@@ -189,7 +184,7 @@ class FletchVectorStore(BasePydanticVectorStore):
         """Stores ``nodes``, which must carry embeddings (``VectorStoreIndex`` and
         ingestion pipelines embed them first), replacing nodes of the same ids; all or
         none of them. Returns their ids."""
-        _no_options(add_kwargs, "add")
+        no_more_options(add_kwargs, "add")
         nodes = list(nodes)
         for node in nodes:
             if node.embedding is None:
@@ -204,7 +199,7 @@ class FletchVectorStore(BasePydanticVectorStore):
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Deletes the nodes of the source document ``ref_doc_id``."""
-        _no_options(delete_kwargs, "delete")
+        no_more_options(delete_kwargs, "delete")
         self._store.delete(where={"ref_doc_id": ref_doc_id})
 
     def delete_nodes(
@@ -215,7 +210,7 @@ class FletchVectorStore(BasePydanticVectorStore):
     ) -> None:
         """Deletes the nodes of ``node_ids``, those matching ``filters``, or the ids'
         nodes that match; with neither, every node (as LlamaIndex's SimpleVectorStore)."""
-        _no_options(delete_kwargs, "delete_nodes")
+        no_more_options(delete_kwargs, "delete_nodes")
         self._store.delete(node_ids, where=to_where(filters))
 
     def get_nodes(
@@ -225,9 +220,7 @@ class FletchVectorStore(BasePydanticVectorStore):
     ) -> List[BaseNode]:
         """The nodes of ``node_ids`` (in their order; missing ids skipped), those matching
         ``filters``, or the ids' nodes that match; with neither, every node."""
-        where = to_where(filters)
-        records = self._store.query(where) if node_ids is None else self._store.get(node_ids, where)
-        return [_node(r) for r in records]
+        return [_node(r) for r in self._records(node_ids, to_where(filters))]
 
     def clear(self) -> None:
         """Deletes every node (the collection stays, with its settings)."""
@@ -245,7 +238,7 @@ class FletchVectorStore(BasePydanticVectorStore):
         ef = kwargs.pop("ef", None)
         threshold = kwargs.pop("mmr_threshold", None)
         prefetch_k = kwargs.pop("mmr_prefetch_k", None)
-        _no_options(kwargs, "query")
+        no_more_options(kwargs, "query")
         if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
             raise fletchdb.InvalidArgumentError(
                 f"FletchVectorStore supports the query modes default and mmr, not {_name(query.mode)!r}"
@@ -257,10 +250,9 @@ class FletchVectorStore(BasePydanticVectorStore):
             by_doc = {"ref_doc_id": {"$in": list(query.doc_ids)}}
             where = by_doc if where is None else {"$and": [where, by_doc]}
         node_ids = query.node_ids or None
-        top_k = query.similarity_top_k
+        top_k = checked_k(query.similarity_top_k)
         if query.query_embedding is None:
-            records = self._store.query(where) if node_ids is None else self._store.get(node_ids, where)
-            records = records[:top_k]
+            records = self._records(node_ids, where, limit=top_k)
             return VectorStoreQueryResult(nodes=[_node(r) for r in records], ids=[_key(r) for r in records])
         if query.mode == VectorStoreQueryMode.MMR:
             lambda_mult = query.mmr_threshold if query.mmr_threshold is not None else threshold
@@ -268,16 +260,24 @@ class FletchVectorStore(BasePydanticVectorStore):
             candidates = self._store.search(
                 query.query_embedding, fetch_k, where=where, keys=node_ids, ef=ef, vectors=True
             )
-            chosen = mmr(query.query_embedding, [r.vector for r in candidates], top_k, 0.5 if lambda_mult is None else lambda_mult)
-            records = [candidates[i] for i in chosen]
+            lambda_mult = 0.5 if lambda_mult is None else lambda_mult
+            hits = [candidates[i] for i in mmr(query.query_embedding, [r.vector for r, _ in candidates], top_k, lambda_mult)]
         else:
-            records = self._store.search(query.query_embedding, top_k, where=where, keys=node_ids, ef=ef)
+            hits = self._store.search(query.query_embedding, top_k, where=where, keys=node_ids, ef=ef)
         relevance = relevance_fn(self._store.metric)
         return VectorStoreQueryResult(
-            nodes=[_node(r) for r in records],
-            similarities=[relevance(r.distance) for r in records],
-            ids=[_key(r) for r in records],
+            nodes=[_node(r) for r, _ in hits],
+            similarities=[relevance(d) for _, d in hits],
+            ids=[_key(r) for r, _ in hits],
         )
+
+    def _records(
+        self, node_ids: Optional[List[str]], where: Optional[Dict[str, Any]], limit: Optional[int] = None
+    ) -> List[Record]:
+        """The records of ``node_ids`` (all when None) that match ``where``, at most ``limit``."""
+        if node_ids is None:
+            return self._store.query(where, limit)
+        return self._store.get(node_ids, where)[:limit]
 
     def persist(self, persist_path: str, fs: Any = None) -> None:
         """Nothing to write: every ``add`` is durable when it returns. Flushes, so that
