@@ -6,7 +6,6 @@ and process exit, the string-id mapping with colliding hashes, and bad input."""
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings  # 
 import fletchdb  # noqa: E402
 from fletchdb.integrations import _keys  # noqa: E402
 from fletchdb.integrations.langchain import FletchVectorStore  # noqa: E402
-from test_quickstart import quickstart_block  # noqa: E402
+from test_quickstart import run_readme_block  # noqa: E402
 
 
 class TestStandard(standard.VectorStoreIntegrationTests):
@@ -299,8 +298,4 @@ def test_bad_input_is_refused(fast_db, tmp_path):
 
 
 def test_readme_example_runs(tmp_path, monkeypatch):
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    if not readme.exists():
-        pytest.skip("installed without the repository around python/")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(quickstart_block(readme, "LangChain"), "README.md", "exec"), {"__name__": "readme"})
+    run_readme_block("LangChain", tmp_path, monkeypatch)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -29,7 +28,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 
 import fletchdb  # noqa: E402
 from fletchdb.integrations.llama_index import FletchVectorStore, to_where  # noqa: E402
-from test_quickstart import quickstart_block  # noqa: E402
+from test_quickstart import run_readme_block  # noqa: E402
 
 
 @pytest.fixture
@@ -337,8 +336,4 @@ def test_a_whole_index_runs_offline(tmp_path):
 
 
 def test_readme_example_runs(tmp_path, monkeypatch):
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    if not readme.exists():
-        pytest.skip("installed without the repository around python/")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(quickstart_block(readme, "LlamaIndex"), "README.md", "exec"), {"__name__": "readme"})
+    run_readme_block("LlamaIndex", tmp_path, monkeypatch)

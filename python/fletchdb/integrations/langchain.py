@@ -27,8 +27,8 @@ import numpy as np
 
 import fletchdb
 
-from ._scores import mmr, relevance_fn
 from ._keys import checked_keys
+from ._scores import mmr, relevance_fn
 from ._store import KeyedStore, Metric, Record, _PathLike, checked_k, no_more_options
 
 __all__ = ["FletchVectorStore"]
