@@ -5,10 +5,13 @@
 #   bash python/run_tests.sh [pytest args...]
 #
 # Creates a virtualenv ($FLETCHDB_VENV, default <repo>/.venv, which .gitignore excludes),
-# installs the build and test dependencies into it (maturin, pytest, numpy, and mypy for
-# the stub check; from PyPI the first time), pip-installs ./python (a release build of the
-# extension: about 2 minutes cold on 2 cores, seconds when cargo has it cached) and runs
-# pytest on python/tests.
+# installs the build and test dependencies into it (maturin, pytest, pytest-asyncio, numpy,
+# and mypy for the stub check; from PyPI the first time), then the LangChain and LlamaIndex
+# packages the integrations' tests need (pyproject.toml's extras langchain, llama-index
+# and test-integrations, with the same pins, on Python 3.10 or newer; each set apart, so
+# one that cannot be installed only makes its own tests skip), pip-installs ./python (a
+# release build of the extension: about 2 minutes cold on 2 cores, seconds when cargo has
+# it cached) and runs pytest on python/tests.
 # CARGO_TARGET_DIR is honoured; by default the build shares the workspace's target/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +27,22 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 step "installing build and test dependencies"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.9,<2.0" "pytest>=7" "numpy>=1.21" "mypy>=1.10"
+    "maturin>=1.9,<2.0" "pytest>=7" "pytest-asyncio>=0.24" "numpy>=1.21" "mypy>=1.10"
+step "installing LangChain and LlamaIndex for the integrations' tests"
+extra() {
+    local name=$1
+    shift
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" ||
+        echo "warning: $name could not be installed: tests/test_${name}.py will be skipped"
+}
+# Both need Python 3.10 or newer; on 3.9 pip finds llama-index-core releases whose
+# dependencies no longer import there, so nothing is installed and the tests skip.
+if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    extra langchain "langchain-core>=1.0,<2" "langchain-tests>=1.0,<2"
+    extra llama_index "llama-index-core>=0.14,<0.15"
+else
+    echo "warning: LangChain and LlamaIndex need Python 3.10 or newer: their tests will be skipped"
+fi
 step "building and installing ./python (release)"
 start=$SECONDS
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check FletchDB has: formatting, lints, docs, all Rust tests (the fuzz corpora
 # replay among them), every criterion bench run once, and the Python package's pytest suite.
-# Installs what it needs (rustfmt, clippy, a virtualenv with maturin, pytest and numpy);
+# Installs what it needs (rustfmt, clippy, a virtualenv with maturin, pytest, numpy, and
+# LangChain and LlamaIndex for the integrations' tests);
 # works on a fresh machine of the project's kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."

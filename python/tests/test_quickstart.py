@@ -46,6 +46,16 @@ def quickstart_block(readme, heading):
     return block.group(1)
 
 
+def run_readme_block(heading, tmp_path, monkeypatch):
+    """Runs the ```python block of the repository README's section `heading` in
+    `tmp_path`; skips where the package is tested without the repository around it."""
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.exists():
+        pytest.skip("installed without the repository around python/")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quickstart_block(readme, heading), "README.md", "exec"), {"__name__": "readme"})
+
+
 def test_readme_shows_this_quickstart():
     readme = Path(__file__).resolve().parents[2] / "README.md"
     if not readme.exists():
