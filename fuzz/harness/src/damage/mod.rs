@@ -1,10 +1,11 @@
 //! `open_damaged`: a small real database with its files damaged where the fuzzer says.
 //!
-//! Once per process a database is built in a scratch directory (two collections,
+//! Once per process a database is built in a scratch directory (two small collections,
 //! inserts, upserts and deletes, most with payloads (metadata and documents), some
-//! updating a payload alone, a checkpoint, more of each, then closed without a final
-//! checkpoint, so the catalog holds payloads and the log holds puts with payloads and
-//! payload updates) and its files are kept in memory. Each input is a list of damage
+//! updating a payload alone, and a third of 1,064 32-d vectors with `i8` codes, whose
+//! calibration the checkpoint keeps; a checkpoint, more of each, then closed without a
+//! final checkpoint, so the catalog holds payloads and a calibration and the log holds
+//! puts with payloads and payload updates) and its files are kept in memory. Each input is a list of damage
 //! operations, 8 bytes each:
 //!
 //! ```text
@@ -49,7 +50,8 @@ use crate::scratch::{self, options, FileImage};
 mod forge;
 mod pristine;
 
-/// Ids the database is asked about: every id written is below this.
+/// Ids the database is asked about in collections `a` and `b`: every id written to
+/// them is below this.
 const ID_BOUND: u64 = 48;
 /// The id the opened database is asked to take.
 const NEW_ID: u64 = 1000;
@@ -252,7 +254,7 @@ fn observe(
             w.config,
             "collection {name} changed configuration"
         );
-        let ids: Vec<u64> = (0..ID_BOUND).chain(extra).collect();
+        let ids: Vec<u64> = w.ids.clone().chain(extra).collect();
         let payloads = c
             .get_payloads(&ids)
             .unwrap_or_else(|e| panic!("get_payloads: {e}"));

@@ -1,11 +1,14 @@
 //! The database every `open_damaged` input damages: two collections written with
-//! payloads, updates and deletes around a checkpoint (see the parent module), built
-//! once per process, with a record of everything written.
+//! payloads, updates and deletes around a checkpoint (see the parent module), and a
+//! third with `i8` codes, past [`CALIBRATE_AFTER`] vectors before the checkpoint so
+//! that its catalog state holds a fitted calibration; built once per process, with a
+//! record of everything written.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use fletchdb::{CollectionConfig, Database, Metadata, Metric, Payload};
+use fletchdb::index::CALIBRATE_AFTER;
+use fletchdb::{CollectionConfig, Database, Metadata, Metric, Payload, Quantization};
 use serde_json::json;
 
 use crate::scratch::{self, options, FileImage};
@@ -15,6 +18,8 @@ use crate::scratch::{self, options, FileImage};
 pub(super) struct Written {
     pub(super) name: &'static str,
     pub(super) config: CollectionConfig,
+    /// The ids it may hold: the harness asks the opened database about each.
+    pub(super) ids: std::ops::Range<u64>,
     /// Every vector ever written for each id, as stored (normalised for cosine).
     pub(super) all: BTreeMap<u64, Vec<Vec<f32>>>,
     /// Every payload each id ever held.
@@ -24,10 +29,11 @@ pub(super) struct Written {
 }
 
 impl Written {
-    fn new(name: &'static str, config: CollectionConfig) -> Written {
+    fn new(name: &'static str, config: CollectionConfig, ids: std::ops::Range<u64>) -> Written {
         Written {
             name,
             config,
+            ids,
             all: BTreeMap::new(),
             payloads: BTreeMap::new(),
             current: BTreeMap::new(),
@@ -48,6 +54,22 @@ impl Written {
         self.all.entry(id).or_default().push(stored.clone());
         self.payloads.entry(id).or_default().push(p.clone());
         self.current.insert(id, (stored, p));
+    }
+
+    /// Upserts of `vs` (one row per id, no payloads) as one batch.
+    fn put_batch(&mut self, db: &Database, ids: &[u64], vs: &[Vec<f32>]) {
+        let flat: Vec<f32> = vs.concat();
+        db.collection(self.name)
+            .expect("collection")
+            .upsert_batch(ids, &flat)
+            .expect("upsert_batch");
+        for (&id, v) in ids.iter().zip(vs) {
+            let mut stored = v.clone();
+            self.config.metric.prepare(&mut stored).expect("valid");
+            self.all.entry(id).or_default().push(stored.clone());
+            self.payloads.entry(id).or_default().push(Payload::new());
+            self.current.insert(id, (stored, Payload::new()));
+        }
     }
 
     /// An update of `id`'s metadata (if `meta`) and document (if `doc`).
@@ -123,6 +145,23 @@ fn vec_b(id: u64, gen: u64) -> Vec<f32> {
     ]
 }
 
+/// Collection `c`'s dimension: the smallest that gets `i8` codes by default.
+const C_DIM: usize = 32;
+/// Collection `c`'s first id, clear of the other collections' ids and of the id the
+/// harness adds after opening.
+const C_FIRST: u64 = 2000;
+
+/// A vector of `c`: components in [-1, 1) from a hash of the id, the generation and
+/// the component.
+fn vec_c(id: u64, gen: u64) -> Vec<f32> {
+    (0..C_DIM as u64)
+        .map(|j| {
+            let x = (id * 31 + gen * 7 + j).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
 pub(super) fn pristine() -> &'static Pristine {
     static PRISTINE: OnceLock<Pristine> = OnceLock::new();
     PRISTINE.get_or_init(build)
@@ -137,6 +176,7 @@ fn build() -> Pristine {
             m: 4,
             ..CollectionConfig::new(4, Metric::L2)
         },
+        0..super::ID_BOUND,
     );
     let mut b = Written::new(
         "b",
@@ -144,8 +184,17 @@ fn build() -> Pristine {
             m: 8,
             ..CollectionConfig::new(3, Metric::Cosine)
         },
+        0..super::ID_BOUND,
     );
-    for w in [&a, &b] {
+    let c_config = CollectionConfig {
+        m: 4,
+        ef_construction: 16,
+        ..CollectionConfig::new(C_DIM, Metric::L2)
+    };
+    assert_eq!(c_config.quantization, Quantization::I8);
+    let c_ids = C_FIRST..C_FIRST + CALIBRATE_AFTER as u64 + 40;
+    let mut c = Written::new("c", c_config, c_ids.clone());
+    for w in [&a, &b, &c] {
         db.create_collection(w.name, w.config).expect("create");
     }
     for id in 0..24 {
@@ -160,7 +209,16 @@ fn build() -> Pristine {
     a.update(&db, 9, None, Some("updated".into()));
     a.delete(&db, 7);
     b.delete(&db, 2);
+    let first: Vec<u64> = (C_FIRST..c_ids.end - 8).collect();
+    let vs: Vec<Vec<f32>> = first.iter().map(|&id| vec_c(id, 0)).collect();
+    c.put_batch(&db, &first, &vs);
+    c.delete(&db, C_FIRST + 5);
     db.checkpoint().expect("checkpoint");
+    // After the checkpoint: replayed at open, encoded with the calibration it kept.
+    let last: Vec<u64> = (c_ids.end - 8..c_ids.end).chain([C_FIRST + 1]).collect();
+    let vs: Vec<Vec<f32>> = last.iter().map(|&id| vec_c(id, 1)).collect();
+    c.put_batch(&db, &last, &vs);
+    c.delete(&db, C_FIRST + 9);
     for id in 24..32 {
         a.put(&db, id, &vec_a(id, 0), payload(id, 2));
     }
@@ -181,6 +239,6 @@ fn build() -> Pristine {
     db.close().expect("close");
     Pristine {
         files: scratch::snapshot(dir.path()),
-        written: vec![a, b],
+        written: vec![a, b, c],
     }
 }
