@@ -56,22 +56,16 @@ class Shard:
         self._error: Optional[BaseException] = None
         self._db: Optional[fletchdb.Database] = None
         self._reconstructed = bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        identity = {"shard": shard, "shards": shards, "hash": "splitmix64"}
         try:
-            self._coll = self._open(path, name, shard, shards, create, open_options)
+            self._coll = self._open(path, name, identity, create, open_options)
         except fletchdb.Error as e:
             self._error = e
             if self._db is not None:
                 self._db.close()
 
-    def _open(
-        self,
-        path: str,
-        name: str,
-        shard: int,
-        shards: int,
-        create: Optional[Dict[str, Any]],
-        open_options: Dict[str, Any],
-    ) -> fletchdb.Collection:
+    def _open(self, path: str, name: str, identity: Dict[str, Any],
+              create: Optional[Dict[str, Any]], open_options: Dict[str, Any]) -> fletchdb.Collection:
         deadline = time.monotonic() + _LOCK_WAIT_S
         while True:
             try:
@@ -81,7 +75,6 @@ class Shard:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        identity = {"shard": shard, "shards": shards, "hash": "splitmix64"}
         if create is not None and not self._reconstructed:
             coll = self._db.create_collection(name, **create)
             tmp = sidecar(path).with_suffix(".tmp")
@@ -93,7 +86,7 @@ class Shard:
         if found is not None and found != identity:
             raise fletchdb.InvalidArgumentError(
                 f"{path} holds shard {found['shard']} of {found['shards']}, "
-                f"opened as shard {shard} of {shards}"
+                f"opened as shard {identity['shard']} of {identity['shards']}"
             )
         return coll
 
