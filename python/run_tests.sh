@@ -7,9 +7,9 @@
 # Creates a virtualenv ($FLETCHDB_VENV, default <repo>/.venv, which .gitignore excludes),
 # installs the build and test dependencies into it (maturin, pytest, pytest-asyncio, numpy,
 # and mypy for the stub check; from PyPI the first time), then the LangChain and LlamaIndex
-# packages the integrations' tests need (pyproject.toml's extras langchain, llama-index
-# and test-integrations, with the same pins, on Python 3.10 or newer; each set apart, so
-# one that cannot be installed only makes its own tests skip), pip-installs ./python (a
+# packages the integrations' tests need and Ray for fletchdb.ray's (pyproject.toml's extras
+# langchain, llama-index, test-integrations and ray, with the same pins, on Python 3.10 or
+# newer; each set apart, so one that cannot be installed only makes its own tests skip), pip-installs ./python (a
 # release build of the extension: about 2 minutes cold on 2 cores, seconds when cargo has
 # it cached) and runs pytest on python/tests.
 # CARGO_TARGET_DIR is honoured; by default the build shares the workspace's target/.
@@ -28,7 +28,7 @@ fi
 step "installing build and test dependencies"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.9,<2.0" "pytest>=7" "pytest-asyncio>=0.24" "numpy>=1.21" "mypy>=1.10"
-step "installing LangChain and LlamaIndex for the integrations' tests"
+step "installing LangChain, LlamaIndex and Ray for the integrations' tests"
 extra() {
     local name=$1
     shift
@@ -40,8 +40,9 @@ extra() {
 if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     extra langchain "langchain-core>=1.0,<2" "langchain-tests>=1.0,<2"
     extra llama_index "llama-index-core>=0.14,<0.15"
+    extra ray "ray[data]>=2.60,<2.61"
 else
-    echo "warning: LangChain and LlamaIndex need Python 3.10 or newer: their tests will be skipped"
+    echo "warning: LangChain, LlamaIndex and Ray need Python 3.10 or newer: their tests will be skipped"
 fi
 step "building and installing ./python (release)"
 start=$SECONDS
