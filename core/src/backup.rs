@@ -2,7 +2,7 @@
 //! taken while writers and searchers go on.
 //!
 //! The copy is what a crash at that position would have left, minus everything after
-//! it, so the normal open recovers it (docs/design.md §7.8):
+//! it, so the normal open recovers it (docs/design.md §7.9):
 //!
 //! 1. Hold the catalog (`Checkpoints::catalog`) for the whole copy: no checkpoint,
 //!    create, drop or store cut runs, so `catalog.redb`, the graph file each collection

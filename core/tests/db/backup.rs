@@ -13,7 +13,7 @@ const DIM: usize = 16;
 
 fn payload(id: u64) -> Payload {
     Payload::new()
-        .with_metadata(json!({"id": id, "even": id % 2 == 0}))
+        .with_metadata(json!({"id": id, "even": id.is_multiple_of(2)}))
         .with_document(format!("document {id}"))
 }
 

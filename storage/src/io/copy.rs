@@ -57,7 +57,6 @@ pub fn copy_file(
 mod tests {
     use super::*;
     use crate::io::{read_file, replace_file, MemDir, StorageDir};
-    use std::io::Write;
 
     #[test]
     fn copies_across_blocks_and_refuses_to_overwrite() {
