@@ -78,6 +78,11 @@ impl Database {
         })
     }
 
+    /// The state behind this handle.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle
+    }
+
     /// The database's directory.
     pub fn path(&self) -> &Path {
         self.handle.path()

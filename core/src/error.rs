@@ -102,6 +102,12 @@ pub enum Error {
         /// The version this build reads.
         supported: u32,
     },
+    /// A backup's destination is a file, or a directory that is not empty.
+    #[error("cannot back up into {}: it exists and is not an empty directory", path.display())]
+    DestinationNotEmpty {
+        /// The destination.
+        path: PathBuf,
+    },
     /// The database has been closed.
     #[error("the database is closed")]
     Closed,

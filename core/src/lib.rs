@@ -38,6 +38,7 @@
 #![deny(unsafe_code)]
 
 mod background;
+mod backup;
 mod checkpoint;
 mod collection;
 mod compact;
@@ -57,6 +58,7 @@ mod source;
 mod stats;
 mod write;
 
+pub use backup::Backup;
 pub use collection::Collection;
 pub use compact::Compaction;
 pub use database::Database;

@@ -19,6 +19,7 @@ use fletchdb_storage::DirLock;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::background::Background;
+use crate::backup::{self, Backup};
 use crate::checkpoint::Checkpoints;
 use crate::collection::{collection_dir, CollectionInner, Collections};
 use crate::compact;
@@ -265,6 +266,28 @@ impl Shared {
             Ok(())
         })?;
         Ok(cut.map(|(cut, files)| (cut, files, held.elapsed())))
+    }
+
+    /// Copies the database into `dest` at one log position (see `backup.rs`).
+    pub(crate) fn backup(&self, dest: &Path) -> Result<Backup> {
+        self.check_open()?;
+        let staging = backup::stage(dest)?;
+        let copied = (|| {
+            let catalog = self.checkpoints.catalog()?;
+            let (at, collections) = {
+                let _writers = self.gate.write();
+                let at = self.wal.position()?;
+                let collections: Vec<(Arc<CollectionInner>, Vec<String>)> = self
+                    .collections
+                    .read()
+                    .values()
+                    .map(|c| (c.clone(), c.store().segment_files()))
+                    .collect();
+                (at, collections)
+            };
+            backup::copy(&self.path, &catalog, &self.wal, &at, &collections, &staging)
+        })();
+        backup::finish(copied, &staging, dest)
     }
 
     /// The background thread's round: a checkpoint if one is due. A failure is logged

@@ -222,6 +222,13 @@ class Database:
         """Returns once every acknowledged write is on stable storage."""
     def checkpoint(self) -> None:
         """Saves graphs and id maps now and trims the write-ahead log."""
+    def backup(self, path: Union[str, "os.PathLike[str]"]) -> int:
+        """Copies the database into ``path`` (which must not exist or be an empty
+        directory) at one log position, while writes and searches go on; the copy opens
+        as a normal database. Returns that position (the copy holds every write logged
+        below it). InvalidArgumentError (with ``path``) if ``path`` is a file or a
+        directory with entries; IoError naming the file a copy failed on (nothing is
+        left at ``path`` then). The GIL is released meanwhile."""
     def close(self) -> None:
         """Waits for calls in flight, checkpoints (unless ``checkpoint_on_close=False``)
         and releases the directory. Closing twice does nothing."""

@@ -147,6 +147,15 @@ impl PyDatabase {
             .or_raise(py)
     }
 
+    /// Copies the database into `path` (a directory that must not exist or be empty) as
+    /// it stood at one moment, while writes and searches go on; the copy opens as a
+    /// normal database. Returns the copy's log position (the LSN below which it holds
+    /// every write). The GIL is released meanwhile.
+    fn backup(&self, py: Python<'_>, path: PathBuf) -> PyResult<u64> {
+        py.detach(|| self.db.with(|db| db.backup(&path).map(|b| b.lsn)))
+            .or_raise(py)
+    }
+
     /// Closes the database: waits for calls in flight, takes a final checkpoint (unless
     /// opened with `checkpoint_on_close=False`) and releases the directory. Every
     /// `Collection` of it raises `ClosedError` afterwards. Closing twice does nothing.

@@ -282,6 +282,9 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
                 ("supported", any(py, supported)),
             ],
         ),
+        Error::DestinationNotEmpty { path } => {
+            (Kind::InvalidArgument, vec![("path", path_str(py, &path))])
+        }
         Error::Closed => (Kind::Closed, vec![]),
         Error::Storage(_) => (Kind::Storage, vec![]),
         Error::Index(_) => (Kind::Graph, vec![]),

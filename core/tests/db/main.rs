@@ -3,6 +3,7 @@
 mod common;
 
 mod api;
+mod backup;
 mod bad_input;
 mod churn;
 mod compact;

@@ -7,10 +7,12 @@
 //! it at any sync, or make the N-th write or sync fail (redb's `StorageBackend` plays
 //! the same role). Only the mapped vector segments use `std::fs` directly.
 
+mod copy;
 mod mem;
 mod os;
 mod replace;
 
+pub use copy::copy_file;
 pub use mem::{Fault, MemDir};
 pub use os::OsDir;
 pub use replace::{read_file, replace_file, sync_dir, temp_name};

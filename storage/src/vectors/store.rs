@@ -197,6 +197,21 @@ impl VectorStore {
         self.table.segment_count()
     }
 
+    /// The file names of the segments mapped, in order (`vec-0.seg`, `vec-1.seg`, ...):
+    /// what a copy of the store must hold.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = VectorStore::open(dir.path(), 2, VectorStoreOptions::default())?;
+    /// store.reserve()?.write(&[1.0, 2.0])?;
+    /// assert_eq!(store.segment_files(), ["vec-0.seg"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn segment_files(&self) -> Vec<String> {
+        (0..self.segment_count() as u32).map(segment_name).collect()
+    }
+
     /// Slots currently mapped: those of the segment files there are.
     pub fn capacity(&self) -> usize {
         usize::try_from(self.table.capacity()).unwrap_or(usize::MAX)

@@ -45,7 +45,7 @@ use crate::wal::writer::{Spares, Writer};
 /// ```
 #[derive(Debug)]
 pub struct Wal {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<StopSignal>,
 }
