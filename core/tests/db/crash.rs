@@ -1,9 +1,11 @@
 //! A child process writes (inserts, upserts, deletes, batches, payload updates) with
-//! `Sync` durability while another of its threads checkpoints and compacts back to back,
-//! printing each acknowledged write; it is killed with SIGKILL at a random moment,
-//! mid-write and mid-checkpoint. On reopen every acknowledged write is there with its
-//! exact vector, metadata and document, nothing appears half-written, searches agree
-//! with an exact oracle, and `where` queries agree with the payloads the writes gave.
+//! `Sync` durability while another of its threads checkpoints, compacts and backs up
+//! back to back, printing each acknowledged write; it is killed with SIGKILL at a random
+//! moment, mid-write, mid-checkpoint and mid-backup. On reopen every acknowledged write
+//! is there with its exact vector, metadata and document, nothing appears half-written,
+//! searches agree with an exact oracle, and `where` queries agree with the payloads the
+//! writes gave. Every backup the child finished opens, holds only vectors some write
+//! gave its ids, with their payloads, and searches it like an exact oracle.
 //!
 //! The child is this test binary run again with `FLETCHDB_DB_CHILD` set. Rounds default
 //! to 50; `FLETCHDB_CRASH_ROUNDS` asks for more (`scripts/crash_db.sh`).
@@ -24,6 +26,8 @@ use serde_json::json;
 use crate::common::{check_against, exact, stored, vector};
 
 const CHILD: &str = "FLETCHDB_DB_CHILD";
+/// Where the child's backups go (a directory per backup, beside the database).
+const BACKUPS: &str = "FLETCHDB_DB_BACKUPS";
 /// 64-d: the store's first segments hold 1,024 slots, so the thousands of writes of the
 /// rounds grow it through segments of several sizes (1,024, 1,024, 2,048, 4,096).
 const DIM: usize = 64;
@@ -104,7 +108,7 @@ impl State {
 /// before it starts (`try put ID VERSION`, `try upd ID VERSION`, `try del ID`) and
 /// confirmed once acknowledged (`ok put ...`, `ok upd ...`, `ok del ...`). Versions
 /// are unique per write within a child, so a lost write shows.
-fn child(dir: &Path) -> ! {
+fn child(dir: &Path, backups: &Path) -> ! {
     let db = Database::open(dir, options()).unwrap();
     let c = match db.collection("c") {
         Ok(c) => c,
@@ -130,13 +134,17 @@ fn child(dir: &Path) -> ! {
     let round: u32 = rand::rng().random_range(1..1_000_000);
     std::thread::scope(|s| {
         // Checkpoints back to back, so that many kills land in the middle of one.
-        // Every third round is a compaction (two checkpoints, moves, a cut), so kills
-        // land in those too.
+        // Every fourth is a compaction (two checkpoints, moves, a cut) and every fourth
+        // a backup, so kills land in those too.
         s.spawn(|| {
             for n in 0u64.. {
-                if n % 3 == 2 {
+                if n % 4 == 2 {
                     let done = c.compact().unwrap();
                     say(format!("compacted {} {}", done.moved, done.files_removed));
+                } else if n % 4 == 3 {
+                    let to = backups.join(format!("{round}-{n}"));
+                    db.backup(&to).unwrap();
+                    say(format!("backed up {}", to.display()));
                 } else {
                     c.checkpoint().unwrap();
                     say("checkpointed".to_string());
@@ -288,14 +296,18 @@ fn check_where(
 
 #[test]
 fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
-    if let Ok(dir) = std::env::var(CHILD) {
-        child(Path::new(&dir));
+    if let (Ok(dir), Ok(backups)) = (std::env::var(CHILD), std::env::var(BACKUPS)) {
+        child(Path::new(&dir), Path::new(&backups));
     }
     let rounds: usize = std::env::var("FLETCHDB_CRASH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(50);
     let tmp = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    // Every state each id was ever given (acknowledged or not), to check backups by.
+    let mut states_ever: BTreeMap<u64, Vec<State>> = BTreeMap::new();
+    let mut backed_up = 0usize;
     let exe = std::env::current_exe().unwrap();
     let mut rng = rand::rng();
     // What must be there: id -> Some(state) or None (deleted), from acknowledged writes.
@@ -311,6 +323,7 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
                 "--test-threads=1",
             ])
             .env(CHILD, tmp.path())
+            .env(BACKUPS, backups.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -329,8 +342,13 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         // each would leave). One thread writes each id, so an id's lines are in order
         // and an update's starting state is the acknowledged one.
         let mut tried: BTreeMap<u64, Option<State>> = BTreeMap::new();
+        let mut finished_backups = Vec::new();
         for line in reader.join().unwrap() {
             compactions += usize::from(line.starts_with("compacted "));
+            if let Some(path) = line.strip_prefix("backed up ") {
+                finished_backups.push(std::path::PathBuf::from(path));
+                continue;
+            }
             let at = ["try ", "ok "]
                 .iter()
                 .filter_map(|p| line.find(p))
@@ -354,6 +372,9 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
                 }
                 None => None,
             };
+            if let Some(s) = state {
+                states_ever.entry(id).or_default().push(s);
+            }
             if f[0] == "try" {
                 tried.insert(id, state);
             } else {
@@ -407,6 +428,12 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         }
         check_against(&c, &model, METRIC, 3);
         check_where(&c, &model, &states, round);
+        drop(c);
+        drop(db);
+        for path in finished_backups {
+            check_backup(&path, &all, &states_ever, round);
+            backed_up += 1;
+        }
     }
     // Each put took a slot: the store grew through segments of several sizes, and
     // the log through segments from 4 KiB up to 64 KiB, all killed mid-growth.
@@ -419,7 +446,8 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         .unwrap_or(0);
     eprintln!(
         "{rounds} SIGKILL rounds, {total} acknowledged writes ({updates_acked} payload \
-         updates) checked, {segments} vector segments, {compactions} compactions finished"
+         updates) checked, {segments} vector segments, {compactions} compactions and \
+         {backed_up} backups finished"
     );
     assert!(
         total > rounds,
@@ -430,4 +458,45 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
         compactions > 0,
         "no child finished a compaction before its kill"
     );
+    assert!(backed_up > 0, "no child finished a backup before its kill");
+}
+
+/// A backup a child finished opens; each of `ids` it holds has a vector and payload one
+/// write gave it (`states_ever`); searches agree with an exact oracle over what it holds.
+fn check_backup(path: &Path, ids: &[u64], states_ever: &BTreeMap<u64, Vec<State>>, round: usize) {
+    let db = Database::open(path, options()).unwrap_or_else(|e| {
+        panic!(
+            "round {round}: backup {} fails to open: {e}",
+            path.display()
+        )
+    });
+    let Ok(c) = db.collection("c") else {
+        return; // backed up before the collection was created
+    };
+    let payloads = c.get_payloads(ids).unwrap();
+    let mut model = BTreeMap::new();
+    for (&id, payload) in ids.iter().zip(payloads) {
+        let (v, p) = match (c.get(id).unwrap(), payload) {
+            (Some(v), Some(p)) => (v, p),
+            (None, None) => continue,
+            (v, p) => panic!("round {round}: backup: id {id}: vector {v:?} but payload {p:?}"),
+        };
+        let given = states_ever.get(&id).is_some_and(|ss| {
+            ss.iter()
+                .any(|s| stored(vector(id, s.vector, DIM), METRIC) == v && s.payload(id) == p)
+        });
+        assert!(
+            given,
+            "round {round}: backup {} holds for id {id} {}, which no write gave it",
+            path.display(),
+            describe(&Some((v.clone(), p)))
+        );
+        model.insert(id, v);
+    }
+    assert_eq!(
+        c.len(),
+        model.len(),
+        "round {round}: backup holds unknown ids"
+    );
+    check_against(&c, &model, METRIC, 3);
 }
