@@ -55,6 +55,7 @@ fn collection(c: &Collection, s: &CollectionStats) -> Value {
         "m": config.m,
         "ef_construction": config.ef_construction,
         "live": s.live,
+        "unlinked": s.unlinked,
         "tombstones": s.tombstones,
         "free_slots": s.free_slots,
         "slots": s.slots,
@@ -93,8 +94,8 @@ fn text(r: &Value) -> String {
             c["ef_construction"]
         );
         out += &format!(
-            "  vectors: {} live, {} tombstones, {} free slots, {} slots\n",
-            c["live"], c["tombstones"], c["free_slots"], c["slots"]
+            "  vectors: {} live ({} not yet in the graph), {} tombstones, {} free slots, {} slots\n",
+            c["live"], c["unlinked"], c["tombstones"], c["free_slots"], c["slots"]
         );
         let b = &c["bytes"];
         out += &format!(

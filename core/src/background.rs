@@ -1,5 +1,6 @@
-//! The background checkpointer: a thread that takes a checkpoint whenever one is due
-//! (by log size or by time, see [`Checkpoints::due`](crate::checkpoint::Checkpoints)).
+//! The background thread: it takes a checkpoint whenever one is due (by log size or by
+//! time, see [`Checkpoints::due`](crate::checkpoint::Checkpoints)), and after an open
+//! links the replayed vectors into their graphs a chunk at a time (`unlinked.rs`).
 //!
 //! It holds the database only weakly, upgrading for one round at a time, and the
 //! database stops and joins it before closing: so the thread never owns the last
@@ -36,8 +37,15 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name("fletchdb-checkpoint".into())
             .spawn(move || {
-                while !signal.wait(poll) {
+                let mut wait = poll;
+                while !signal.wait(wait) {
                     let Some(db) = db.upgrade() else { return };
+                    // Straight on while replayed vectors wait for their graph.
+                    wait = if db.link_round() {
+                        Duration::ZERO
+                    } else {
+                        poll
+                    };
                     db.checkpoint_if_due();
                 }
             })?;

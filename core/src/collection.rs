@@ -13,6 +13,7 @@ use fletchdb_storage::io::OsDir;
 use fletchdb_storage::vectors::VectorStore;
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
+use roaring::RoaringBitmap;
 
 use crate::database::Handle;
 use crate::error::{Error, Result};
@@ -22,6 +23,7 @@ use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
 use crate::payload::matches::Matches;
 use crate::payload::store::Payloads;
 use crate::source::StoreVectors;
+use crate::unlinked::Unlinked;
 
 /// The open collections of a database, by name.
 pub(crate) type Collections = RwLock<BTreeMap<String, Arc<CollectionInner>>>;
@@ -54,6 +56,9 @@ pub(crate) struct CollectionInner {
     /// When the last compaction since open finished, in ms since the Unix epoch; 0 for
     /// none.
     pub(crate) last_compaction_ms: AtomicU64,
+    /// Live slots stored but not yet in the graph (replayed at open, being linked in the
+    /// background): searches scan them beside the walk.
+    pub(crate) unlinked: Unlinked,
 }
 
 impl CollectionInner {
@@ -64,6 +69,7 @@ impl CollectionInner {
         index: Hnsw<StoreVectors>,
         ids: Ids,
         payloads: Payloads,
+        unlinked: Unlinked,
     ) -> Result<CollectionInner> {
         let dir = index.vectors().store.dir();
         let files = OsDir::create(dir).map_err(|source| Error::Io {
@@ -89,11 +95,31 @@ impl CollectionInner {
             compacting: Mutex::new(()),
             moving: AtomicBool::new(false),
             last_compaction_ms: AtomicU64::new(0),
+            unlinked,
         })
     }
 
     pub(crate) fn store(&self) -> &VectorStore {
         &self.index.vectors().store
+    }
+
+    /// [`Hnsw::search_into`], then the slots of `unlinked` (a snapshot taken before the
+    /// walk, see `unlinked.rs`) that an id still points to and the filter admits, scored
+    /// exactly and merged in.
+    fn search_into<F: Filter + ?Sized>(
+        &self,
+        query: &[f32],
+        request: SearchRequest<'_, F>,
+        unlinked: Option<&RoaringBitmap>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.index.search_into(query, request, out)?;
+        if let Some(u) = unlinked {
+            let ids = self.ids.read_recursive();
+            let mapped = u.iter().filter(|&s| ids.id_of(s).is_some()).map(Slot);
+            self.index.merge_exact(query, &request, mapped, out)?;
+        }
+        Ok(())
     }
 }
 
@@ -260,9 +286,12 @@ impl Collection {
                     _ => None,
                 };
                 let request = SearchRequest::new(want, ef);
+                // Before the walk: see `unlinked.rs`.
+                let unlinked = c.unlinked.snapshot();
+                let unlinked = unlinked.as_deref();
                 match (options.filter, matches) {
-                    (None, None) => c.index.search_into(query, request, out)?,
-                    (None, Some(m)) => c.index.search_into(query, request.filter(&m), out)?,
+                    (None, None) => c.search_into(query, request, unlinked, out)?,
+                    (None, Some(m)) => c.search_into(query, request.filter(&m), unlinked, out)?,
                     (Some(IdFilter::Ids(list)), None) => {
                         let set: SlotSet = {
                             let ids = c.ids.read();
@@ -271,7 +300,7 @@ impl Collection {
                                 .map(Slot)
                                 .collect()
                         };
-                        c.index.search_into(query, request.filter(&set), out)?;
+                        c.search_into(query, request.filter(&set), unlinked, out)?;
                     }
                     (Some(IdFilter::Ids(list)), Some(m)) => {
                         let slots: roaring::RoaringBitmap = {
@@ -279,7 +308,7 @@ impl Collection {
                             list.iter().filter_map(|&id| ids.slot_of(id)).collect()
                         };
                         let m = m.restrict(slots, live);
-                        c.index.search_into(query, request.filter(&m), out)?;
+                        c.search_into(query, request.filter(&m), unlinked, out)?;
                     }
                     (Some(IdFilter::Predicate(admit)), m) => {
                         let filter = |s: Slot| {
@@ -288,7 +317,7 @@ impl Collection {
                                 id.is_some_and(admit)
                             }
                         };
-                        c.index.search_into(query, request.filter(&filter), out)?;
+                        c.search_into(query, request.filter(&filter), unlinked, out)?;
                     }
                 }
                 drop(payloads);

@@ -56,6 +56,7 @@ mod recovery;
 mod shared;
 mod source;
 mod stats;
+mod unlinked;
 mod write;
 
 pub use backup::Backup;

@@ -36,6 +36,7 @@ use crate::payload::store::Payloads;
 use crate::payload::Payload;
 use crate::record::{floats_into, Op};
 use crate::source::StoreVectors;
+use crate::unlinked::Unlinked;
 
 /// What opening a database recovered.
 pub(crate) struct Recovered {
@@ -90,7 +91,7 @@ pub(crate) fn recover(path: &Path, options: &Options) -> Result<Recovered> {
     let start = load_catalog(path)?;
     let mut pending = map_stores(path, &start)?;
     let (wal, replayed) = replay_log(path, options, &start, &mut pending)?;
-    let collections = load_graphs(pending, start.catalog.path())?;
+    let collections = load_graphs(pending, start.catalog.path(), options.background_linking)?;
     remove_orphan_dirs(path, &collections);
     Ok(Recovered {
         lock: start.lock,
@@ -342,18 +343,21 @@ fn set_payload(payloads: &mut FxHashMap<u64, Box<[u8]>>, id: u64, bytes: &[u8]) 
 fn load_graphs(
     pending: HashMap<CollectionId, Pending>,
     catalog: &Path,
+    background: bool,
 ) -> Result<BTreeMap<String, Arc<CollectionInner>>> {
     let mut collections = BTreeMap::new();
     for (_, p) in pending {
-        let c = load_graph(p, catalog)?;
+        let c = load_graph(p, catalog, background)?;
         collections.insert(c.name.clone(), Arc::new(c));
     }
     Ok(collections)
 }
 
-/// Loads a collection's graph and brings it up to date with the replayed log; indexes
-/// its payloads (the catalog's, at `catalog`, and the log's).
-fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
+/// Loads a collection's graph and brings it up to date with the replayed log (inserting
+/// the replayed slots it lacks, or with `background`, leaving them to the background
+/// thread, see `unlinked.rs`); indexes its payloads (the catalog's, at `catalog`, and
+/// the log's).
+fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<CollectionInner> {
     let vectors = StoreVectors { store: p.store };
     let config = p.config.hnsw();
     let index = match (p.generation, &p.graph) {
@@ -371,19 +375,20 @@ fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
     // replaced and a later one restored. A slot some id points to is live; any other
     // is dead. (A slot is written again only once a checkpoint has freed it, so
     // within the log after the last checkpoint each slot takes at most one put.)
-    let missing: Vec<Slot> = p
+    let missing: Vec<u32> = p
         .inserted
         .iter()
-        .filter(|&&s| p.ids.id_of(s).is_some())
-        .map(|&s| Slot(s))
-        .filter(|&s| !index.contains(s))
+        .copied()
+        .filter(|&s| p.ids.id_of(s).is_some() && !index.contains(Slot(s)))
         .collect();
-    missing
-        .par_iter()
-        .try_for_each(|&s| match index.insert(s) {
-            Ok(()) | Err(IndexError::SlotOccupied(_)) => Ok(()),
-            Err(e) => Err(e),
-        })?;
+    let unlinked = if background {
+        Unlinked::new(missing)
+    } else {
+        missing
+            .par_iter()
+            .try_for_each(|&s| link(&index, Slot(s)))?;
+        Unlinked::default()
+    };
     for &slot in p.removed.iter().filter(|&&s| p.ids.id_of(s).is_none()) {
         // Absent from the graph only if it never got there; nothing to tombstone.
         let _ = index.delete(Slot(slot));
@@ -409,7 +414,24 @@ fn load_graph(p: Pending, catalog: &Path) -> Result<CollectionInner> {
                 format!("collection {:?}, id {id}: {e}", p.record.name),
             )
         })?;
-    CollectionInner::new(p.record.id, p.record.name, p.config, index, p.ids, payloads)
+    CollectionInner::new(
+        p.record.id,
+        p.record.name,
+        p.config,
+        index,
+        p.ids,
+        payloads,
+        unlinked,
+    )
+}
+
+/// Inserts a replayed slot into the graph; one already there is no error (replay is
+/// idempotent).
+pub(crate) fn link(index: &Hnsw<StoreVectors>, slot: Slot) -> Result<()> {
+    match index.insert(slot) {
+        Ok(()) | Err(IndexError::SlotOccupied(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Step 5: removes collection directories the catalog does not know, left by a drop

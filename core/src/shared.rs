@@ -30,6 +30,7 @@ use crate::options::{CollectionConfig, Options};
 use crate::payload::store::Payloads;
 use crate::recovery::{self, Recovered};
 use crate::source::StoreVectors;
+use crate::unlinked::Unlinked;
 
 /// Recoveries slower than this are logged as warnings.
 const SLOW_RECOVERY_MS: u128 = 1_000;
@@ -193,6 +194,7 @@ impl Shared {
             index,
             Ids::default(),
             Payloads::default(),
+            Unlinked::default(),
         )?);
         map.insert(name.to_string(), c.clone());
         Ok(c)
@@ -225,9 +227,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes a checkpoint now; returns its LSN.
+    /// Takes a checkpoint now; returns its LSN. Replayed vectors not yet in their graph
+    /// are linked first (see `unlinked.rs`).
     pub(crate) fn checkpoint(&self) -> Result<u64> {
         self.check_open()?;
+        self.link_all()?;
         self.checkpoints
             .run(&self.wal, &self.gate, &self.collections, false)
     }
@@ -236,8 +240,68 @@ impl Shared {
     /// for compactions.
     pub(crate) fn checkpoint_scrubbing(&self) -> Result<u64> {
         self.check_open()?;
+        self.link_all()?;
         self.checkpoints
             .run(&self.wal, &self.gate, &self.collections, true)
+    }
+
+    /// The open collections, each with a handle of its own.
+    fn all_collections(&self) -> Vec<Arc<CollectionInner>> {
+        self.collections.read().values().cloned().collect()
+    }
+
+    /// Slots replayed at open and not yet in their graph, over every collection.
+    fn unlinked(&self) -> usize {
+        let all = self.collections.read();
+        all.values().map(|c| c.unlinked.len()).sum()
+    }
+
+    /// Links every collection's replayed vectors into its graph (see `unlinked.rs`).
+    fn link_all(&self) -> Result<()> {
+        for c in self.all_collections() {
+            if !c.dropped.load(Ordering::Acquire) {
+                c.link_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The background thread's linking step: one chunk of one collection's replayed
+    /// vectors into its graph. Returns true if more wait. A failure is logged and kept
+    /// for [`health`](Self::health); the chunk is retried at the next step.
+    pub(crate) fn link_round(&self) -> bool {
+        if self.check_open().is_err() {
+            return false;
+        }
+        let Some(c) = self
+            .all_collections()
+            .into_iter()
+            .find(|c| c.unlinked.len() > 0 && !c.dropped.load(Ordering::Acquire))
+        else {
+            return false;
+        };
+        match c.link_chunk() {
+            Ok(_) => {
+                let left = self.unlinked();
+                if left == 0 {
+                    log::info!(
+                        "{}: every replayed vector is in its graph",
+                        self.path.display()
+                    );
+                }
+                left > 0
+            }
+            Err(e) => {
+                log::warn!(
+                    "linking replayed vectors of {:?} in {} failed (they stay searchable \
+                     exactly; the next round retries): {e}",
+                    c.name,
+                    self.path.display()
+                );
+                self.health.failed(&e);
+                false
+            }
+        }
     }
 
     /// Cuts `c`'s store after its last segment holding anything but ready slots
@@ -294,7 +358,11 @@ impl Shared {
     /// and kept for [`health`](Self::health); the log keeps everything, and a retry is
     /// due a second later (see `Checkpoints::due`).
     pub(crate) fn checkpoint_if_due(&self) {
-        if self.check_open().is_err() || !self.checkpoints.due(&self.wal, &self.options) {
+        // None while replayed vectors are being linked: see `unlinked.rs`.
+        if self.check_open().is_err()
+            || self.unlinked() > 0
+            || !self.checkpoints.due(&self.wal, &self.options)
+        {
             return;
         }
         match self.checkpoint() {
@@ -319,8 +387,7 @@ impl Shared {
     /// it). A failure is logged and kept for [`health`](Self::health).
     fn compact_if_worth(&self) {
         let percent = self.options.compaction_threshold_percent;
-        let all: Vec<Arc<CollectionInner>> = self.collections.read().values().cloned().collect();
-        for c in all {
+        for c in self.all_collections() {
             if c.dropped.load(Ordering::Acquire) || !compact::worth_compacting(&c, percent) {
                 continue;
             }
@@ -369,7 +436,9 @@ impl Shared {
             b.stop();
         }
         drop(self.gate.write());
-        let checkpoint = if self.options.checkpoint_on_close {
+        // With replayed vectors still unlinked, no checkpoint (it would wait for them
+        // all): the log keeps them, and the next open replays them again.
+        let checkpoint = if self.options.checkpoint_on_close && self.unlinked() == 0 {
             self.checkpoints
                 .run(&self.wal, &self.gate, &self.collections, false)
                 .map(|_| ())

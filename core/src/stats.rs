@@ -17,6 +17,12 @@ use crate::error::{Error, Result};
 pub struct CollectionStats {
     /// Vectors the collection holds.
     pub live: usize,
+    /// Vectors replayed when the database was opened that the background thread has not
+    /// yet inserted into the graph: searches scan them exactly meanwhile, and no
+    /// checkpoint is taken until they are in (see [`Options::background_linking`]).
+    ///
+    /// [`Options::background_linking`]: crate::Options::background_linking
+    pub unlinked: usize,
     /// Deleted or replaced vectors still in the graph: the next checkpoint heals the
     /// graph around them and frees their slots.
     pub tombstones: usize,
@@ -85,7 +91,8 @@ impl Collection {
         let log_bytes = file_sizes(&wal)?.iter().map(|(_, len)| len).sum();
         let (last_checkpoint_lsn, last_checkpoint_at) = self.db.last_checkpoint();
         Ok(CollectionStats {
-            live: c.index.len(),
+            live: c.ids.read().len(),
+            unlinked: c.unlinked.len(),
             tombstones: c.index.deleted_len(),
             free_slots: c.free.len(),
             slots: c.store().len(),

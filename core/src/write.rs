@@ -293,7 +293,7 @@ impl Collection {
             }
         }
         for &(_, slot) in &present {
-            c.index.delete(Slot(slot))?;
+            c.retire(slot)?;
         }
         Ok(present.len())
     }
@@ -389,7 +389,7 @@ impl Collection {
             }
         }
         for slot in old.into_iter().flatten() {
-            c.index.delete(Slot(slot))?;
+            c.retire(slot)?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
 use crate::codes::{Calibration, Codes, Quantization, CALIBRATE_AFTER};
-use crate::distance::{validate, with_walk_kernel, Metric};
+use crate::distance::{validate, with_kernel, with_walk_kernel, Metric};
 use crate::error::IndexError;
 use crate::filter::Filter;
 use crate::nodes::Nodes;
@@ -543,6 +543,59 @@ impl<V: VectorSource> Hnsw<V> {
         };
         self.search_into(query, request, &mut out)?;
         Ok(out)
+    }
+
+    /// Merges into `out`, the result of [`search_into`](Self::search_into) for the same
+    /// `query` and `request`, the slots of `extra` that the request's filter admits,
+    /// scored exactly from their `f32` vectors. This is for vectors stored but not (yet)
+    /// in the graph, such as a database's replayed records while it links them after
+    /// opening: they are found as a flat segment beside the graph is. `out` stays
+    /// closest first, at most the request's `k` long, each slot once.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest, Slot};
+    /// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+    /// index.add_batch(&[0.0, 4.0])?;
+    /// // Stored beside the graph but never inserted into it:
+    /// let outside = index.vectors().push(&[1.0])?;
+    /// let (query, request) = ([0.9], SearchRequest::new(2, 16));
+    /// let mut hits = Vec::new();
+    /// index.search_into(&query, request, &mut hits)?;
+    /// index.merge_exact(&query, &request, [outside], &mut hits)?;
+    /// let slots: Vec<Slot> = hits.iter().map(|h| h.slot).collect();
+    /// assert_eq!(slots, [outside, Slot(0)]);
+    /// # Ok::<(), fletchdb_index::IndexError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn merge_exact<F: Filter + ?Sized>(
+        &self,
+        query: &[f32],
+        request: &SearchRequest<'_, F>,
+        extra: impl IntoIterator<Item = Slot>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        let mut scratch = self.pool.get();
+        self.prepare_query(&mut scratch, query)?;
+        let q = scratch.query.as_slice();
+        let before = out.len();
+        let admitted = extra
+            .into_iter()
+            .filter(|&s| request.filter.is_none_or(|f| f.admits(s)));
+        with_kernel!(self.config.metric, K => {
+            for slot in admitted {
+                out.push(Neighbor { slot, distance: self.dist::<K>(q, slot.0) });
+            }
+        });
+        if out.len() > before {
+            out.sort_unstable_by(|a, b| {
+                a.distance.total_cmp(&b.distance).then(a.slot.cmp(&b.slot))
+            });
+            out.dedup_by_key(|n| n.slot);
+            out.truncate(request.k);
+        }
+        Ok(())
     }
 
     /// Validates `query` and copies it into the scratch, normalised for cosine.

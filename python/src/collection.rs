@@ -440,7 +440,9 @@ impl PyCollection {
             .or_raise(py)
     }
 
-    /// Counts and on-disk sizes, as a dict: `live`, `tombstones` (deleted or replaced
+    /// Counts and on-disk sizes, as a dict: `live`, `unlinked` (replayed at open, not yet
+    /// in the graph: searched exactly until the background thread links them),
+    /// `tombstones` (deleted or replaced
     /// vectors the next checkpoint heals the graph around), `free_slots` (freed, taken by
     /// new vectors before the store grows), `slots`, `vector_bytes`, `graph_bytes`,
     /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
@@ -453,6 +455,7 @@ impl PyCollection {
             .or_raise(py)?;
         let d = PyDict::new(py);
         d.set_item("live", s.live)?;
+        d.set_item("unlinked", s.unlinked)?;
         d.set_item("tombstones", s.tombstones)?;
         d.set_item("free_slots", s.free_slots)?;
         d.set_item("slots", s.slots)?;

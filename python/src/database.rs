@@ -279,7 +279,10 @@ fn config(
 /// `checkpoint_on_close`: checkpoint on close so the next open replays nothing.
 /// `compaction_threshold_percent`: the background thread compacts a collection (see
 /// `Collection.compact`) once tombstones and free slots are this share of its slots
-/// (0 turns it off).
+/// (0 turns it off). `background_linking`: after a crash, open returns once the log is
+/// read, the replayed vectors searchable at once (scanned exactly beside the graph) while
+/// the background thread inserts them into the graph; `False` inserts them before open
+/// returns.
 ///
 /// Raises `LockedError` if the database is open elsewhere, `CorruptionError` for damaged
 /// files, `IoError` (an `OSError`), `InvalidArgumentError` for bad options.
@@ -295,9 +298,10 @@ fn config(
     wal_segment_size = 67_108_864,
     checkpoint_on_close = true,
     compaction_threshold_percent = 20,
+    background_linking = true,
 ), text_signature = "(path, *, durability='sync', sync_interval_ms=10.0, commit_window_us=0.0, \
     checkpoint_bytes=268435456, checkpoint_interval_s=30.0, wal_segment_size=67108864, \
-    checkpoint_on_close=True, compaction_threshold_percent=20)")]
+    checkpoint_on_close=True, compaction_threshold_percent=20, background_linking=True)")]
 #[allow(clippy::too_many_arguments)] // one per Python argument
 pub(crate) fn open(
     py: Python<'_>,
@@ -310,6 +314,7 @@ pub(crate) fn open(
     wal_segment_size: i64,
     checkpoint_on_close: bool,
     compaction_threshold_percent: i64,
+    background_linking: bool,
 ) -> PyResult<PyDatabase> {
     let options = (|| -> Result<Options, Error> {
         let interval = convert::duration("sync_interval_ms", sync_interval_ms, 1e-3, 1e-3)?;
@@ -334,6 +339,7 @@ pub(crate) fn open(
                          {compaction_threshold_percent}"
                     ))
                 })?,
+            background_linking,
         })
     })()
     .or_raise(py)?;

@@ -10,6 +10,7 @@ mod compact;
 mod concurrent;
 mod crash;
 mod lifecycle;
+mod linking;
 mod payload;
 mod quantized;
 mod recovery;
