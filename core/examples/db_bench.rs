@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p fletchdb --example db_bench -- build PATH N DIM
-//! cargo run --release -p fletchdb --example db_bench -- open PATH
+//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked]
 //! cargo run --release -p fletchdb --example db_bench -- touch PATH        # one write, close
 //! cargo run --release -p fletchdb --example db_bench -- crash PATH N      # N more, then abort
 //! cargo run --release -p fletchdb --example db_bench -- writers PATH THREADS N DIM sync|buffered|none
@@ -65,24 +65,48 @@ fn main() {
             );
         }
         "open" => {
+            // `open PATH linked`: with background linking off (open inserts every
+            // replayed vector into the graph before it returns), for comparison.
             let path = arg(1);
+            let options = Options {
+                background_linking: args.get(2).map(String::as_str) != Some("linked"),
+                ..Options::default()
+            };
             let before = rss_mib();
             let t = Instant::now();
-            let db = Database::open(&path, Options::default()).unwrap();
+            let db = Database::open(&path, options).unwrap();
             let open = t.elapsed();
             let c = db.collection("bench").unwrap();
-            let n = c.len();
-            let rss_open = rss_mib();
-            // Touch every vector and the graph with searches, as a working database would.
             let dim = c.config().dim;
             let q = vectors(424_242, 200, dim);
+            c.search(&q[..dim], 10, &Default::default()).unwrap();
+            let first = t.elapsed();
+            let n = c.len();
+            let unlinked = c.stats().unwrap().unlinked;
+            let rss_open = rss_mib();
+            // Searches while the background thread links what was replayed: each scans
+            // the unlinked vectors exactly beside the walk.
+            let s = Instant::now();
+            let mut during = 0usize;
+            while c.stats().unwrap().unlinked > 0 {
+                c.search(&q[(during % 200) * dim..][..dim], 10, &Default::default())
+                    .unwrap();
+                during += 1;
+            }
+            let linked = t.elapsed();
+            let during_qps = during as f64 / s.elapsed().as_secs_f64().max(1e-9);
+            // Touch every vector and the graph with searches, as a working database would.
+            let s = Instant::now();
             for q in q.chunks(dim) {
                 c.search(q, 10, &Default::default()).unwrap();
             }
+            let after_qps = 200.0 / s.elapsed().as_secs_f64();
             println!(
-                "open {:.1} ms, replayed {} records, {n} vectors; RSS {:.0} MiB after open, {:.0} MiB after 200 searches ({:.0} bytes/vector before vectors are paged in)",
+                "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link), every vector in the graph at {:.2} s; {during} searches meanwhile ({during_qps:.0} QPS), {after_qps:.0} QPS after; {n} vectors; RSS {:.0} MiB after open, {:.0} MiB after the searches ({:.0} bytes/vector before vectors are paged in)",
                 open.as_secs_f64() * 1e3,
+                first.as_secs_f64() * 1e3,
                 db.replayed_at_open(),
+                linked.as_secs_f64(),
                 rss_open,
                 rss_mib(),
                 (rss_open - before) * 1048576.0 / n.max(1) as f64,
@@ -109,7 +133,8 @@ fn main() {
             let db = Database::open(&path, opts).unwrap();
             let c = db.collection("bench").unwrap();
             let dim = c.config().dim;
-            let base = 1_000_000_000u64;
+            // Past every id an earlier `crash` added.
+            let base = 1_000_000_000 + c.len() as u64;
             for start in (0..n).step_by(10_000) {
                 let m = 10_000.min(n - start);
                 let ids: Vec<u64> = (base + start as u64..base + (start + m) as u64).collect();
@@ -174,6 +199,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: db_bench build PATH N DIM | open PATH | crash PATH N | writers PATH THREADS N DIM sync|buffered|none");
+    eprintln!("usage: db_bench build PATH N DIM | open PATH [linked] | crash PATH N | writers PATH THREADS N DIM sync|buffered|none");
     std::process::exit(2)
 }

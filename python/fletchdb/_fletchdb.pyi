@@ -92,6 +92,7 @@ class _Stats(TypedDict):
     """What ``Collection.stats()`` returns."""
 
     live: int
+    unlinked: int
     tombstones: int
     free_slots: int
     slots: int
@@ -125,6 +126,7 @@ def open(
     wal_segment_size: int = 67108864,
     checkpoint_on_close: bool = True,
     compaction_threshold_percent: int = 20,
+    background_linking: bool = True,
 ) -> Database:
     """Opens (creating it if needed) the database in directory ``path``, recovering what
     its write-ahead log holds after the last checkpoint.
@@ -144,6 +146,10 @@ def open(
     compaction_threshold_percent: the background thread compacts a collection (see
     ``Collection.compact``) once tombstones and free slots are this share of its slots;
     0 turns it off.
+    background_linking: after a crash, open returns once the log is read: the replayed
+    vectors are searchable at once (scanned exactly beside the graph) while the
+    background thread inserts them into the graph (``stats()["unlinked"]`` counts those
+    left); False inserts them before open returns.
 
     Raises LockedError if the database is open elsewhere, CorruptionError for damaged
     files, IoError (an OSError), InvalidArgumentError for bad options.
@@ -380,7 +386,9 @@ class Collection:
     def checkpoint(self) -> None:
         """Takes a checkpoint of the whole database now."""
     def stats(self) -> _Stats:
-        """Counts and on-disk sizes: ``live``, ``tombstones`` (deleted or replaced
+        """Counts and on-disk sizes: ``live``, ``unlinked`` (replayed at open, not yet in
+        the graph: searched exactly until the background thread inserts them),
+        ``tombstones`` (deleted or replaced
         vectors the next checkpoint heals the graph around), ``free_slots`` (taken by new
         vectors before the store grows), ``slots``, ``vector_bytes``, ``graph_bytes``,
         ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),

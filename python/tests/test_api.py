@@ -157,6 +157,34 @@ def test_reopen_without_clean_close_replays(path, rng, open_db):
         np.testing.assert_array_equal(db.collection("c").get(np.arange(50)), v)
 
 
+def test_replayed_vectors_are_searchable_at_once(path, rng, open_db):
+    v = rng.standard_normal((3000, 8), dtype=np.float32)
+    db = open_db(path, checkpoint_on_close=False, checkpoint_interval_s=None)
+    db.create_collection("c", dim=8, metric="l2").add(np.arange(3000), v)
+    db.close()
+    q = rng.standard_normal((5, 8), dtype=np.float32)
+    d = ((q[:, None, :] - v[None, :, :]) ** 2).sum(-1)
+    want = np.argsort(d, axis=1, kind="stable")[:, :10]
+    for linking in (True, False):
+        # Open returns before the background thread has put the replayed vectors into
+        # the graph (or, with background_linking=False, after it has); an exhaustive
+        # search finds every one either way.
+        with open_db(path, checkpoint_on_close=False, background_linking=linking) as db:
+            c = db.collection("c")
+            s = c.stats()
+            assert s["live"] == 3000 and 0 <= s["unlinked"] <= 3000
+            if not linking:
+                assert s["unlinked"] == 0
+            ids, _ = c.search(q, k=10, ef=4000)
+            np.testing.assert_array_equal(ids, want)
+    with open_db(path) as db:
+        c = db.collection("c")
+        db.checkpoint()  # inserts whatever is left first
+        assert c.stats()["unlinked"] == 0
+        ids, _ = c.search(q, k=10, ef=4000)
+        np.testing.assert_array_equal(ids, want)
+
+
 @pytest.mark.parametrize("durability", ["sync", "buffered", "none"])
 def test_durability_modes(path, durability, open_db):
     with open_db(path, durability=durability, commit_window_us=50) as db:
