@@ -15,17 +15,18 @@ use std::ops::Bound;
 use fletchdb_index::{Filter, Slot};
 use roaring::RoaringBitmap;
 
+use crate::payload::dense;
 use crate::payload::index::MetaIndex;
 use crate::payload::numbers::{Numbers, Range};
 use crate::payload::Where;
 
 /// A range admitting at most this many slots is turned into a set (its bits set in a
-/// byte map, in the value order the column gives them, from which roaring builds the
-/// set a block at a time), a wider one stays a predicate. A walk asks a predicate
-/// about a slot with a load from the column (8 bytes a slot: 800 KB for 100,000) where
-/// a set is a bit test: on minilm-mix-dev (ef 64, `fletchdb-filter`) the set took
-/// `installed_size_kib` ranges of 8,257 and 15,118 matches from 0.29 and 0.48 of the
-/// unfiltered speed to 0.41 and 0.55.
+/// plain bit vector, in the value order the column gives them: [`Matches::Bits`]), a
+/// wider one stays a predicate. A walk asks a predicate about a slot with a load from
+/// the column (8 bytes a slot: 800 KB for 100,000) where a set is a bit test: on
+/// minilm-mix-dev (ef 64, `fletchdb-filter`) the set took `installed_size_kib` ranges
+/// of 8,257 and 15,118 matches from 0.29 and 0.48 of the unfiltered speed to 0.41 and
+/// 0.55.
 pub(crate) const MATERIALIZE: usize = 65_536;
 
 /// A set of at most this many slots is filtered by the predicates beside it in an
@@ -40,6 +41,11 @@ pub(crate) enum Matches<'a> {
     /// Exactly these slots, with a plain bitmap beside for the walk to ask (see
     /// [`Matches::for_search`]).
     Dense(RoaringBitmap, Vec<u64>),
+    /// Exactly the slots whose bits are set (`payload/dense.rs`), this many: a range.
+    /// Its slots come in value order, and setting bits takes them in any order, where
+    /// a roaring set built from them (through a byte map, a block at a time) cost a
+    /// scan of 8,257 matches on minilm-mix-dev more than its distances did.
+    Bits(Vec<u64>, usize),
     /// The slots the predicate admits, about `estimate` of them.
     Lazy { pred: Pred<'a>, estimate: usize },
 }
@@ -102,11 +108,12 @@ impl<'a> Matches<'a> {
 
     /// Ready for a search: a set too large to scan exactly gets a plain bitmap beside
     /// it, since a graph walk asks about thousands of slots and a plain bit test is a
-    /// load and a shift where a roaring lookup is a binary search.
+    /// load and a shift where a roaring lookup is a binary search. ([`Matches::Bits`]
+    /// is one already.)
     pub(crate) fn for_search(self, exact_max: usize) -> Matches<'a> {
         match self {
             Matches::Set(b) if b.len() as usize > exact_max => {
-                let bits = crate::payload::dense::dense_words(&b);
+                let bits = dense::dense_words(&b);
                 Matches::Dense(b, bits)
             }
             other => other,
@@ -117,6 +124,7 @@ impl<'a> Matches<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
+            Matches::Bits(_, len) => *len,
             Matches::Lazy { estimate, .. } => *estimate,
         }
     }
@@ -126,6 +134,7 @@ impl<'a> Matches<'a> {
     pub(crate) fn for_each(&self, bound: u32, mut f: impl FnMut(u32)) {
         match self {
             Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(f),
+            Matches::Bits(words, _) => dense::for_each_bit(words, f),
             Matches::Lazy { pred, .. } => (0..bound).filter(|&s| pred.admits(s)).for_each(&mut f),
         }
     }
@@ -154,15 +163,10 @@ fn range<'a>(index: &'a MetaIndex, key: &str, lo: Bound<f64>, hi: Bound<f64>) ->
         return Matches::Set(RoaringBitmap::new());
     }
     if count <= MATERIALIZE {
-        // The slots come in value order; bits in a byte map take them in any order,
-        // and roaring builds its containers from the map a block at a time.
-        let mut bytes = vec![0u8; k.numbers.slot_bound().div_ceil(8)];
-        k.numbers.for_each_in(&r, |s| {
-            if let Some(b) = bytes.get_mut(s as usize / 8) {
-                *b |= 1 << (s % 8);
-            }
-        });
-        Matches::Set(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+        let mut words = vec![0u64; k.numbers.slot_bound().div_ceil(64)];
+        let bits = words.as_mut_slice();
+        k.numbers.for_each_in(&r, |s| dense::set_bit(bits, s));
+        Matches::Bits(words, count)
     } else {
         Matches::Lazy {
             pred: Pred::Range(&k.numbers, r),
@@ -183,6 +187,13 @@ fn and<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a>
                 Some(s) => *s &= b,
                 None => set = Some(b),
             },
+            Matches::Bits(words, _) => {
+                let b = dense::roaring_of(&words);
+                match &mut set {
+                    Some(s) => *s &= b,
+                    None => set = Some(b),
+                }
+            }
             Matches::Lazy { pred, estimate } => {
                 share *= estimate as f64 / live.max(1) as f64;
                 preds.push(pred);
@@ -224,6 +235,7 @@ fn or<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> 
     for m in parts {
         match m {
             Matches::Set(b) | Matches::Dense(b, _) => set |= b,
+            Matches::Bits(words, _) => set |= dense::roaring_of(&words),
             Matches::Lazy { pred, estimate: e } => {
                 estimate += e;
                 preds.push(pred);
@@ -248,9 +260,7 @@ impl Filter for Matches<'_> {
     fn admits(&self, slot: Slot) -> bool {
         match self {
             Matches::Set(b) => b.contains(slot.0),
-            Matches::Dense(_, bits) => bits
-                .get(slot.0 as usize / 64)
-                .is_some_and(|w| w & (1 << (slot.0 % 64)) != 0),
+            Matches::Dense(_, bits) | Matches::Bits(bits, _) => dense::has_bit(bits, slot.0),
             Matches::Lazy { pred, .. } => pred.admits(slot.0),
         }
     }
@@ -264,8 +274,10 @@ impl Filter for Matches<'_> {
     }
 
     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
-        if let Matches::Set(b) | Matches::Dense(b, _) = self {
-            b.iter().for_each(|s| f(Slot(s)));
+        match self {
+            Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(|s| f(Slot(s))),
+            Matches::Bits(words, _) => dense::for_each_bit(words, |s| f(Slot(s))),
+            Matches::Lazy { .. } => {}
         }
     }
 }
