@@ -44,6 +44,37 @@ impl Range {
         above && below
     }
 
+    /// The values in both `self` and `other`: the higher low end, the lower high end
+    /// (an open end over a closed one at the same value).
+    pub(crate) fn and(&self, other: &Range) -> Range {
+        use Bound::*;
+        let lo = match (self.lo, other.lo) {
+            (Unbounded, b) | (b, Unbounded) => b,
+            (Included(a), Included(b)) => Included(a.max(b)),
+            (Excluded(a), Excluded(b)) => Excluded(a.max(b)),
+            (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+                if i > e {
+                    Included(i)
+                } else {
+                    Excluded(e)
+                }
+            }
+        };
+        let hi = match (self.hi, other.hi) {
+            (Unbounded, b) | (b, Unbounded) => b,
+            (Included(a), Included(b)) => Included(a.min(b)),
+            (Excluded(a), Excluded(b)) => Excluded(a.min(b)),
+            (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+                if i < e {
+                    Included(i)
+                } else {
+                    Excluded(e)
+                }
+            }
+        };
+        Range { lo, hi }
+    }
+
     /// The index of the first of the `sorted` values at or above the range's low end,
     /// and one past the last at or below its high end.
     fn span(&self, sorted: &[f64]) -> (usize, usize) {
@@ -207,6 +238,22 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_range_and_another_hold_what_both_hold() {
+        for a in ranges() {
+            for b in ranges() {
+                let both = a.and(&b);
+                for v in (-4..20).map(|x| f64::from(x) / 2.0) {
+                    assert_eq!(
+                        both.contains(v),
+                        a.contains(v) && b.contains(v),
+                        "{a:?} {b:?} {v}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
