@@ -125,7 +125,7 @@ impl CollectionInner {
 
 /// A `where` result of more slots than this gets a plain bitmap for the walk to ask
 /// (`Matches::for_search`, `payload/dense.rs`): the planner scans fewer exactly at any
-/// ef from 13 up (it scans up to 160 per unit of ef), and the bitmap costs a few
+/// ef from 11 up (it scans up to 200 per unit of ef), and the bitmap costs a few
 /// microseconds, against the 300 µs or more of a scan of that many.
 const WALK_BITMAP_ABOVE: usize = 2048;
 

@@ -106,6 +106,7 @@ impl Collection {
         let m = Matches::of(w, payloads.index(), map.len());
         Ok(match m {
             Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
+            Matches::Range { len, .. } => len,
             lazy => {
                 // A predicate is asked about every slot; only live ones count (a
                 // hand-built empty `And` admits every slot).

@@ -188,7 +188,7 @@ impl<V: VectorSource> Hnsw<V> {
                 adjust_indegrees(&mut view, &out, &[]);
             }
             meta.indegree.store(0, Ordering::Release);
-            meta.free();
+            view.free(x);
         }
         self.deleted.fetch_sub(freed.len(), Ordering::AcqRel);
         self.inserted.fetch_sub(freed.len(), Ordering::AcqRel);

@@ -390,13 +390,13 @@ impl<V: VectorSource> Hnsw<V> {
     pub fn delete(&self, slot: Slot) -> Result<bool, IndexError> {
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        let meta = view.meta(slot.0).filter(|m| m.state().claimed()).ok_or(
-            IndexError::SlotOutOfRange {
+        if !view.meta(slot.0).is_some_and(|m| m.state().claimed()) {
+            return Err(IndexError::SlotOutOfRange {
                 slot: slot.0,
                 len: self.slot_bound(),
-            },
-        )?;
-        let fresh = meta.set_deleted();
+            });
+        }
+        let fresh = view.delete(slot.0);
         if fresh {
             self.deleted.fetch_add(1, Ordering::AcqRel);
         }

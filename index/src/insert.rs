@@ -30,19 +30,23 @@ impl<V: VectorSource> Hnsw<V> {
         self.nodes.ensure(slot.index());
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
-        let meta = view.meta(slot.0).ok_or(IndexError::SlotOutOfRange {
-            slot: slot.0,
-            len: self.vectors.len(),
-        })?;
-        if !meta.claim(level, self.nodes.stride_up()) {
-            return Err(IndexError::SlotOccupied(slot.0));
+        if view.meta(slot.0).is_none() {
+            return Err(IndexError::SlotOutOfRange {
+                slot: slot.0,
+                len: self.vectors.len(),
+            });
         }
+        let Some(meta) = view.claim(slot.0, level) else {
+            return Err(IndexError::SlotOccupied(slot.0));
+        };
         // A slot a heal freed keeps its old lists until now; nothing reaches it.
         for layer in 0..=level {
             if let Some(list) = view.links(slot.0, layer) {
                 store_neighbours(list, &[]);
             }
         }
+        // Its code was written before the claim (`Hnsw::insert`): scans may score it.
+        view.publish(slot.0);
         self.slot_bound
             .fetch_max(slot.0 + 1, std::sync::atomic::Ordering::AcqRel);
 

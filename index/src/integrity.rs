@@ -13,7 +13,8 @@ impl<V: VectorSource> Hnsw<V> {
     /// Checks the graph's invariants: every link names a node present on that layer, no
     /// node links to itself or names a neighbour twice, lists are within capacity, the
     /// entry point is a node of the top level, the node counts add up, and each node's
-    /// recorded layer-0 in-degree is the number of lists naming it. Meant for a
+    /// recorded layer-0 in-degree is the number of lists naming it, and its live bit
+    /// is its state's. Meant for a
     /// quiescent index (no inserts running).
     ///
     /// # Errors
@@ -30,6 +31,9 @@ impl<V: VectorSource> Hnsw<V> {
         let (mut present, mut deleted) = (0, 0);
         for (s, level) in levels.iter_mut().enumerate() {
             let st = view.meta(s as u32).map(|m| m.state());
+            if view.live(s as u32) != st.is_some_and(|st| st.live()) {
+                return Err(bad(s, "live bit disagrees with the node's state".into()));
+            }
             if let Some(st) = st.filter(|st| st.claimed()) {
                 if !st.ready() {
                     return Err(bad(s, "node claimed but never finished".into()));

@@ -12,8 +12,17 @@
 //! atomic, writers store ids before the count (release) and readers load with acquire,
 //! so a reader racing a writer sees a mix of old and new ids, each a valid, published
 //! node: never a torn value and never an unpublished node.
+//!
+//! Beside the states, each chunk keeps one live bit per node (16 words), which is what
+//! [`View::live`] reads: a scan of the slots a filter admits, or a walk asking about
+//! a node it meets, tests a bit in 12.5 KB (100,000 nodes) instead of loading the
+//! node's [`NodeMeta`], one cache line of a 4 MB table per node. On minilm-mix-dev
+//! (100,000 × 384-d, `i8` codes, ef 64, `fletchdb-filter`, queries per CPU second
+//! against the unfiltered search) that load was a quarter of an exact scan of 8,257
+//! matches. See [`View::publish`] for why the bit never says live when the state does
+//! not.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
@@ -24,6 +33,8 @@ use rayon::prelude::*;
 const CHUNK_BITS: u32 = 10;
 /// Nodes per chunk.
 pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
+/// Words of live bits per chunk.
+const LIVE_WORDS: usize = CHUNK / 64;
 
 /// Highest level a node may have (levels are drawn with mean 1/ln(M); 31 is never
 /// reached in practice and bounds what a loaded file may claim).
@@ -85,7 +96,7 @@ impl NodeMeta {
     }
 
     /// Claims an empty node for `level`; false if it was already claimed.
-    pub(crate) fn claim(&self, level: usize, upper_stride: usize) -> bool {
+    fn claim(&self, level: usize, upper_stride: usize) -> bool {
         let claimed = self
             .state
             .compare_exchange(
@@ -109,9 +120,10 @@ impl NodeMeta {
         self.state.fetch_or(STATE_READY, Ordering::Release);
     }
 
-    /// Marks the node deleted; true if it was live before.
-    pub(crate) fn set_deleted(&self) -> bool {
-        let prev = self.state.fetch_or(STATE_DELETED, Ordering::AcqRel);
+    /// Marks the node deleted; true if it was live before. [`View::delete`] also
+    /// clears its live bit.
+    fn set_deleted(&self) -> bool {
+        let prev = self.state.fetch_or(STATE_DELETED, Ordering::SeqCst);
         prev & STATE_DELETED == 0
     }
 
@@ -123,12 +135,12 @@ impl NodeMeta {
     /// Empties the node's state: the slot holds no node and may be claimed again. Its
     /// lists are left as they were (a walk that still reaches it through a list read
     /// before the heal finds valid ids there) and are cleared when it is claimed.
-    pub(crate) fn free(&self) {
-        self.state.store(0, Ordering::Release);
+    fn free(&self) {
+        self.state.store(0, Ordering::SeqCst);
     }
 
     /// Restores a node's full state word (used when loading a saved graph).
-    pub(crate) fn restore(&self, level: usize, deleted: bool, upper_stride: usize) {
+    fn restore(&self, level: usize, deleted: bool, upper_stride: usize) {
         let mut s = STATE_CLAIMED | STATE_READY | level as u32;
         if deleted {
             s |= STATE_DELETED;
@@ -144,13 +156,16 @@ impl NodeMeta {
     }
 }
 
-/// One chunk: its layer-0 lists and its node records.
-type Chunk = (Arc<[AtomicU32]>, Arc<[NodeMeta]>);
+/// One chunk: its layer-0 lists, its node records and their live bits.
+type Chunk = (Arc<[AtomicU32]>, Arc<[NodeMeta]>, Arc<[AtomicU64]>);
 
 /// One generation of the chunk directory.
 struct Directory {
     links0: Vec<Arc<[AtomicU32]>>,
     meta: Vec<Arc<[NodeMeta]>>,
+    /// Bit `s % 64` of word `s % CHUNK / 64` of chunk `s / CHUNK`: `state(s).live()`
+    /// (see [`View::publish`]).
+    live: Vec<Arc<[AtomicU64]>>,
 }
 
 /// All nodes of one index.
@@ -169,15 +184,12 @@ impl Nodes {
             dir: Atomic::new(Directory {
                 links0: Vec::new(),
                 meta: Vec::new(),
+                live: Vec::new(),
             }),
             grow: Mutex::new(()),
             stride0: 1 + 2 * m,
             stride_up: 1 + m,
         }
-    }
-
-    pub(crate) fn stride_up(&self) -> usize {
-        self.stride_up
     }
 
     /// A reader's handle on the directory for as long as `guard` is pinned.
@@ -217,16 +229,21 @@ impl Nodes {
         // Many chunks at once (loading a graph): allocate them in parallel.
         let new: Vec<Chunk> = (have..=chunk)
             .into_par_iter()
-            .map(|_| (zeroed_links(CHUNK * self.stride0), new_metas()))
+            .map(|_| {
+                let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
+                (zeroed_links(CHUNK * self.stride0), new_metas(), live)
+            })
             .collect();
         let mut links0 = old.links0.clone();
         let mut meta = old.meta.clone();
-        for (l, m) in new {
+        let mut live = old.live.clone();
+        for (l, m, b) in new {
             links0.push(l);
             meta.push(m);
+            live.push(b);
         }
         let previous = self.dir.swap(
-            Owned::new(Directory { links0, meta }),
+            Owned::new(Directory { links0, meta, live }),
             Ordering::AcqRel,
             &guard,
         );
@@ -308,18 +325,90 @@ impl<'g> View<'g> {
         self.dir.meta[chunk].get(slot & (CHUNK - 1))
     }
 
-    /// Hints the CPU to load `slot`'s state (for [`live`](Self::live) soon after).
+    /// The word holding `slot`'s live bit, or `None` if its chunk does not exist.
     #[inline(always)]
-    pub(crate) fn prefetch_meta(&mut self, slot: u32) {
-        if let Some(m) = self.meta(slot) {
-            crate::prefetch::prefetch_ptr(m as *const NodeMeta as *const i8);
+    fn live_word(&mut self, slot: u32) -> Option<&'g AtomicU64> {
+        let slot = slot as usize;
+        let chunk = slot >> CHUNK_BITS;
+        if chunk >= self.dir.live.len() && !self.refresh(chunk) {
+            return None;
+        }
+        self.dir.live[chunk].get((slot & (CHUNK - 1)) / 64)
+    }
+
+    /// True if `slot` is live ([`NodeState::live`], read from its live bit, see
+    /// [`publish`](Self::publish)); false for a slot with no chunk. A true answer
+    /// (acquire) comes after the writes that preceded the claim and the publication:
+    /// the slot's code and vector.
+    #[inline(always)]
+    pub(crate) fn live(&mut self, slot: u32) -> bool {
+        self.live_word(slot)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (slot % 64)) != 0)
+    }
+
+    /// Claims `slot`'s empty node for `level` (its live bit stays clear until
+    /// [`publish`](Self::publish)); `None` if it has no chunk or was already claimed.
+    pub(crate) fn claim(&mut self, slot: u32, level: usize) -> Option<&'g NodeMeta> {
+        let stride = self.nodes.stride_up;
+        self.meta(slot).filter(|m| m.claim(level, stride))
+    }
+
+    /// Sets the live bit of `slot`, which its caller claimed and whose code it wrote:
+    /// from now on scans and walks may return it.
+    ///
+    /// The bit and the state word are two atomics, so a node's bit says `live` only
+    /// between this call and [`delete`](Self::delete) or [`free`](Self::free), never
+    /// outside: a delete sets `DELETED` then clears the bit, and this sets the bit then
+    /// reads the state, clearing the bit again if a delete came first; all four are
+    /// `SeqCst`, so in their single order either the read sees the delete or the
+    /// delete's clear comes after this set. (A node being claimed cannot be freed
+    /// meanwhile: a heal frees only nodes marked ready, after this.) Readers load the
+    /// bit with acquire, which pairs with this release, as the state word's did.
+    pub(crate) fn publish(&mut self, slot: u32) {
+        let (Some(word), Some(meta)) = (self.live_word(slot), self.meta(slot)) else {
+            return;
+        };
+        let bit = 1u64 << (slot % 64);
+        word.fetch_or(bit, Ordering::SeqCst);
+        if !NodeState(meta.state.load(Ordering::SeqCst)).live() {
+            word.fetch_and(!bit, Ordering::SeqCst);
         }
     }
 
-    /// True if `slot` is live ([`NodeState::live`]); false for a slot with no chunk.
-    #[inline(always)]
-    pub(crate) fn live(&mut self, slot: u32) -> bool {
-        self.meta(slot).is_some_and(|m| m.state().live())
+    /// Tombstones `slot`'s node and clears its live bit; true if it was not deleted
+    /// before.
+    pub(crate) fn delete(&mut self, slot: u32) -> bool {
+        let Some(meta) = self.meta(slot) else {
+            return false;
+        };
+        let fresh = meta.set_deleted();
+        self.clear_live(slot);
+        fresh
+    }
+
+    /// Empties `slot`'s node ([`NodeMeta::free`]); its bit was cleared when it was
+    /// deleted, and is cleared again.
+    pub(crate) fn free(&mut self, slot: u32) {
+        if let Some(meta) = self.meta(slot) {
+            meta.free();
+            self.clear_live(slot);
+        }
+    }
+
+    /// Restores `slot`'s state word and live bit (loading a saved graph).
+    pub(crate) fn restore(&mut self, slot: u32, level: usize, deleted: bool) -> Option<()> {
+        let stride = self.nodes.stride_up;
+        self.meta(slot)?.restore(level, deleted, stride);
+        if !deleted {
+            self.publish(slot);
+        }
+        Some(())
+    }
+
+    fn clear_live(&mut self, slot: u32) {
+        if let Some(word) = self.live_word(slot) {
+            word.fetch_and(!(1u64 << (slot % 64)), Ordering::SeqCst);
+        }
     }
 
     /// The node's list at `layer` (`count, ids..`), or `None` if it has no such layer.

@@ -353,7 +353,6 @@ impl<V: VectorSource> Hnsw<V> {
             index.nodes.ensure(bound - 1);
         }
         let body_bytes = &bytes[..body];
-        let stride_up = index.nodes.stride_up();
         (0..bound.div_ceil(CHUNK)).into_par_iter().try_for_each(
             |chunk| -> Result<(), IndexError> {
                 let guard = epoch::pin();
@@ -365,10 +364,8 @@ impl<V: VectorSource> Hnsw<V> {
                         continue;
                     }
                     let slot32 = slot as u32;
-                    let meta = view
-                        .meta(slot32)
+                    view.restore(slot32, level as usize, deleted_flags[slot])
                         .ok_or_else(|| corrupt(starts[slot], "slot out of range"))?;
-                    meta.restore(level as usize, deleted_flags[slot], stride_up);
                     let r = &mut Reader {
                         bytes: body_bytes,
                         pos: starts[slot],

@@ -51,11 +51,18 @@ const MAX_WIDENING: usize = 64;
 /// every filter run both ways): the scan of the codes ran at 0.65-0.70 of the unfiltered
 /// speed for 2,981-3,160 matches, 0.42-0.47 for 4,108-4,677, 0.35 for 6,031, 0.17-0.25
 /// for 8,256-9,012, 0.21 for 12,559 and 0.16 for 15,118, with recall 1; the walk at
-/// 0.27-0.30, 0.23, 0.17-0.24, 0.22 and 0.20, with recall 0.96-0.99. So the scan is kept
-/// to about 10,000 matches at ef 64, where the walk starts to be the faster. (Scanning
-/// `f32` vectors, before the codes, the crossover was 4,600: 0.46 of the unfiltered
-/// speed there.)
-const EXACT_PER_EF: usize = 160;
+/// 0.27-0.30, 0.23, 0.17-0.24, 0.22 and 0.20, with recall 0.96-0.99. So the scan was
+/// kept to about 10,000 matches at ef 64, where the walk starts to be the faster.
+/// (Scanning `f32` vectors, before the codes, the crossover was 4,600: 0.46 of the
+/// unfiltered speed there.)
+///
+/// Measured again the same way (two rounds) once a live slot became a bit (`nodes.rs`)
+/// and a range a listing of its column (`core`'s `payload/matches.rs`): the scan ran at
+/// 0.69-0.99 for 2,396-2,430 matches, 0.27-0.33 for 8,257-8,486, 0.22-0.25 for 12,559,
+/// 0.17-0.20 for 15,118 and 0.11-0.14 for 23,260, with recall 1; the walk at 0.26-0.36,
+/// 0.19-0.29, 0.21-0.23, 0.23-0.24 and 0.26, with recall 0.950-0.991. The crossover
+/// moved to between 12,559 and 15,118: 200 per unit of ef, 12,800 at ef 64.
+const EXACT_PER_EF: usize = 200;
 /// Admitted nodes spread over the slots that seed a walk of the admitted subgraph.
 const SEEDS: usize = 16;
 /// Slots sampled to estimate a filter's selectivity when it does not say.

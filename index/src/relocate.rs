@@ -82,18 +82,18 @@ impl<V: VectorSource> Hnsw<V> {
         self.nodes.ensure(max);
 
         // 1. Claim each `to` and give it `from`'s lists.
-        let stride = self.nodes.stride_up();
         for &(Slot(from), Slot(to)) in moves {
             let level = level_for(self.config.seed, to, self.level_mult);
             let from_level = view.meta(from).map_or(0, |m| m.state().level());
-            let Some(meta) = view.meta(to) else { continue };
-            if !meta.claim(level, stride) {
+            let Some(meta) = view.claim(to, level) else {
                 continue; // checked empty above, under the gate and the heal lock
-            }
+            };
             if let Some(codes) = self.codes.get() {
-                // Nothing reaches `to` yet, and every insert is held off.
+                // Nothing reaches `to` yet (its live bit is clear, so no scan scores
+                // it), and every insert is held off.
                 codes.write(Slot(to), self.vectors.vector(Slot(to)));
             }
+            view.publish(to);
             for layer in 0..=level {
                 let Some(own) = view.links(to, layer) else {
                     continue;
@@ -184,10 +184,8 @@ impl<V: VectorSource> Hnsw<V> {
 
         // 3. Tombstone each `from`; it keeps its lists for walks that still reach it.
         for &(Slot(from), _) in moves {
-            if let Some(meta) = view.meta(from) {
-                if meta.set_deleted() {
-                    self.deleted.fetch_add(1, Ordering::AcqRel);
-                }
+            if view.delete(from) {
+                self.deleted.fetch_add(1, Ordering::AcqRel);
             }
         }
         self.inserted.fetch_add(moves.len(), Ordering::AcqRel);

@@ -1,6 +1,7 @@
-//! A roaring set as a plain bit vector (bit `s` of word `s / 64` set for each member
-//! `s`), for a graph walk that asks about thousands of slots: a bit test is a load and
-//! a shift, where a roaring lookup in an array container is a binary search.
+//! Plain bit vectors of slots (bit `s` of word `s / 64` set for each member `s`): a
+//! roaring set copied into one, for a graph walk that asks about thousands of slots (a
+//! bit test is a load and a shift, where a roaring lookup in an array container is a
+//! binary search), and the few operations a range's bit vector needs.
 //!
 //! The vector is read off the set's standard serialization ([RoaringFormatSpec]), in
 //! which a dense container is its 1,024 words as they are, so it is copied whole
@@ -82,13 +83,13 @@ fn fill(b: &[u8], words: &mut [u64]) -> Option<()> {
                 let start = u16_at(b, at + 4 * r)? as usize;
                 let extra = u16_at(b, at + 4 * r + 2)? as usize;
                 for v in start..=start + extra {
-                    set_bit(words, base * 64 + v)?;
+                    set_bit_at(words, base * 64 + v)?;
                 }
             }
             at += 4 * n;
         } else if len <= ARRAY_MAX {
             for j in 0..len {
-                set_bit(words, base * 64 + u16_at(b, at + 2 * j)? as usize)?;
+                set_bit_at(words, base * 64 + u16_at(b, at + 2 * j)? as usize)?;
             }
             at += 2 * len;
         } else {
@@ -104,9 +105,41 @@ fn fill(b: &[u8], words: &mut [u64]) -> Option<()> {
     Some(())
 }
 
-fn set_bit(words: &mut [u64], bit: usize) -> Option<()> {
+fn set_bit_at(words: &mut [u64], bit: usize) -> Option<()> {
     *words.get_mut(bit / 64)? |= 1 << (bit % 64);
     Some(())
+}
+
+/// Sets bit `s` (nothing if `words` is too short).
+#[inline(always)]
+pub(crate) fn set_bit(words: &mut [u64], s: u32) {
+    let _ = set_bit_at(words, s as usize);
+}
+
+/// True if bit `s` is set.
+#[inline(always)]
+pub(crate) fn has_bit(words: &[u64], s: u32) -> bool {
+    words
+        .get(s as usize / 64)
+        .is_some_and(|w| w & (1 << (s % 64)) != 0)
+}
+
+/// Calls `f` with every set bit, ascending.
+#[inline]
+pub(crate) fn for_each_bit(words: &[u64], mut f: impl FnMut(u32)) {
+    for (i, &word) in words.iter().enumerate() {
+        let mut w = word;
+        while w != 0 {
+            f((i * 64) as u32 + w.trailing_zeros());
+            w &= w - 1;
+        }
+    }
+}
+
+/// The set of `words`' bits as a roaring set, a block of 65,536 at a time.
+pub(crate) fn roaring_of(words: &[u64]) -> RoaringBitmap {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    RoaringBitmap::from_lsb0_bytes(0, &bytes)
 }
 
 #[cfg(test)]

@@ -11,21 +11,23 @@
 //! exactly), or a predicate with an estimated size (many: walked in the graph).
 
 use std::ops::Bound;
+use std::sync::OnceLock;
 
 use fletchdb_index::{Filter, Slot};
 use roaring::RoaringBitmap;
 
+use crate::payload::dense;
 use crate::payload::index::MetaIndex;
 use crate::payload::numbers::{Numbers, Range};
 use crate::payload::Where;
 
 /// A range admitting at most this many slots is turned into a set (its bits set in a
-/// byte map, in the value order the column gives them, from which roaring builds the
-/// set a block at a time), a wider one stays a predicate. A walk asks a predicate
-/// about a slot with a load from the column (8 bytes a slot: 800 KB for 100,000) where
-/// a set is a bit test: on minilm-mix-dev (ef 64, `fletchdb-filter`) the set took
-/// `installed_size_kib` ranges of 8,257 and 15,118 matches from 0.29 and 0.48 of the
-/// unfiltered speed to 0.41 and 0.55.
+/// plain bit vector when first asked about a slot: [`Matches::Range`]), a
+/// wider one stays a predicate. A walk asks a predicate about a slot with a load from
+/// the column (8 bytes a slot: 800 KB for 100,000) where a set is a bit test: on
+/// minilm-mix-dev (ef 64, `fletchdb-filter`) the set took `installed_size_kib` ranges
+/// of 8,257 and 15,118 matches from 0.29 and 0.48 of the unfiltered speed to 0.41 and
+/// 0.55.
 pub(crate) const MATERIALIZE: usize = 65_536;
 
 /// A set of at most this many slots is filtered by the predicates beside it in an
@@ -40,6 +42,17 @@ pub(crate) enum Matches<'a> {
     /// Exactly these slots, with a plain bitmap beside for the walk to ask (see
     /// [`Matches::for_search`]).
     Dense(RoaringBitmap, Vec<u64>),
+    /// Exactly the `len` slots of `col` in `range`. An exact scan lists them straight
+    /// from the column, in value order; the first question about one slot (a walk, an
+    /// `$and`) sets their bits in `bits` (`payload/dense.rs`). Built for every search,
+    /// a roaring set of them (through a byte map, a block at a time) cost a scan of
+    /// 8,257 matches on minilm-mix-dev more than its distances did.
+    Range {
+        col: &'a Numbers,
+        range: Range,
+        len: usize,
+        bits: OnceLock<Vec<u64>>,
+    },
     /// The slots the predicate admits, about `estimate` of them.
     Lazy { pred: Pred<'a>, estimate: usize },
 }
@@ -90,7 +103,27 @@ impl<'a> Matches<'a> {
             Where::Gte(key, x) => range(index, key, Bound::Included(*x), Bound::Unbounded),
             Where::Lt(key, x) => range(index, key, Bound::Unbounded, Bound::Excluded(*x)),
             Where::Lte(key, x) => range(index, key, Bound::Unbounded, Bound::Included(*x)),
-            Where::And(all) => and(all.iter().map(|w| Matches::of(w, index, live)), live),
+            Where::And(all) => {
+                // Bounds on one key make one range (`{"$gte": 100, "$lt": 200}` is an
+                // `$and` of two): listed as one, it is the slots in both, where the
+                // two halves were each a set of tens of thousands, intersected.
+                let mut ranges: Vec<(&str, Range)> = Vec::new();
+                let mut rest = Vec::new();
+                for w in all {
+                    match bounds_of(w) {
+                        Some((key, r)) => match ranges.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, both)) => *both = both.and(&r),
+                            None => ranges.push((key, r)),
+                        },
+                        None => rest.push(w),
+                    }
+                }
+                let ranges = ranges
+                    .into_iter()
+                    .map(|(key, r)| range(index, key, r.lo, r.hi));
+                let rest = rest.into_iter().map(|w| Matches::of(w, index, live));
+                and(ranges.chain(rest), live)
+            }
             Where::Or(any) => or(any.iter().map(|w| Matches::of(w, index, live)), live),
         }
     }
@@ -102,14 +135,30 @@ impl<'a> Matches<'a> {
 
     /// Ready for a search: a set too large to scan exactly gets a plain bitmap beside
     /// it, since a graph walk asks about thousands of slots and a plain bit test is a
-    /// load and a shift where a roaring lookup is a binary search.
+    /// load and a shift where a roaring lookup is a binary search. ([`Matches::Range`]
+    /// makes its own.)
     pub(crate) fn for_search(self, exact_max: usize) -> Matches<'a> {
         match self {
             Matches::Set(b) if b.len() as usize > exact_max => {
-                let bits = crate::payload::dense::dense_words(&b);
+                let bits = dense::dense_words(&b);
                 Matches::Dense(b, bits)
             }
             other => other,
+        }
+    }
+
+    /// A [`Matches::Range`]'s bits, set on the first call (empty for the others).
+    fn range_bits(&self) -> &[u64] {
+        match self {
+            Matches::Range {
+                col, range, bits, ..
+            } => bits.get_or_init(|| {
+                let mut words = vec![0u64; col.slot_bound().div_ceil(64)];
+                let w = words.as_mut_slice();
+                col.for_each_in(range, |s| dense::set_bit(w, s));
+                words
+            }),
+            _ => &[],
         }
     }
 
@@ -117,6 +166,7 @@ impl<'a> Matches<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Matches::Set(b) | Matches::Dense(b, _) => b.len() as usize,
+            Matches::Range { len, .. } => *len,
             Matches::Lazy { estimate, .. } => *estimate,
         }
     }
@@ -126,6 +176,7 @@ impl<'a> Matches<'a> {
     pub(crate) fn for_each(&self, bound: u32, mut f: impl FnMut(u32)) {
         match self {
             Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(f),
+            Matches::Range { .. } => dense::for_each_bit(self.range_bits(), f),
             Matches::Lazy { pred, .. } => (0..bound).filter(|&s| pred.admits(s)).for_each(&mut f),
         }
     }
@@ -142,6 +193,18 @@ fn union_of(k: &crate::payload::index::KeyIndex, vs: &[crate::payload::Scalar]) 
     out
 }
 
+/// The key and range of a bound (`$gt`, `$gte`, `$lt`, `$lte`).
+fn bounds_of(w: &Where) -> Option<(&str, Range)> {
+    let (key, lo, hi) = match w {
+        Where::Gt(key, x) => (key, Bound::Excluded(*x), Bound::Unbounded),
+        Where::Gte(key, x) => (key, Bound::Included(*x), Bound::Unbounded),
+        Where::Lt(key, x) => (key, Bound::Unbounded, Bound::Excluded(*x)),
+        Where::Lte(key, x) => (key, Bound::Unbounded, Bound::Included(*x)),
+        _ => return None,
+    };
+    Some((key.as_str(), Range { lo, hi }))
+}
+
 /// A range on `key`: a set if it admits at most [`MATERIALIZE`] slots, else a
 /// predicate (exact count).
 fn range<'a>(index: &'a MetaIndex, key: &str, lo: Bound<f64>, hi: Bound<f64>) -> Matches<'a> {
@@ -154,15 +217,12 @@ fn range<'a>(index: &'a MetaIndex, key: &str, lo: Bound<f64>, hi: Bound<f64>) ->
         return Matches::Set(RoaringBitmap::new());
     }
     if count <= MATERIALIZE {
-        // The slots come in value order; bits in a byte map take them in any order,
-        // and roaring builds its containers from the map a block at a time.
-        let mut bytes = vec![0u8; k.numbers.slot_bound().div_ceil(8)];
-        k.numbers.for_each_in(&r, |s| {
-            if let Some(b) = bytes.get_mut(s as usize / 8) {
-                *b |= 1 << (s % 8);
-            }
-        });
-        Matches::Set(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+        Matches::Range {
+            col: &k.numbers,
+            range: r,
+            len: count,
+            bits: OnceLock::new(),
+        }
     } else {
         Matches::Lazy {
             pred: Pred::Range(&k.numbers, r),
@@ -173,6 +233,11 @@ fn range<'a>(index: &'a MetaIndex, key: &str, lo: Bound<f64>, hi: Bound<f64>) ->
 
 /// The intersection: sets intersected, predicates kept beside them, or applied to the
 /// set when it is small. Estimated as if the parts were independent.
+///
+/// A range is listed into a set here, even beside a small set: asking the column about
+/// each slot of `section = doc` instead (a load from 800 KB a slot, out of cache after
+/// the last scan) took `doc and size >= 1000` (2,396 matches) from 0.63-0.89 of the
+/// unfiltered speed to 0.50-0.56 on minilm-mix-dev.
 fn and<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> {
     let mut set: Option<RoaringBitmap> = None;
     let mut preds = Vec::new();
@@ -183,6 +248,13 @@ fn and<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a>
                 Some(s) => *s &= b,
                 None => set = Some(b),
             },
+            m @ Matches::Range { .. } => {
+                let b = dense::roaring_of(m.range_bits());
+                match &mut set {
+                    Some(s) => *s &= b,
+                    None => set = Some(b),
+                }
+            }
             Matches::Lazy { pred, estimate } => {
                 share *= estimate as f64 / live.max(1) as f64;
                 preds.push(pred);
@@ -224,6 +296,7 @@ fn or<'a>(parts: impl Iterator<Item = Matches<'a>>, live: usize) -> Matches<'a> 
     for m in parts {
         match m {
             Matches::Set(b) | Matches::Dense(b, _) => set |= b,
+            m @ Matches::Range { .. } => set |= dense::roaring_of(m.range_bits()),
             Matches::Lazy { pred, estimate: e } => {
                 estimate += e;
                 preds.push(pred);
@@ -248,9 +321,8 @@ impl Filter for Matches<'_> {
     fn admits(&self, slot: Slot) -> bool {
         match self {
             Matches::Set(b) => b.contains(slot.0),
-            Matches::Dense(_, bits) => bits
-                .get(slot.0 as usize / 64)
-                .is_some_and(|w| w & (1 << (slot.0 % 64)) != 0),
+            Matches::Dense(_, bits) => dense::has_bit(bits, slot.0),
+            Matches::Range { .. } => dense::has_bit(self.range_bits(), slot.0),
             Matches::Lazy { pred, .. } => pred.admits(slot.0),
         }
     }
@@ -264,8 +336,10 @@ impl Filter for Matches<'_> {
     }
 
     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
-        if let Matches::Set(b) | Matches::Dense(b, _) = self {
-            b.iter().for_each(|s| f(Slot(s)));
+        match self {
+            Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(|s| f(Slot(s))),
+            Matches::Range { col, range, .. } => col.for_each_in(range, |s| f(Slot(s))),
+            Matches::Lazy { .. } => {}
         }
     }
 }

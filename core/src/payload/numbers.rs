@@ -13,6 +13,9 @@
 //! Why not a bitmap per distinct value, as for equality: `installed_size_kib` of
 //! `minilm-mix-dev` has 9,400 distinct values among 58,507 rows, and a range over half
 //! of them would be a union of thousands of bitmaps per query.
+//!
+//! `sorted` is kept as two arrays, the values and their slots, so that listing a range
+//! reads 4 bytes a match rather than a 16-byte pair.
 
 use std::ops::Bound;
 
@@ -41,17 +44,48 @@ impl Range {
         above && below
     }
 
-    /// The index of the first pair of `sorted` at or above the range's low end, and one
-    /// past the last at or below its high end.
-    fn span(&self, sorted: &[(f64, u32)]) -> (usize, usize) {
+    /// The values in both `self` and `other`: the higher low end, the lower high end
+    /// (an open end over a closed one at the same value).
+    pub(crate) fn and(&self, other: &Range) -> Range {
+        use Bound::*;
+        let lo = match (self.lo, other.lo) {
+            (Unbounded, b) | (b, Unbounded) => b,
+            (Included(a), Included(b)) => Included(a.max(b)),
+            (Excluded(a), Excluded(b)) => Excluded(a.max(b)),
+            (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+                if i > e {
+                    Included(i)
+                } else {
+                    Excluded(e)
+                }
+            }
+        };
+        let hi = match (self.hi, other.hi) {
+            (Unbounded, b) | (b, Unbounded) => b,
+            (Included(a), Included(b)) => Included(a.min(b)),
+            (Excluded(a), Excluded(b)) => Excluded(a.min(b)),
+            (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+                if i < e {
+                    Included(i)
+                } else {
+                    Excluded(e)
+                }
+            }
+        };
+        Range { lo, hi }
+    }
+
+    /// The index of the first of the `sorted` values at or above the range's low end,
+    /// and one past the last at or below its high end.
+    fn span(&self, sorted: &[f64]) -> (usize, usize) {
         let start = match self.lo {
-            Bound::Included(lo) => sorted.partition_point(|p| p.0 < lo),
-            Bound::Excluded(lo) => sorted.partition_point(|p| p.0 <= lo),
+            Bound::Included(lo) => sorted.partition_point(|&v| v < lo),
+            Bound::Excluded(lo) => sorted.partition_point(|&v| v <= lo),
             Bound::Unbounded => 0,
         };
         let end = match self.hi {
-            Bound::Included(hi) => sorted.partition_point(|p| p.0 <= hi),
-            Bound::Excluded(hi) => sorted.partition_point(|p| p.0 < hi),
+            Bound::Included(hi) => sorted.partition_point(|&v| v <= hi),
+            Bound::Excluded(hi) => sorted.partition_point(|&v| v < hi),
             Bound::Unbounded => sorted.len(),
         };
         (start, end.max(start))
@@ -62,7 +96,10 @@ impl Range {
 #[derive(Debug, Default)]
 pub(crate) struct Numbers {
     by_slot: Vec<f64>,
-    sorted: Vec<(f64, u32)>,
+    /// The values of `sorted`, ascending (ties by slot).
+    sorted: Vec<f64>,
+    /// The slots of `sorted`, beside `sorted`.
+    sorted_slots: Vec<u32>,
     added: FxHashSet<(u64, u32)>,
     removed: FxHashSet<(u64, u32)>,
     /// Slots with a value.
@@ -129,23 +166,25 @@ impl Numbers {
 
     /// Sorts the current values into `sorted` and empties the change sets.
     fn rebuild(&mut self) {
+        let mut pairs: Vec<(f64, u32)> = self
+            .by_slot
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(s, &v)| (v, s as u32))
+            .collect();
+        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         self.sorted.clear();
-        self.sorted.extend(
-            self.by_slot
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| !v.is_nan())
-                .map(|(s, &v)| (v, s as u32)),
-        );
-        self.sorted
-            .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.sorted.extend(pairs.iter().map(|p| p.0));
+        self.sorted_slots.clear();
+        self.sorted_slots.extend(pairs.iter().map(|p| p.1));
         self.added.clear();
         self.removed.clear();
         // Shrink a column that lost its high slots (a compaction moved them down).
         let keep = self
-            .sorted
+            .sorted_slots
             .iter()
-            .map(|p| p.1 as usize + 1)
+            .map(|&s| s as usize + 1)
             .max()
             .unwrap_or(0);
         if keep < self.by_slot.len() / 2 {
@@ -165,9 +204,16 @@ impl Numbers {
     /// Calls `f` with every slot whose value is in `range`, in no particular order.
     pub(crate) fn for_each_in(&self, range: &Range, mut f: impl FnMut(u32)) {
         let (start, end) = range.span(&self.sorted);
-        for &(v, slot) in &self.sorted[start..end] {
-            if self.removed.is_empty() || !self.removed.contains(&(v.to_bits(), slot)) {
-                f(slot);
+        if self.removed.is_empty() {
+            self.sorted_slots[start..end].iter().for_each(|&s| f(s));
+        } else {
+            for (&v, &slot) in self.sorted[start..end]
+                .iter()
+                .zip(&self.sorted_slots[start..end])
+            {
+                if !self.removed.contains(&(v.to_bits(), slot)) {
+                    f(slot);
+                }
             }
         }
         for &(bits, slot) in &self.added {
@@ -192,6 +238,22 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_range_and_another_hold_what_both_hold() {
+        for a in ranges() {
+            for b in ranges() {
+                let both = a.and(&b);
+                for v in (-4..20).map(|x| f64::from(x) / 2.0) {
+                    assert_eq!(
+                        both.contains(v),
+                        a.contains(v) && b.contains(v),
+                        "{a:?} {b:?} {v}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -138,6 +138,15 @@ fn random_where(rng: &mut StdRng, depth: u32) -> Value {
     } else if rng.random_bool(0.2) {
         // Two operators on one key, or two keys: implicit $and.
         json!({ key: { op: arg, "$ne": random_scalar(rng) }, "a": {"$gte": num(rng)} })
+    } else if rng.random_bool(0.2) {
+        // Bounds on one key, which the index takes as one range.
+        let (lo, hi) = [
+            ("$gt", "$lt"),
+            ("$gte", "$lte"),
+            ("$gt", "$lte"),
+            ("$gte", "$gt"),
+        ][rng.random_range(0..4)];
+        json!({ key: { lo: num(rng), hi: num(rng), op: arg } })
     } else {
         json!({ key: { op: arg } })
     }
