@@ -2,8 +2,66 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use fletchdb::{Collection, Metric};
+use fletchdb::{Collection, Metric, Options};
+
+/// Options that never checkpoint by size, time or close, so everything written stays in
+/// the log for the next open to replay. Background compaction is off too: after an open
+/// that replayed, the background thread still takes one checkpoint, and a compaction
+/// after it logs its moves, which a close before its second checkpoint leaves in the log
+/// (so `replayed_at_open` would depend on timing).
+pub fn no_checkpoints() -> Options {
+    Options {
+        checkpoint_bytes: 0,
+        checkpoint_interval: None,
+        checkpoint_on_close: false,
+        compaction_threshold_percent: 0,
+        ..Options::default()
+    }
+}
+
+/// Runs this test binary again as a child running only `test` with `env` set, kills it
+/// with SIGKILL after `kill_after`, and returns the lines it printed, each from the
+/// first of `marks` it holds (the harness's `test NAME ... ` starts the first line).
+pub fn run_child(
+    test: &str,
+    env: &[(&str, &std::path::Path)],
+    kill_after: Duration,
+    marks: &[&str],
+) -> Vec<String> {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([test, "--nocapture", "--test-threads=1"]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(kill_after);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader
+        .join()
+        .unwrap()
+        .into_iter()
+        .map(|line| {
+            let at = marks.iter().filter_map(|m| line.find(m)).min().unwrap_or(0);
+            line[at..].to_string()
+        })
+        .collect()
+}
 
 /// A deterministic vector for `(id, version)`: every test can recompute what a write
 /// stored.

@@ -11,9 +11,8 @@
 //! to 50; `FLETCHDB_CRASH_ROUNDS` asks for more (`scripts/crash_db.sh`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fletchdb::{
@@ -23,7 +22,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::json;
 
-use crate::common::{check_against, exact, stored, vector};
+use crate::common::{check_against, exact, run_child, stored, vector};
 
 const CHILD: &str = "FLETCHDB_DB_CHILD";
 /// Where the child's backups go (a directory per backup, beside the database).
@@ -308,7 +307,6 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
     // Every state each id was ever given (acknowledged or not), to check backups by.
     let mut states_ever: BTreeMap<u64, Vec<State>> = BTreeMap::new();
     let mut backed_up = 0usize;
-    let exe = std::env::current_exe().unwrap();
     let mut rng = rand::rng();
     // What must be there: id -> Some(state) or None (deleted), from acknowledged writes.
     let mut acked: BTreeMap<u64, Option<State>> = BTreeMap::new();
@@ -316,45 +314,24 @@ fn acknowledged_writes_survive_sigkill_mid_write_and_mid_checkpoint() {
     let mut updates_acked = 0usize;
     let mut compactions = 0usize;
     for round in 0..rounds {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash::acknowledged_writes_survive",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, tmp.path())
-            .env(BACKUPS, backups.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let lines = run_child(
+            "crash::acknowledged_writes_survive",
+            &[(CHILD, tmp.path()), (BACKUPS, backups.path())],
+            Duration::from_millis(rng.random_range(30..400)),
+            &["try ", "ok ", "compacted ", "backed up ", "checkpointed"],
+        );
         // Acknowledged state per id, and the writes in flight at the kill (the state
         // each would leave). One thread writes each id, so an id's lines are in order
         // and an update's starting state is the acknowledged one.
         let mut tried: BTreeMap<u64, Option<State>> = BTreeMap::new();
         let mut finished_backups = Vec::new();
-        for line in reader.join().unwrap() {
+        for line in lines {
             compactions += usize::from(line.starts_with("compacted "));
             if let Some(path) = line.strip_prefix("backed up ") {
                 finished_backups.push(std::path::PathBuf::from(path));
                 continue;
             }
-            let at = ["try ", "ok "]
-                .iter()
-                .filter_map(|p| line.find(p))
-                .min()
-                .unwrap_or(0);
-            let f: Vec<&str> = line[at..].split(' ').collect();
+            let f: Vec<&str> = line.split(' ').collect();
             let (id, write) = match f.as_slice() {
                 [_, op @ ("put" | "upd"), id, v] => (
                     id.parse::<u64>().unwrap(),

@@ -6,9 +6,8 @@
 //! set.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fletchdb::{
@@ -18,7 +17,7 @@ use fletchdb::{
 use rand::Rng;
 use serde_json::json;
 
-use crate::common::{check_against, exact, vector};
+use crate::common::{check_against, exact, no_checkpoints, run_child, vector};
 
 const CHILD: &str = "FLETCHDB_LINK_CHILD";
 const DIM: usize = 16;
@@ -26,16 +25,6 @@ const METRIC: Metric = Metric::L2;
 /// Records left in the log for the open to replay: in a test build, linking them takes
 /// seconds, so checks and kills land while it runs.
 const BASE: u64 = 4_000;
-
-/// No checkpoints at all, so everything written stays in the log for the next open.
-fn log_only() -> Options {
-    Options {
-        checkpoint_bytes: 0,
-        checkpoint_interval: None,
-        checkpoint_on_close: false,
-        ..Options::default()
-    }
-}
 
 fn even(id: u64) -> Payload {
     let mut m = Metadata::new();
@@ -49,7 +38,7 @@ fn even(id: u64) -> Payload {
 /// Writes `BASE` vectors (with metadata `even`) to a new database at `dir` and closes
 /// it without a checkpoint; returns the model.
 fn logged_only(dir: &Path) -> BTreeMap<u64, Vec<f32>> {
-    let db = Database::open(dir, log_only()).unwrap();
+    let db = Database::open(dir, no_checkpoints()).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM, METRIC))
         .unwrap();
@@ -104,7 +93,7 @@ fn check_searches(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, probe: u64) {
 fn replayed_vectors_are_searchable_while_they_are_linked() {
     let dir = tempfile::tempdir().unwrap();
     let model = logged_only(dir.path());
-    let db = Database::open(dir.path(), log_only()).unwrap();
+    let db = Database::open(dir.path(), no_checkpoints()).unwrap();
     assert_eq!(db.replayed_at_open(), BASE);
     let c = db.collection("c").unwrap();
     let (mut probes, mut while_unlinked) = (0u64, 0usize);
@@ -152,7 +141,7 @@ fn replayed_vectors_are_searchable_while_they_are_linked() {
 fn writes_to_replayed_ids_before_they_are_linked_hold() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = logged_only(dir.path());
-    let db = Database::open(dir.path(), log_only()).unwrap();
+    let db = Database::open(dir.path(), no_checkpoints()).unwrap();
     let c = db.collection("c").unwrap();
     // Replayed ids deleted, replaced and given new metadata, most of them still
     // unlinked (their linking starts a poll after open).
@@ -178,7 +167,7 @@ fn writes_to_replayed_ids_before_they_are_linked_hold() {
     check_against(&c, &model, METRIC, 5);
     check_searches(&c, &model, 1);
     drop((c, db));
-    let db = Database::open(dir.path(), log_only()).unwrap();
+    let db = Database::open(dir.path(), no_checkpoints()).unwrap();
     assert_eq!(db.replayed_at_open(), 0);
     let c = db.collection("c").unwrap();
     check_against(&c, &model, METRIC, 5);
@@ -191,7 +180,7 @@ fn closing_while_linking_loses_nothing() {
     let model = logged_only(dir.path());
     let opts = Options {
         checkpoint_on_close: true,
-        ..log_only()
+        ..no_checkpoints()
     };
     // Closed at once, mid-linking: the close takes no checkpoint then, and the next
     // open replays the log again.
@@ -208,7 +197,7 @@ fn without_background_linking_open_links_before_it_returns() {
     let model = logged_only(dir.path());
     let opts = Options {
         background_linking: false,
-        ..log_only()
+        ..no_checkpoints()
     };
     let db = Database::open(dir.path(), opts).unwrap();
     let c = db.collection("c").unwrap();
@@ -220,7 +209,7 @@ fn without_background_linking_open_links_before_it_returns() {
 /// checkpointed), says how many vectors it left unlinked, then upserts ids from 10,000
 /// on, announcing each (`try ID VERSION`) and confirming it (`ok ID VERSION`).
 fn child(dir: &Path) -> ! {
-    let db = Database::open(dir, log_only()).unwrap();
+    let db = Database::open(dir, no_checkpoints()).unwrap();
     let c = db.collection("c").unwrap();
     let mut out = std::io::stdout();
     writeln!(out, "unlinked {}", c.stats().unwrap().unlinked).unwrap();
@@ -242,40 +231,18 @@ fn a_kill_while_linking_loses_no_acknowledged_write() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let mut model = logged_only(tmp.path());
-    let exe = std::env::current_exe().unwrap();
     let mut rng = rand::rng();
     let mut killed_while_unlinked = 0;
     for round in 0..6 {
-        let mut child = Command::new(&exe)
-            .args([
-                "linking::a_kill_while_linking",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, tmp.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(rng.random_range(200..900)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let lines = run_child(
+            "linking::a_kill_while_linking",
+            &[(CHILD, tmp.path())],
+            Duration::from_millis(rng.random_range(200..900)),
+            &["unlinked ", "try ", "ok "],
+        );
         let mut in_flight = None;
-        for line in reader.join().unwrap() {
-            // The harness's `test NAME ... ` starts the first line.
-            let at = ["unlinked ", "try ", "ok "]
-                .iter()
-                .filter_map(|p| line.find(p))
-                .min()
-                .unwrap_or(0);
-            let f: Vec<&str> = line[at..].split(' ').collect();
+        for line in lines {
+            let f: Vec<&str> = line.split(' ').collect();
             match f.as_slice() {
                 ["unlinked", n] => {
                     killed_while_unlinked += usize::from(n.parse::<usize>().unwrap() > 0)
@@ -289,7 +256,7 @@ fn a_kill_while_linking_loses_no_acknowledged_write() {
                 _ => {}
             }
         }
-        let db = Database::open(tmp.path(), log_only()).unwrap();
+        let db = Database::open(tmp.path(), no_checkpoints()).unwrap();
         let c = db.collection("c").unwrap();
         // The write in flight at the kill may or may not have landed.
         if let Some((id, v)) = in_flight {

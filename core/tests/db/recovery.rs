@@ -5,16 +5,7 @@ use std::collections::BTreeMap;
 
 use fletchdb::{CollectionConfig, Database, Durability, Metric, Options};
 
-use crate::common::{check_against, stored, vector};
-
-fn no_checkpoints() -> Options {
-    Options {
-        checkpoint_bytes: 0,
-        checkpoint_interval: None,
-        checkpoint_on_close: false,
-        ..Options::default()
-    }
-}
+use crate::common::{check_against, no_checkpoints, stored, vector};
 
 #[test]
 fn a_clean_close_reopens_without_replay() {
