@@ -9,12 +9,16 @@
 //! still 1.000 at every filter (and 0.993-1.000 when every filter up to 58,507 matches
 //! was scanned).
 //!
-//! Past a few thousand matches the scan costs about the same per match whatever the row
-//! (the filter's listing, the state check, the call): one sign bit per component (48
-//! bytes a row against `i8`'s 384, ranking by Hamming distance and scoring the best 1,620
-//! by their codes) ran at 0.26 of the unfiltered speed on 8,486 matches as the codes
-//! alone did, and at 0.14-0.16 against 0.10 on 23,260, where the walk is faster than
-//! either; it was not kept.
+//! Past a few thousand matches the codes cost more than the walk; there the sign
+//! pre-scan ([`Hnsw::sign_scan`]) ranks the matches by one sign bit per component (48
+//! bytes a row against `i8`'s 384, `codes/signs.rs`) and scores only the
+//! `SIGN_CANDIDATES_PER_EF × ef` closest by their codes. Tried first beside a node-state
+//! load per match, it ran no faster than the codes alone; with the live bits, a count
+//! of rows per distance instead of a sort and `popcnt`, it scans 8,257-15,118 matches on
+//! minilm-mix-dev at 0.32-0.45 of the unfiltered speed against 0.21-0.29 for the codes
+//! (numbers in `plan.rs`). Candidates per ef, measured there on 8,257-58,507 matches
+//! (recall; speed barely moved, the ranking pass dominating): 4, 0.932-0.980; 8,
+//! 0.966-0.993; 16, 0.986-0.998.
 
 use crossbeam_epoch as epoch;
 
@@ -22,13 +26,15 @@ use crate::distance::Kernel;
 use crate::filter::Filter;
 use crate::hnsw::Hnsw;
 use crate::nodes::View;
-use crate::scratch::Scratch;
+use crate::scratch::{Scratch, Walk};
 use crate::types::{Neighbor, Slot};
 use crate::vectors::VectorSource;
 
 /// Admitted live slots gathered before they are scored, so the rows a few places ahead
 /// can be prefetched (`Hnsw::score`) while a listing filter hands slots one at a time.
 const BATCH: usize = 64;
+/// Candidates per unit of ef that the sign pre-scan scores by their codes.
+pub(crate) const SIGN_CANDIDATES_PER_EF: usize = 16;
 
 impl<V: VectorSource> Hnsw<V> {
     /// The `k` nearest live slots `filter` admits, by scoring every one, into `out`
@@ -61,6 +67,81 @@ impl<V: VectorSource> Hnsw<V> {
             self.score::<K>(q, batch, |s, d| {
                 results.insert(d, s);
             });
+        });
+        out.extend(results.iter().map(|(id, distance)| Neighbor {
+            slot: Slot(id),
+            distance,
+        }));
+    }
+
+    /// The `k` nearest live slots `filter` admits by their codes, into `out` (cleared
+    /// first), scoring only the `ef × SIGN_CANDIDATES_PER_EF` whose sign bits are
+    /// closest to the query's (see the module comment); the query is in `scratch.query`
+    /// and its code in `scratch.coded`. The caller checks that the codes have signs.
+    #[inline(never)]
+    pub(crate) fn sign_scan<K: Kernel, F: Filter + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        k: usize,
+        ef: usize,
+        filter: &F,
+        out: &mut Vec<Neighbor>,
+    ) {
+        out.clear();
+        let Some(codes) = self.codes.get() else {
+            return;
+        };
+        if k == 0 {
+            return;
+        }
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let Scratch {
+            walk, query, coded, ..
+        } = scratch;
+        let Walk {
+            results,
+            ranked,
+            counts,
+            fresh,
+            ..
+        } = walk;
+        let signs = coded.signs.as_slice();
+        // The matches first, then their sign bits in ascending order of slot.
+        fresh.clear();
+        self.for_each_live_batch(&mut view, filter, |batch| fresh.extend_from_slice(batch));
+        // Ranked by a count of rows at each distance (at most one per component, and
+        // one for a missing row) rather than by sorting them: the bound that keeps
+        // `keep` rows is read off the counts, and a second pass takes the rows within.
+        let keep = ef.saturating_mul(SIGN_CANDIDATES_PER_EF).max(k);
+        let far = signs.len() * 8 + 1;
+        ranked.clear();
+        counts.clear();
+        counts.resize(far + 1, 0);
+        crate::codes::signs::rank(codes, signs, fresh, ranked, counts);
+        let mut bound = 0;
+        let mut below = 0;
+        while bound < far && below + counts[bound] < keep {
+            below += counts[bound];
+            bound += 1;
+        }
+        // Every row closer than `bound`, and rows at `bound` until `keep` are taken.
+        let mut at_bound = keep.saturating_sub(below);
+        let mut taken = 0;
+        for i in 0..fresh.len() {
+            let d = ranked[i] as usize;
+            let take = d < bound || (d == bound && at_bound > 0);
+            if d == bound && take {
+                at_bound -= 1;
+            }
+            fresh[taken] = fresh[i];
+            taken += usize::from(take);
+        }
+        fresh.truncate(taken);
+        let q = K::query(query, coded);
+        results.reset(k);
+        self.score::<K>(q, fresh, |s, d| {
+            results.insert(d, s);
         });
         out.extend(results.iter().map(|(id, distance)| Neighbor {
             slot: Slot(id),

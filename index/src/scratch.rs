@@ -44,6 +44,10 @@ pub(crate) struct Walk {
     pub(crate) results: SortedList,
     /// Unvisited neighbours of the node being expanded.
     pub(crate) fresh: Vec<u32>,
+    /// The sign pre-scan's Hamming distance of each match (`exact.rs`).
+    pub(crate) ranked: Vec<u16>,
+    /// The sign pre-scan's count of matches at each Hamming distance.
+    pub(crate) counts: Vec<usize>,
 }
 
 impl Scratch {

@@ -152,6 +152,7 @@ impl<V: VectorSource> Hnsw<V> {
             list,
             results,
             fresh,
+            ..
         } = w;
         while let Some((c, c_d)) = list.next_unexpanded() {
             if !A::EVERYTHING && results.is_full() && c_d > results.bound() {

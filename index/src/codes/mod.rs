@@ -15,6 +15,7 @@
 
 mod calibrate;
 mod kernels;
+pub(crate) mod signs;
 
 pub use calibrate::Calibration;
 pub(crate) use kernels::{DotF16, DotI8, L2F16, L2I8};
@@ -23,6 +24,7 @@ use simsimd::f16;
 
 use crate::buckets::Buckets;
 use crate::types::Slot;
+use signs::pack_signs;
 
 /// Vectors indexed before an `i8` index fits its calibration and starts walking codes.
 pub const CALIBRATE_AFTER: usize = 1024;
@@ -123,6 +125,10 @@ pub(crate) struct Codes {
     /// For `I8`; `F16` needs none.
     calibration: Option<Calibration>,
     rows: Buckets,
+    /// For `I8`: the sign bit of each component's code, `dim / 8` bytes a row (48 for
+    /// 384-d, against 384 for the code), which the sign pre-scan ranks by Hamming
+    /// distance (`exact.rs`).
+    signs: Buckets,
 }
 
 impl Codes {
@@ -133,6 +139,7 @@ impl Codes {
             dim,
             calibration,
             rows: Buckets::new(dim * kind.bytes_per_component()),
+            signs: Buckets::new(dim.div_ceil(8)),
         }
     }
 
@@ -146,7 +153,12 @@ impl Codes {
 
     /// Bytes of memory the rows hold.
     pub(crate) fn allocated(&self) -> usize {
-        self.rows.allocated()
+        self.rows.allocated() + self.signs.allocated()
+    }
+
+    /// True when the rows have sign bits beside them (`I8`).
+    pub(crate) fn has_signs(&self) -> bool {
+        self.kind == Quantization::I8
     }
 
     /// Encodes `v` (`dim` long) into `slot`'s row.
@@ -171,6 +183,12 @@ impl Codes {
                 // nobody reads it meanwhile, and rows never overlap.
                 let row = unsafe { std::slice::from_raw_parts_mut(base.cast::<i8>(), self.dim) };
                 cal.encode(v, row);
+                let Some(bits) = self.signs.ensure(slot.index()) else {
+                    return;
+                };
+                // SAFETY: as above, for the slot's `dim / 8`-byte row of sign bits.
+                let bits = unsafe { std::slice::from_raw_parts_mut(bits, self.dim.div_ceil(8)) };
+                pack_signs(row, bits);
             }
             Quantization::F16 => {
                 // SAFETY: as above, for `dim` f16s (2-byte rows of `2 * dim` bytes in a
@@ -198,6 +216,19 @@ impl Codes {
         }
     }
 
+    /// `slot`'s sign bits (see [`pack_signs`]); empty if it has none.
+    #[inline(always)]
+    pub(crate) fn sign_row(&self, slot: u32) -> &[u8] {
+        match self.signs.get(slot as usize) {
+            // SAFETY: as in `i8_row`, for the `dim / 8` bytes of sign bits `write`
+            // packs beside the code.
+            Some(p) if self.kind == Quantization::I8 => unsafe {
+                std::slice::from_raw_parts(p, self.dim.div_ceil(8))
+            },
+            _ => &[],
+        }
+    }
+
     /// `slot`'s `f16` row; empty (infinitely far) if its bucket was never allocated.
     #[inline(always)]
     pub(crate) fn f16_row(&self, slot: u32) -> &[f16] {
@@ -220,6 +251,9 @@ impl Codes {
                 self.calibration
                     .unwrap_or(Calibration::UNIT)
                     .encode(q, &mut out.i8);
+                out.signs.clear();
+                out.signs.resize(q.len().div_ceil(8), 0);
+                pack_signs(&out.i8, &mut out.signs);
             }
             Quantization::F16 => {
                 out.f16.clear();
@@ -235,4 +269,6 @@ impl Codes {
 pub(crate) struct CodedQuery {
     pub(crate) i8: Vec<i8>,
     pub(crate) f16: Vec<f16>,
+    /// The sign bits of `i8` (see [`pack_signs`]).
+    pub(crate) signs: Vec<u8>,
 }
