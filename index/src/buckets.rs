@@ -112,6 +112,17 @@ impl Buckets {
         Some(unsafe { base.add(offset * self.row_bytes) }.cast_const())
     }
 
+    /// The start of the `n` rows from `slot` on if they lie in one allocated bucket
+    /// (as 64 rows from a multiple of 64 always do: buckets start at multiples of 1,024).
+    #[inline(always)]
+    pub(crate) fn run(&self, slot: usize, n: usize) -> Option<*const u8> {
+        let last = slot.checked_add(n.checked_sub(1)?)?;
+        if locate(slot).0 != locate(last).0 {
+            return None;
+        }
+        self.get(slot)
+    }
+
     /// Bytes allocated.
     pub(crate) fn allocated(&self) -> usize {
         (0..BUCKETS)

@@ -11,14 +11,20 @@
 //!
 //! Past a few thousand matches the codes cost more than the walk; there the sign
 //! pre-scan ([`Hnsw::sign_scan`]) ranks the matches by one sign bit per component (48
-//! bytes a row against `i8`'s 384, `codes/signs.rs`) and scores only the
-//! `SIGN_CANDIDATES_PER_EF × ef` closest by their codes. Tried first beside a node-state
-//! load per match, it ran no faster than the codes alone; with the live bits, a count
-//! of rows per distance instead of a sort and `popcnt`, it scans 8,257-15,118 matches on
-//! minilm-mix-dev at 0.32-0.45 of the unfiltered speed against 0.21-0.29 for the codes
-//! (numbers in `plan.rs`). Candidates per ef, measured there on 8,257-58,507 matches
-//! (recall; speed barely moved, the ranking pass dominating): 4, 0.932-0.980; 8,
-//! 0.966-0.993; 16, 0.986-0.998.
+//! bytes a row against `i8`'s 384, `codes/signs.rs`) and scores by their codes only the
+//! `SIGN_CANDIDATES_PER_EF × ef` closest, then, while the results' own sign distances
+//! come within a margin of the cut, the rows up to that distance plus the margin
+//! (`signs::margin`): where the bits do not separate the answers from the rest (a query
+//! whose own cluster has no matches) the scan widens until they do, up to an exact
+//! scan. Tried first beside a node-state load per match, the sign bits ran no faster
+//! than the codes alone; with the live bits, a count of rows per distance instead of a
+//! sort, `popcnt`, and the filter's own bit vector read a word at a time beside the
+//! live bits (in slot order; listing a roaring set or a range's column cost about as
+//! much as the distances), it scans 8,257-12,559 matches on minilm-mix-dev at 0.37-0.40
+//! of the unfiltered speed against 0.22-0.29 for the walk, recall 0.999-1.000 (numbers
+//! in `plan.rs`). Candidates per ef, measured there on 8,257-58,507 matches before the
+//! margin (recall; speed barely moved, the ranking pass dominating): 4, 0.932-0.980; 8,
+//! 0.966-0.993; 16, 0.986-0.998; with the margin, 4, 8 and 16 ran at the same speed.
 
 use crossbeam_epoch as epoch;
 
@@ -103,13 +109,12 @@ impl<V: VectorSource> Hnsw<V> {
             results,
             ranked,
             counts,
+            words,
             fresh,
+            picked,
             ..
         } = walk;
         let signs = coded.signs.as_slice();
-        // The matches first, then their sign bits in ascending order of slot.
-        fresh.clear();
-        self.for_each_live_batch(&mut view, filter, |batch| fresh.extend_from_slice(batch));
         // Ranked by a count of rows at each distance (at most one per component, and
         // one for a missing row) rather than by sorting them: the bound that keeps
         // `keep` rows is read off the counts, and a second pass takes the rows within.
@@ -118,31 +123,58 @@ impl<V: VectorSource> Hnsw<V> {
         ranked.clear();
         counts.clear();
         counts.resize(far + 1, 0);
-        crate::codes::signs::rank(codes, signs, fresh, ranked, counts);
+        fresh.clear();
+        if let Some(admitted) = filter.words() {
+            // The filter's bits and the live bits a word at a time, in slot order.
+            let bound = self.slot_bound().div_ceil(64).min(admitted.len());
+            words.clear();
+            words.extend((0..bound).map(|w| admitted[w] & view.live_bits(w)));
+            crate::codes::signs::rank_words(codes, signs, words, fresh, ranked, counts);
+        } else {
+            // The matches first, then their sign bits in the order listed.
+            self.for_each_live_batch(&mut view, filter, |batch| fresh.extend_from_slice(batch));
+            crate::codes::signs::rank(codes, signs, fresh, ranked, counts);
+        }
         let mut bound = 0;
         let mut below = 0;
         while bound < far && below + counts[bound] < keep {
             below += counts[bound];
             bound += 1;
         }
-        // Every row closer than `bound`, and rows at `bound` until `keep` are taken.
-        let mut at_bound = keep.saturating_sub(below);
-        let mut taken = 0;
-        for i in 0..fresh.len() {
-            let d = ranked[i] as usize;
-            let take = d < bound || (d == bound && at_bound > 0);
-            if d == bound && take {
-                at_bound -= 1;
-            }
-            fresh[taken] = fresh[i];
-            taken += usize::from(take);
-        }
-        fresh.truncate(taken);
+        let margin = crate::codes::signs::margin(signs.len() * 8);
         let q = K::query(query, coded);
         results.reset(k);
-        self.score::<K>(q, fresh, |s, d| {
-            results.insert(d, s);
-        });
+        // Rows within `bound`, scored; then, while the results' own sign distances come
+        // within `margin` of the bound (the bits do not separate them from the rows
+        // left out), the rows up to that distance plus `margin`.
+        let mut from = 0;
+        loop {
+            picked.clear();
+            picked.extend(
+                fresh
+                    .iter()
+                    .zip(ranked.iter())
+                    .filter(|&(_, &d)| (from..=bound).contains(&(d as usize)))
+                    .map(|(&s, _)| s),
+            );
+            self.score::<K>(q, picked, |s, d| {
+                results.insert(d, s);
+            });
+            if bound >= far {
+                break;
+            }
+            let worst = results
+                .iter()
+                .map(|(s, _)| crate::codes::signs::distance(codes, signs, s))
+                .max()
+                .unwrap_or(0);
+            let need = worst.saturating_add(margin).min(far);
+            if need <= bound {
+                break;
+            }
+            from = bound + 1;
+            bound = need;
+        }
         out.extend(results.iter().map(|(id, distance)| Neighbor {
             slot: Slot(id),
             distance,

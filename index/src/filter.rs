@@ -51,6 +51,14 @@ pub trait Filter: Sync {
         None
     }
 
+    /// The admitted slots as a plain bit vector (bit `s % 64` of word `s / 64` set for
+    /// each admitted slot `s`; slots past its end are not admitted), if the filter
+    /// keeps one: a scan of many matches then reads it a word at a time, beside the
+    /// index's own live bits, in slot order. `None` by default.
+    fn words(&self) -> Option<&[u64]> {
+        None
+    }
+
     /// True if [`for_each_admitted`](Self::for_each_admitted) lists the admitted slots,
     /// so an exact scan need not ask about every slot.
     fn can_list(&self) -> bool {

@@ -336,6 +336,16 @@ impl<'g> View<'g> {
         self.dir.live[chunk].get((slot & (CHUNK - 1)) / 64)
     }
 
+    /// The live bits of slots `64 * word .. 64 * word + 64` (bit `s % 64` for slot `s`,
+    /// as [`live`](Self::live) reads them); 0 where no chunk exists.
+    #[inline(always)]
+    pub(crate) fn live_bits(&mut self, word: usize) -> u64 {
+        u32::try_from(word * 64)
+            .ok()
+            .and_then(|s| self.live_word(s))
+            .map_or(0, |w| w.load(Ordering::Acquire))
+    }
+
     /// True if `slot` is live ([`NodeState::live`], read from its live bit, see
     /// [`publish`](Self::publish)); false for a slot with no chunk. A true answer
     /// (acquire) comes after the writes that preceded the claim and the publication:

@@ -68,12 +68,14 @@ const EXACT_PER_EF: usize = 200;
 /// admitting more than `SIGNS_FROM_PER_EF` and at most `SIGNS_TO_PER_EF` live slots per
 /// unit of ef is ranked by sign bits ([`Hnsw::sign_scan`]): fewer are scanned exactly,
 /// more walked. Measured on minilm-mix-dev (100,000 × 384-d, ef 64, one thread,
-/// `fletchdb-filter --reps 3`, two interleaved rounds of every filter planned both
-/// ways, queries per second against the unfiltered search): the sign scan ran at
-/// 0.99-1.02 of the unfiltered speed for 2,430 matches (the exact scan 0.92-0.97),
-/// 0.40-0.45 for 8,257-8,486 (exact 0.27-0.29), 0.33 for 12,559 (exact 0.21), 0.32-0.33
-/// for 15,118 (the walk 0.23-0.24), 0.23-0.24 for 23,260 (walk 0.29) and 0.15 for 41,493
-/// (walk 0.40), with recall 0.986-0.998 where the walk had 0.971-0.979. So the exact
+/// `fletchdb-filter --reps 3`, queries per second against the unfiltered search), first
+/// with the sign scan's rows listed from the filter, then (two interleaved rounds of
+/// every filter planned both ways) reading the filter's bit vector and with the margin:
+/// the sign scan ran at 0.99-1.02, then 1.07-1.12, of the unfiltered speed for 2,430
+/// matches (the exact scan 0.92-0.97); 0.38-0.40 for 8,257-8,486 (exact 0.27-0.29, the
+/// walk 0.22-0.29); 0.37-0.38 for 12,559 (exact 0.21, walk 0.25-0.26); 0.29-0.32 for
+/// 15,118 (walk 0.25); 0.25 for 23,260 (walk 0.30-0.31); 0.18-0.19 for 41,493 (walk
+/// 0.41-0.42), with recall 0.998-1.000 where the walk had 0.968-0.991. So the exact
 /// scan keeps the few (recall 1) up to 2,560 matches at ef 64, and the walk takes over
 /// at 19,200, between 15,118 and 23,260.
 const SIGNS_FROM_PER_EF: usize = 40;

@@ -46,6 +46,10 @@ pub(crate) struct Walk {
     pub(crate) fresh: Vec<u32>,
     /// The sign pre-scan's Hamming distance of each match (`exact.rs`).
     pub(crate) ranked: Vec<u16>,
+    /// The sign pre-scan's rows to score next.
+    pub(crate) picked: Vec<u32>,
+    /// The sign pre-scan's admitted live slots as bits, when the filter has them.
+    pub(crate) words: Vec<u64>,
     /// The sign pre-scan's count of matches at each Hamming distance.
     pub(crate) counts: Vec<usize>,
 }

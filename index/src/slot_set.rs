@@ -78,6 +78,10 @@ impl Filter for SlotSet {
         true
     }
 
+    fn words(&self) -> Option<&[u64]> {
+        Some(&self.words)
+    }
+
     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
         for (w, &word) in self.words.iter().enumerate() {
             let mut bits = word;

@@ -335,6 +335,14 @@ impl Filter for Matches<'_> {
         !matches!(self, Matches::Lazy { .. })
     }
 
+    fn words(&self) -> Option<&[u64]> {
+        match self {
+            Matches::Dense(_, bits) => Some(bits),
+            Matches::Range { .. } => Some(self.range_bits()),
+            Matches::Set(_) | Matches::Lazy { .. } => None,
+        }
+    }
+
     fn for_each_admitted(&self, f: &mut dyn FnMut(Slot)) {
         match self {
             Matches::Set(b) | Matches::Dense(b, _) => b.iter().for_each(|s| f(Slot(s))),

@@ -229,6 +229,20 @@ impl Codes {
         }
     }
 
+    /// The sign bits of the `n` slots from `first` on, back to back (`dim / 8` bytes
+    /// each), if they lie in one bucket (64 from a multiple of 64 do); else empty.
+    #[inline(always)]
+    pub(crate) fn sign_rows(&self, first: u32, n: usize) -> &[u8] {
+        match self.signs.run(first as usize, n) {
+            // SAFETY: as in `sign_row`, for `n` consecutive rows inside one live bucket
+            // (`run` checks that they share it).
+            Some(p) if self.kind == Quantization::I8 => unsafe {
+                std::slice::from_raw_parts(p, n * self.dim.div_ceil(8))
+            },
+            _ => &[],
+        }
+    }
+
     /// `slot`'s `f16` row; empty (infinitely far) if its bucket was never allocated.
     #[inline(always)]
     pub(crate) fn f16_row(&self, slot: u32) -> &[f16] {

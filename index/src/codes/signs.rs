@@ -46,6 +46,26 @@ pub(crate) fn rank(
     rank_with(codes, query, slots, dist, counts)
 }
 
+/// [`rank`] over the slots whose bits are set in `words` (bit `s % 64` of word `s / 64`
+/// for slot `s`), pushing each slot onto `slots` beside its distance: the rows are read
+/// in slot order, 64 slots' rows at a time from one place, with no list of slots
+/// built first.
+pub(crate) fn rank_words(
+    codes: &Codes,
+    query: &[u8],
+    words: &[u64],
+    slots: &mut Vec<u32>,
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: as in `rank`, for `rank_words_with`.
+        return unsafe { rank_words_popcnt(codes, query, words, slots, dist, counts) };
+    }
+    rank_words_with(codes, query, words, slots, dist, counts)
+}
+
 /// [`rank_with`] compiled for `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
@@ -59,6 +79,20 @@ unsafe fn rank_popcnt(
     rank_with(codes, query, slots, dist, counts)
 }
 
+/// [`rank_words_with`] compiled for `popcnt`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn rank_words_popcnt(
+    codes: &Codes,
+    query: &[u8],
+    words: &[u64],
+    slots: &mut Vec<u32>,
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    rank_words_with(codes, query, words, slots, dist, counts)
+}
+
 #[inline(always)]
 fn rank_with(
     codes: &Codes,
@@ -67,9 +101,6 @@ fn rank_with(
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    let Some(far) = counts.len().checked_sub(1) else {
-        return;
-    };
     for &s in slots.iter().take(AHEAD) {
         crate::prefetch::prefetch_slice(codes.sign_row(s));
     }
@@ -77,14 +108,74 @@ fn rank_with(
         if let Some(&ahead) = slots.get(i + AHEAD) {
             crate::prefetch::prefetch_slice(codes.sign_row(ahead));
         }
-        let row = codes.sign_row(s);
-        let d = if row.len() == query.len() {
-            (hamming(query, row) as usize).min(far)
-        } else {
-            far
-        };
-        counts[d] += 1;
-        dist.push(d as u16);
+        count(query, codes.sign_row(s), dist, counts);
+    }
+}
+
+#[inline(always)]
+fn rank_words_with(
+    codes: &Codes,
+    query: &[u8],
+    words: &[u64],
+    slots: &mut Vec<u32>,
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    let width = query.len();
+    for (w, &word) in words.iter().enumerate() {
+        if word == 0 {
+            continue;
+        }
+        let first = (w * 64) as u32;
+        let rows = codes.sign_rows(first, 64);
+        let mut bits = word;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let row = rows.get(b * width..(b + 1) * width).unwrap_or(&[]);
+            count(query, row, dist, counts);
+            slots.push(first + b as u32);
+        }
+    }
+}
+
+/// Pushes the distance from `query` to `row` onto `dist` and counts it; a row of
+/// another length (none) counts as the last entry of `counts`.
+#[inline(always)]
+fn count(query: &[u8], row: &[u8], dist: &mut Vec<u16>, counts: &mut [usize]) {
+    let Some(far) = counts.len().checked_sub(1) else {
+        return;
+    };
+    let d = if row.len() == query.len() {
+        (hamming(query, row) as usize).min(far)
+    } else {
+        far
+    };
+    counts[d] += 1;
+    dist.push(d as u16);
+}
+
+/// How far past the sign distances of a scan's results the scan keeps scoring rows
+/// (`Hnsw::sign_scan`): a quarter of the square root of the bits, the scale on which
+/// the distance between independent rows varies (2 bits at 64-d, 5 at 384-d).
+///
+/// Measured on 12,000 clustered 64-d vectors where the query's own cluster had no
+/// matches (`core/tests/db/payload.rs`, 2,400 matches, ef 16), recall@10 was 0.762
+/// with no second look, 0.982 with 1 bit, 0.996 with 2 and 1.000 with 4; on
+/// minilm-mix-dev (384-d, 8,257-15,118 matches, ef 64) 0.988-0.999 with none,
+/// 0.996-1.000 with 4 and 1.000 with 8 or 16, each step slower.
+pub(crate) fn margin(bits: usize) -> usize {
+    ((bits as f64).sqrt() / 4.0).ceil() as usize
+}
+
+/// The Hamming distance between `query` and `slot`'s sign bits; one more than any
+/// row's (`query` has 8 bits a byte) for a slot with no row.
+pub(crate) fn distance(codes: &Codes, query: &[u8], slot: u32) -> usize {
+    let row = codes.sign_row(slot);
+    if row.len() == query.len() {
+        hamming(query, row) as usize
+    } else {
+        query.len() * 8 + 1
     }
 }
 
