@@ -13,6 +13,11 @@ use super::Codes;
 
 /// Rows of sign bits prefetched ahead of the one being ranked.
 const AHEAD: usize = 32;
+/// Words of a filter's bit vector ahead of the one being ranked whose rows are
+/// prefetched (the matching rows only). On minilm-mix-dev (ef 64, two interleaved
+/// rounds) this took 8,257-12,559 matches from 0.36-0.40 of the unfiltered speed to
+/// 0.39-0.44.
+const AHEAD_WORDS: usize = 2;
 
 /// Packs the sign of each code into `out` (`code.len() / 8` bytes, rounded up), bit
 /// `i % 8` of byte `i / 8` set when `code[i]` is negative: the Hamming distance between
@@ -127,6 +132,17 @@ fn rank_words_with(
             continue;
         }
         let first = (w * 64) as u32;
+        if let Some(&next) = words.get(w + AHEAD_WORDS) {
+            let rows = codes.sign_rows(first + 64 * AHEAD_WORDS as u32, 64);
+            let mut bits = next;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(row) = rows.get(b * width..(b + 1) * width) {
+                    crate::prefetch::prefetch_slice(row);
+                }
+            }
+        }
         let rows = codes.sign_rows(first, 64);
         let mut bits = word;
         while bits != 0 {
