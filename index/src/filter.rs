@@ -54,7 +54,9 @@ pub trait Filter: Sync {
     /// The admitted slots as a plain bit vector (bit `s % 64` of word `s / 64` set for
     /// each admitted slot `s`; slots past its end are not admitted), if the filter
     /// keeps one: a scan of many matches then reads it a word at a time, beside the
-    /// index's own live bits, in slot order. `None` by default.
+    /// index's own live bits, in slot order. It must agree with
+    /// [`admits`](Self::admits): a scan that reads it does not ask `admits`. `None` by
+    /// default.
     fn words(&self) -> Option<&[u64]> {
         None
     }
