@@ -367,9 +367,29 @@ impl<V: VectorSource> Hnsw<V> {
             })
         });
         let codes = Codes::new(kind, self.dim(), calibration);
-        claimed
-            .par_iter()
-            .for_each(|&s| codes.write(Slot(s), self.vectors.vector(Slot(s))));
+        // On threads of its own, not rayon's pool: inserts wait at the gate held here,
+        // and rayon's workers may be inside inserts of this index (an `add_batch`, the
+        // database's background linking). Encoding on the pool from a thread outside
+        // it, the activation waited for workers that waited for it (a hung test run;
+        // `i8_activation_by_a_plain_thread_while_rayon_inserts_does_not_deadlock`).
+        let encode = |part: &[u32]| {
+            for &s in part {
+                codes.write(Slot(s), self.vectors.vector(Slot(s)));
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let part = claimed.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for chunk in claimed.chunks(part) {
+                let spawned = std::thread::Builder::new()
+                    .name("fletchdb-encode".into())
+                    .spawn_scoped(scope, move || encode(chunk));
+                if spawned.is_err() {
+                    // No thread to be had: encode this part here.
+                    encode(chunk);
+                }
+            }
+        });
         let _ = self.codes.set(codes);
     }
 

@@ -33,6 +33,8 @@ use rayon::prelude::*;
 const CHUNK_BITS: u32 = 10;
 /// Nodes per chunk.
 pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
+/// Chunks added at once from which `Nodes::ensure` allocates on rayon's pool.
+const PARALLEL_GROWTH: usize = 64;
 /// Words of live bits per chunk.
 const LIVE_WORDS: usize = CHUNK / 64;
 
@@ -226,14 +228,20 @@ impl Nodes {
             return;
         }
         let have = old.meta.len();
-        // Many chunks at once (loading a graph): allocate them in parallel.
-        let new: Vec<Chunk> = (have..=chunk)
-            .into_par_iter()
-            .map(|_| {
-                let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
-                (zeroed_links(CHUNK * self.stride0), new_metas(), live)
-            })
-            .collect();
+        let make = |_| {
+            let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
+            (zeroed_links(CHUNK * self.stride0), new_metas(), live)
+        };
+        // Many chunks at once (loading a graph, which no insert runs beside): allocate
+        // them in parallel. An insert's chunk or two here, on this thread: rayon's
+        // workers may be inside inserts waiting for this lock, and a thread outside the
+        // pool that held it while waiting for them never got them (a hung test run,
+        // `i8_activation_by_a_plain_thread_while_rayon_inserts_does_not_deadlock`).
+        let new: Vec<Chunk> = if chunk - have < PARALLEL_GROWTH {
+            (have..=chunk).map(make).collect()
+        } else {
+            (have..=chunk).into_par_iter().map(make).collect()
+        };
         let mut links0 = old.links0.clone();
         let mut meta = old.meta.clone();
         let mut live = old.live.clone();

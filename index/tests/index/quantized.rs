@@ -278,3 +278,35 @@ fn a_middling_filter_ranked_by_sign_bits_keeps_recall_and_exact_distances() {
         assert!(found >= 475, "{metric:?}: {found} of 500");
     }
 }
+
+#[test]
+fn i8_activation_by_a_plain_thread_while_rayon_inserts_does_not_deadlock() {
+    // The activation holds every insert off while it encodes the slots indexed so far.
+    // It used to encode on rayon's pool: started by a thread outside the pool while
+    // every rayon worker was inside an insert of the same index (an `add_batch`, or the
+    // database's background linking), the workers waited for the activation and the
+    // activation for the workers. Seen as a hung `cargo test` (two database tests).
+    for round in 0..12 {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (base, _) = data(Metric::L2, 2 * CALIBRATE_AFTER);
+            let idx = index(Metric::L2, Quantization::I8);
+            let half = CALIBRATE_AFTER * DIM;
+            std::thread::scope(|s| {
+                let idx = &idx;
+                let (mine, batch) = base.split_at(half);
+                s.spawn(move || {
+                    for v in mine.chunks(DIM) {
+                        idx.add(v).unwrap();
+                    }
+                });
+                idx.add_batch(batch).unwrap();
+            });
+            assert!(idx.calibration().is_some());
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("round {round}: inserts deadlocked on the i8 activation"));
+    }
+}
