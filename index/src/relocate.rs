@@ -25,7 +25,6 @@
 use std::sync::atomic::Ordering;
 
 use crossbeam_epoch as epoch;
-use rayon::prelude::*;
 
 use crate::error::IndexError;
 use crate::hnsw::{Entry, Hnsw};
@@ -127,53 +126,76 @@ impl<V: VectorSource> Hnsw<V> {
                 .binary_search_by_key(&to, |p| p.0)
                 .map_or(0, |i| levels[i].1)
         };
-        let bound = self.slot_bound();
-        (0..bound as u32).into_par_iter().for_each_init(
-            || (epoch::pin(), Vec::new()),
-            |(guard, list_ids), n| {
-                let mut view = self.nodes.view(guard);
-                let Some(meta) = view.meta(n) else { return };
-                let st = meta.state();
-                if !st.claimed() {
-                    return;
+        let bound = self.slot_bound() as u32;
+        let rename_lists = |guard: &epoch::Guard, list_ids: &mut Vec<u32>, n: u32| {
+            let mut view = self.nodes.view(guard);
+            let Some(meta) = view.meta(n) else { return };
+            let st = meta.state();
+            if !st.claimed() {
+                return;
+            }
+            for layer in 0..=st.level() {
+                let Some(list) = view.links(n, layer) else {
+                    continue;
+                };
+                if !neighbours(list).any(|x| rename.get(x as usize).is_some_and(|&r| r != NONE)) {
+                    continue;
                 }
-                for layer in 0..=st.level() {
-                    let Some(list) = view.links(n, layer) else {
-                        continue;
-                    };
-                    if !neighbours(list).any(|x| rename.get(x as usize).is_some_and(|&r| r != NONE))
-                    {
-                        continue;
-                    }
-                    let _lock = meta.lock.lock();
-                    list_ids.clear();
-                    let mut dropped = false;
-                    for x in neighbours(list) {
-                        match rename.get(x as usize).copied() {
-                            Some(to) if to != NONE => {
-                                if to_level(to) >= layer {
-                                    list_ids.push(to);
-                                } else {
-                                    dropped = true;
-                                }
+                let _lock = meta.lock.lock();
+                list_ids.clear();
+                let mut dropped = false;
+                for x in neighbours(list) {
+                    match rename.get(x as usize).copied() {
+                        Some(to) if to != NONE => {
+                            if to_level(to) >= layer {
+                                list_ids.push(to);
+                            } else {
+                                dropped = true;
                             }
-                            _ => list_ids.push(x),
                         }
+                        _ => list_ids.push(x),
                     }
-                    if dropped {
-                        store_neighbours(list, list_ids);
-                    } else {
-                        // Same length: rename in place, entry by entry, so a reader never
-                        // sees a shorter list.
-                        for (slot, &id) in list[1..].iter().zip(list_ids.iter()) {
-                            if slot.load(Ordering::Relaxed) != id {
-                                slot.store(id, Ordering::Release);
-                            }
+                }
+                if dropped {
+                    store_neighbours(list, list_ids);
+                } else {
+                    // Same length: rename in place, entry by entry, so a reader never
+                    // sees a shorter list.
+                    for (slot, &id) in list[1..].iter().zip(list_ids.iter()) {
+                        if slot.load(Ordering::Relaxed) != id {
+                            slot.store(id, Ordering::Release);
                         }
                     }
                 }
-            },
-        );
+            }
+        };
+        // On threads of its own, not rayon's pool, since it holds every insert off: with
+        // rayon's workers inside inserts of this index waiting at the gate, work handed
+        // to the pool from a thread outside it would never run (the deadlock fixed in
+        // `activate_codes_when_due` and `Nodes::ensure`).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let per = bound.div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for start in (0..bound).step_by(per as usize) {
+                let end = start.saturating_add(per).min(bound);
+                let rename_lists = &rename_lists;
+                let part = move || {
+                    let guard = epoch::pin();
+                    let mut list_ids = Vec::new();
+                    for n in start..end {
+                        rename_lists(&guard, &mut list_ids, n);
+                    }
+                };
+                if std::thread::Builder::new()
+                    .name("fletchdb-relocate".into())
+                    .spawn_scoped(scope, part)
+                    .is_err()
+                {
+                    // No thread to be had: this part here.
+                    part();
+                }
+            }
+        });
         // Layer-0 in-links moved from `from` to `to` with the renames.
         for &(Slot(from), Slot(to)) in moves {
             if let (Some(f), Some(t)) = (view.meta(from), view.meta(to)) {
