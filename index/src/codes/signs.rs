@@ -44,11 +44,11 @@ pub(crate) fn rank(
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: `rank_popcnt` only differs from `rank_with` in being compiled for
+        // SAFETY: `rank_popcnt` only differs from the code below in being compiled for
         // `popcnt`, which the CPU has (checked just above).
         return unsafe { rank_popcnt(codes, query, slots, dist, counts) };
     }
-    rank_with(codes, query, slots, dist, counts)
+    with_bits!(query, |b| rank_with(codes, &b, slots, dist, counts))
 }
 
 /// [`rank`] over the slots whose bits are set in `words` (bit `s % 64` of word `s / 64`
@@ -65,13 +65,15 @@ pub(crate) fn rank_words(
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: as in `rank`, for `rank_words_with`.
+        // SAFETY: as in `rank`, for `rank_words_popcnt`.
         return unsafe { rank_words_popcnt(codes, query, words, slots, dist, counts) };
     }
-    rank_words_with(codes, query, words, slots, dist, counts)
+    with_bits!(query, |b| rank_words_with(
+        codes, &b, words, slots, dist, counts
+    ))
 }
 
-/// [`rank_with`] compiled for `popcnt`.
+/// [`rank`] compiled for `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn rank_popcnt(
@@ -81,10 +83,10 @@ unsafe fn rank_popcnt(
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    rank_with(codes, query, slots, dist, counts)
+    with_bits!(query, |b| rank_with(codes, &b, slots, dist, counts))
 }
 
-/// [`rank_words_with`] compiled for `popcnt`.
+/// [`rank_words`] compiled for `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn rank_words_popcnt(
@@ -95,13 +97,15 @@ unsafe fn rank_words_popcnt(
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    rank_words_with(codes, query, words, slots, dist, counts)
+    with_bits!(query, |b| rank_words_with(
+        codes, &b, words, slots, dist, counts
+    ))
 }
 
 #[inline(always)]
-fn rank_with(
+fn rank_with<B: Bits>(
     codes: &Codes,
-    query: &[u8],
+    query: &B,
     slots: &[u32],
     dist: &mut Vec<u16>,
     counts: &mut [usize],
@@ -118,15 +122,15 @@ fn rank_with(
 }
 
 #[inline(always)]
-fn rank_words_with(
+fn rank_words_with<B: Bits>(
     codes: &Codes,
-    query: &[u8],
+    query: &B,
     words: &[u64],
     slots: &mut Vec<u32>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    let width = query.len();
+    let width = query.width();
     for (w, &word) in words.iter().enumerate() {
         if word == 0 {
             continue;
@@ -158,18 +162,107 @@ fn rank_words_with(
 /// Pushes the distance from `query` to `row` onto `dist` and counts it; a row of
 /// another length (none) counts as the last entry of `counts`.
 #[inline(always)]
-fn count(query: &[u8], row: &[u8], dist: &mut Vec<u16>, counts: &mut [usize]) {
+fn count<B: Bits>(query: &B, row: &[u8], dist: &mut Vec<u16>, counts: &mut [usize]) {
     let Some(far) = counts.len().checked_sub(1) else {
         return;
     };
-    let d = if row.len() == query.len() {
-        (hamming(query, row) as usize).min(far)
+    let d = if row.len() == query.width() {
+        (query.hamming(row) as usize).min(far)
     } else {
         far
     };
     counts[d] += 1;
     dist.push(d as u16);
 }
+
+/// A query's sign bits, as rows are compared with them.
+trait Bits {
+    /// Bytes a row.
+    fn width(&self) -> usize;
+    /// The number of bits in which `row` (`width` bytes) differs from the query.
+    fn hamming(&self, row: &[u8]) -> u32;
+}
+
+/// A query of `W` whole words, kept in registers across the rows rather than read
+/// again for each, and a row counted in `W` unrolled steps: on minilm-mix-dev (384-d,
+/// six words, ef 64, two interleaved rounds) this took the sign pre-scan of
+/// 8,257-12,559 matches from 0.37-0.40 of the unfiltered speed to 0.43-0.45, and of
+/// 15,118 from 0.30 to 0.32.
+struct Words<const W: usize>([u64; W]);
+
+impl<const W: usize> Bits for Words<W> {
+    #[inline(always)]
+    fn width(&self) -> usize {
+        W * 8
+    }
+
+    #[inline(always)]
+    fn hamming(&self, row: &[u8]) -> u32 {
+        let Some(row) = row.get(..W * 8) else {
+            return 0;
+        };
+        let mut d = 0;
+        for (q, c) in self.0.iter().zip(row.chunks_exact(8)) {
+            d += (q ^ u64::from_le_bytes(c.try_into().unwrap_or_default())).count_ones();
+        }
+        d
+    }
+}
+
+/// A query of any width.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bits for Bytes<'_> {
+    #[inline(always)]
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline(always)]
+    fn hamming(&self, row: &[u8]) -> u32 {
+        hamming(self.0, row)
+    }
+}
+
+/// Evaluates `$body` with `$b` bound to `$query`'s bits as [`Bits`]: [`Words`] for
+/// the common widths (128, 384, 768, 1,024 and 1,536 components), else [`Bytes`].
+macro_rules! with_bits {
+    ($query:expr, |$b:ident| $body:expr) => {{
+        let q: &[u8] = $query;
+        let word = |i: usize| {
+            q.get(i * 8..i * 8 + 8)
+                .and_then(|c| c.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        match q.len() {
+            16 => {
+                let $b = Words::<2>(std::array::from_fn(word));
+                $body
+            }
+            48 => {
+                let $b = Words::<6>(std::array::from_fn(word));
+                $body
+            }
+            96 => {
+                let $b = Words::<12>(std::array::from_fn(word));
+                $body
+            }
+            128 => {
+                let $b = Words::<16>(std::array::from_fn(word));
+                $body
+            }
+            192 => {
+                let $b = Words::<24>(std::array::from_fn(word));
+                $body
+            }
+            _ => {
+                let $b = Bytes(q);
+                $body
+            }
+        }
+    }};
+}
+use with_bits;
 
 /// How far past the sign distances of a scan's results the scan keeps scoring rows
 /// (`Hnsw::sign_scan`): a quarter of the square root of the bits, the scale on which
@@ -223,6 +316,24 @@ mod tests {
         b[12] = 0x00;
         assert_eq!(hamming(&a, &b), 1 + 4 + 8);
         assert_eq!(hamming(&a, &a), 0);
+    }
+
+    #[test]
+    fn whole_words_count_as_bytes_do() {
+        // Every specialised width and two others, rows of pseudo-random bits.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut byte = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for width in [1, 8, 16, 40, 48, 96, 128, 192] {
+            let query: Vec<u8> = (0..width).map(|_| byte()).collect();
+            let row: Vec<u8> = (0..width).map(|_| byte()).collect();
+            let got = with_bits!(&query, |b| (b.width(), b.hamming(&row)));
+            assert_eq!(got, (width, hamming(&query, &row)), "width {width}");
+        }
     }
 
     #[test]
