@@ -11,20 +11,26 @@
 //!
 //! Past a few thousand matches the codes cost more than the walk; there the sign
 //! pre-scan ([`Hnsw::sign_scan`]) ranks the matches by one sign bit per component (48
-//! bytes a row against `i8`'s 384, `codes/signs.rs`) and scores by their codes only the
-//! `SIGN_CANDIDATES_PER_EF × ef` closest, then, while the results' own sign distances
-//! come within a margin of the cut, the rows up to that distance plus the margin
-//! (`signs::margin`): where the bits do not separate the answers from the rest (a query
-//! whose own cluster has no matches) the scan widens until they do, up to an exact
-//! scan. Tried first beside a node-state load per match, the sign bits ran no faster
-//! than the codes alone; with the live bits, a count of rows per distance instead of a
-//! sort, `popcnt`, and the filter's own bit vector read a word at a time beside the
-//! live bits (in slot order; listing a roaring set or a range's column cost about as
-//! much as the distances), it scans 8,257-12,559 matches on minilm-mix-dev at 0.37-0.40
-//! of the unfiltered speed against 0.22-0.29 for the walk, recall 0.999-1.000 (numbers
-//! in `plan.rs`). Candidates per ef, measured there on 8,257-58,507 matches before the
-//! margin (recall; speed barely moved, the ranking pass dominating): 4, 0.932-0.980; 8,
-//! 0.966-0.993; 16, 0.986-0.998; with the margin, 4, 8 and 16 ran at the same speed.
+//! bytes a row against `i8`'s 384) against the query's components at four bits
+//! (`codes/signs.rs`), and scores by their codes only the `SIGN_CANDIDATES_PER_EF ×
+//! ef` first, then, while the results' own keys come within a margin of the cut, the
+//! rows up to that key plus the margin (`signs.rs`'s `MARGIN`): where the bits do not
+//! separate the answers from the rest (a query whose own cluster has no matches) the
+//! scan widens until they do, up to an exact scan. Tried first beside a node-state
+//! load per match, the sign bits ran no faster than the codes alone; with the live
+//! bits, a count of rows per key instead of a sort, the filter's own bit vector read a
+//! word at a time beside the live bits (in slot order; listing a roaring set or a
+//! range's column cost about as much as the distances) and `popcnt`, it scanned
+//! 8,257-12,559 matches on minilm-mix-dev at 0.37-0.40 of the unfiltered speed
+//! against 0.22-0.29 for the walk.
+//!
+//! Ranked first by the Hamming distance between the row's signs and the query's, it
+//! scored 16 × ef rows and then 1,355-1,869 a query with its margin (recall
+//! 0.999-1.000 at 8,257-15,118 matches); ranked against the query's components it
+//! scores 4 × ef and then 394-676 (recall 1.000 at 8,257-23,260), at the same speed
+//! (0.46-0.57 of the unfiltered speed at 8,257-12,559 matches, 0.37-0.39 at 15,118,
+//! two interleaved rounds): what is left is reading the rows' sign bits, a pass over
+//! memory that grows with the matches.
 
 use crossbeam_epoch as epoch;
 
@@ -39,8 +45,9 @@ use crate::vectors::VectorSource;
 /// Admitted live slots gathered before they are scored, so the rows a few places ahead
 /// can be prefetched (`Hnsw::score`) while a listing filter hands slots one at a time.
 const BATCH: usize = 64;
-/// Candidates per unit of ef that the sign pre-scan scores by their codes.
-pub(crate) const SIGN_CANDIDATES_PER_EF: usize = 16;
+/// Candidates per unit of ef that the sign pre-scan scores by their codes before its
+/// margin (see the module comment).
+pub(crate) const SIGN_CANDIDATES_PER_EF: usize = 4;
 
 impl<V: VectorSource> Hnsw<V> {
     /// The `k` nearest live slots `filter` admits, by scoring every one, into `out`
@@ -81,9 +88,10 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// The `k` nearest live slots `filter` admits by their codes, into `out` (cleared
-    /// first), scoring only the `ef × SIGN_CANDIDATES_PER_EF` whose sign bits are
-    /// closest to the query's (see the module comment); the query is in `scratch.query`
-    /// and its code in `scratch.coded`. The caller checks that the codes have signs.
+    /// first), scoring only the `ef × SIGN_CANDIDATES_PER_EF` whose sign bits rank
+    /// first against the query (see the module comment), and those its margin adds;
+    /// the query is in `scratch.query` and its code in `scratch.coded`. The caller
+    /// checks that the codes have signs.
     #[inline(never)]
     pub(crate) fn sign_scan<K: Kernel, F: Filter + ?Sized>(
         &self,
@@ -114,15 +122,16 @@ impl<V: VectorSource> Hnsw<V> {
             picked,
             ..
         } = walk;
-        let signs = coded.signs.as_slice();
-        // Ranked by a count of rows at each distance (at most one per component, and
-        // one for a missing row) rather than by sorting them: the bound that keeps
-        // `keep` rows is read off the counts, and a second pass takes the rows within.
+        coded.signs.encode(&coded.i8);
+        let signs = &coded.signs;
+        // Ranked by a count of rows at each key (`signs.bins()` of them, the last for
+        // a missing row) rather than by sorting them: the bound that keeps `keep`
+        // rows is read off the counts, and a second pass takes the rows within.
         let keep = ef.saturating_mul(SIGN_CANDIDATES_PER_EF).max(k);
-        let far = signs.len() * 8 + 1;
+        let far = signs.far();
         ranked.clear();
         counts.clear();
-        counts.resize(far + 1, 0);
+        counts.resize(signs.bins(), 0);
         fresh.clear();
         if let Some(admitted) = filter.words() {
             // The filter's bits and the live bits a word at a time, in slot order.
@@ -141,12 +150,12 @@ impl<V: VectorSource> Hnsw<V> {
             below += counts[bound];
             bound += 1;
         }
-        let margin = crate::codes::signs::margin(signs.len() * 8);
+        let margin = signs.margin();
         let q = K::query(query, coded);
         results.reset(k);
-        // Rows within `bound`, scored; then, while the results' own sign distances come
-        // within `margin` of the bound (the bits do not separate them from the rows
-        // left out), the rows up to that distance plus `margin`.
+        // Rows within `bound`, scored; then, while the results' own keys come within
+        // `margin` of the bound (the bits do not separate them from the rows left
+        // out), the rows up to that key plus `margin`.
         let mut from = 0;
         loop {
             // Without a branch: a row is written at the end in any case and kept by
@@ -172,7 +181,7 @@ impl<V: VectorSource> Hnsw<V> {
             }
             let worst = results
                 .iter()
-                .map(|(s, _)| crate::codes::signs::distance(codes, signs, s))
+                .map(|(s, _)| signs.key_of(codes, s))
                 .max()
                 .unwrap_or(0);
             let need = worst.saturating_add(margin).min(far);

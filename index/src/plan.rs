@@ -76,11 +76,18 @@ const EXACT_PER_EF: usize = 200;
 /// walk 0.22-0.29); 0.37-0.38 for 12,559 (exact 0.21, walk 0.25-0.26); 0.29-0.32 for
 /// 15,118 (walk 0.25); 0.25 for 23,260 (walk 0.30-0.31); 0.18-0.19 for 41,493 (walk
 /// 0.41-0.42), with recall 0.998-1.000 where the walk had 0.968-0.991. So the exact
-/// scan keeps the few (recall 1) up to 2,560 matches at ef 64, and the walk takes over
+/// scan keeps the few (recall 1) up to 2,560 matches at ef 64, and the walk took over
 /// at 19,200, between 15,118 and 23,260.
+///
+/// With the rows ranked against the query's components (`codes/signs.rs`) and picked
+/// without a branch, the same runs (two interleaved rounds, the walk's figures as
+/// before) gave the sign scan 0.50-0.57 for 8,257-8,486, 0.46-0.48 for 12,559,
+/// 0.37-0.39 for 15,118, 0.31-0.33 for 23,260 (walk 0.29-0.30, recall 0.971), 0.22 for
+/// 41,493 (walk 0.41) and 0.17-0.18 for 58,507 (walk 0.55-0.56), recall 1.000 at
+/// every one. The walk now takes over at 25,600, between 23,260 and 41,493.
 const SIGNS_FROM_PER_EF: usize = 40;
 /// See [`SIGNS_FROM_PER_EF`].
-const SIGNS_TO_PER_EF: usize = 300;
+const SIGNS_TO_PER_EF: usize = 400;
 /// Admitted nodes spread over the slots that seed a walk of the admitted subgraph.
 const SEEDS: usize = 16;
 /// Slots sampled to estimate a filter's selectivity when it does not say.

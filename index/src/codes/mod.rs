@@ -126,8 +126,8 @@ pub(crate) struct Codes {
     calibration: Option<Calibration>,
     rows: Buckets,
     /// For `I8`: the sign bit of each component's code, `dim / 8` bytes a row (48 for
-    /// 384-d, against 384 for the code), which the sign pre-scan ranks by Hamming
-    /// distance (`exact.rs`).
+    /// 384-d, against 384 for the code), which the sign pre-scan ranks against the
+    /// query (`signs.rs`, `exact.rs`).
     signs: Buckets,
 }
 
@@ -265,9 +265,6 @@ impl Codes {
                 self.calibration
                     .unwrap_or(Calibration::UNIT)
                     .encode(q, &mut out.i8);
-                out.signs.clear();
-                out.signs.resize(q.len().div_ceil(8), 0);
-                pack_signs(&out.i8, &mut out.signs);
             }
             Quantization::F16 => {
                 out.f16.clear();
@@ -283,6 +280,7 @@ impl Codes {
 pub(crate) struct CodedQuery {
     pub(crate) i8: Vec<i8>,
     pub(crate) f16: Vec<f16>,
-    /// The sign bits of `i8` (see [`pack_signs`]).
-    pub(crate) signs: Vec<u8>,
+    /// `i8` as the sign pre-scan ranks rows against it, set by the scan itself
+    /// (encoding it for every walk cost about a tenth of the unfiltered speed).
+    pub(crate) signs: signs::SignQuery,
 }

@@ -1,13 +1,21 @@
 //! Sign bits of the `i8` codes: one bit per component (48 bytes a row at 384-d, against
 //! the code's 384), kept beside the codes ([`Codes::sign_row`]) so a filtered search can
-//! rank many matches by the Hamming distance of their bits to the query's and score
-//! only the closest by their codes (the sign pre-scan, `exact.rs`).
+//! rank many matches by them and score only the closest by their codes (the sign
+//! pre-scan, `exact.rs`).
 //!
-//! The distance is counted with the CPU's `popcnt` where it has one (checked once at
-//! run time): on minilm-mix-dev (100,000 × 384-d, `fletchdb-filter`, ef 64), calling
-//! simsimd's binary Hamming kernel once per row ranked 41,493 matches at 1,396 queries a
-//! second, the dispatch and the result passed through memory costing more than the
-//! 48 bytes themselves.
+//! A row is ranked against the query's own components, not the query's signs: the
+//! key is the sum of the query's components where the row's are negative, which falls
+//! as the product of the query with the row's signs grows (RaBitQ's asymmetric
+//! estimate, Gao and Long, SIGMOD 2024, without its rotation). The components are
+//! scaled to four bits (-8..=7) and kept as four bit planes, so a row costs four
+//! `and`s and `popcnt`s a word. On minilm-mix-dev (100,000 × 384-d, 200 queries,
+//! 8,486-41,493 matches; numpy, the true top 10 by cosine), the 90th percentile of
+//! how far down the ranking the last of a query's top 10 lay was 730-1,080 rows by the
+//! Hamming distance between the row's and the query's signs, 143-225 with four-bit
+//! components, 188-287 with three and 2,073-3,549 with two (129-212 unscaled).
+//!
+//! Where the CPU has AVX-512 with `vpopcntq` a row is counted in one register
+//! (checked once, at run time); else a word at a time, with `popcnt` where there is one.
 
 use super::Codes;
 
@@ -18,11 +26,17 @@ const AHEAD: usize = 32;
 /// rounds) this took 8,257-12,559 matches from 0.36-0.40 of the unfiltered speed to
 /// 0.39-0.44.
 const AHEAD_WORDS: usize = 2;
+/// Bit planes of the query's scaled components (two's complement, -8..=7).
+const PLANES: usize = 4;
+/// The largest magnitude of a scaled component.
+const SCALE: f32 = 7.0;
+/// Bytes of each plane, a multiple of one AVX-512 register.
+const LANE: usize = 64;
+/// Keys that fit a `u16` (the scan keeps one a row): a wider key is shifted right.
+const KEYS: usize = u16::MAX as usize;
 
 /// Packs the sign of each code into `out` (`code.len() / 8` bytes, rounded up), bit
-/// `i % 8` of byte `i / 8` set when `code[i]` is negative: the Hamming distance between
-/// two such rows counts the components whose signs differ, which grows with the angle
-/// between the vectors (for `L2`, between their offsets from the calibration's centre).
+/// `i % 8` of byte `i / 8` set when `code[i]` is negative.
 pub(crate) fn pack_signs(code: &[i8], out: &mut [u8]) {
     for (byte, chunk) in out.iter_mut().zip(code.chunks(8)) {
         *byte = chunk
@@ -32,80 +46,317 @@ pub(crate) fn pack_signs(code: &[i8], out: &mut [u8]) {
     }
 }
 
-/// Pushes onto `dist` the Hamming distance between `query` (packed by [`pack_signs`])
-/// and the sign bits of each of `slots`, in order, and counts each distance in
-/// `counts`, whose last entry stands for a slot with no row (its distance).
+/// A query as the sign pre-scan ranks rows against it: its `i8` code scaled to four
+/// bits a component and split into bit planes.
+///
+/// A row's key is `sum(q[i] for i where the row is negative) + 8 * dim` (never
+/// negative), shifted right by `shift` to fit a `u16`; smaller is closer. For cosine
+/// and inner product the sum falls as the dot product of the query with the row's
+/// signs grows; for `L2` the codes are offsets from the calibration's centre, so it
+/// ranks by direction from there.
+#[derive(Debug, Default)]
+pub(crate) struct SignQuery {
+    /// `PLANES` planes of `stride` bytes each: bit `i % 8` of byte `i / 8` of plane
+    /// `j` is bit `j` of component `i`'s scaled value.
+    planes: Vec<u8>,
+    stride: usize,
+    /// Bytes of sign bits a row.
+    bytes: usize,
+    /// `8 * dim`, added so that no key is negative.
+    offset: i64,
+    shift: u32,
+    /// Keys past the results' own within which rows are still scored.
+    margin: usize,
+}
+
+impl SignQuery {
+    /// Sets the query to `code`'s.
+    pub(crate) fn encode(&mut self, code: &[i8]) {
+        let dim = code.len();
+        self.bytes = dim.div_ceil(8);
+        self.stride = self.bytes.div_ceil(LANE) * LANE;
+        self.planes.clear();
+        self.planes.resize(PLANES * self.stride, 0);
+        self.offset = 8 * dim as i64;
+        self.shift = 0;
+        while (15 * dim) >> self.shift >= KEYS {
+            self.shift += 1;
+        }
+        let top = code.iter().map(|&c| i32::from(c).abs()).max().unwrap_or(0);
+        let mut squares = 0.0f64;
+        for (i, &c) in code.iter().enumerate() {
+            let v = if top == 0 {
+                0
+            } else {
+                (f32::from(c) * SCALE / top as f32).round() as i32
+            };
+            squares += f64::from(v * v);
+            let bits = (v & 0xf) as u8;
+            for j in 0..PLANES {
+                if bits & (1 << j) != 0 {
+                    if let Some(b) = self.planes.get_mut(j * self.stride + i / 8) {
+                        *b |= 1 << (i % 8);
+                    }
+                }
+            }
+        }
+        self.margin = ((MARGIN * squares.sqrt()).ceil() as usize).div_ceil(1 << self.shift);
+    }
+
+    /// Entries of a count of rows by key: every key, then one for a row that is
+    /// missing (its key, [`far`](Self::far)).
+    pub(crate) fn bins(&self) -> usize {
+        self.far() + 1
+    }
+
+    /// The key of a slot with no row: past every row's.
+    pub(crate) fn far(&self) -> usize {
+        ((15 * self.offset as usize / 8) >> self.shift) + 1
+    }
+
+    /// How far past the keys of a scan's results the scan keeps scoring rows.
+    pub(crate) fn margin(&self) -> usize {
+        self.margin
+    }
+
+    /// The key of `slot`'s row.
+    pub(crate) fn key_of(&self, codes: &Codes, slot: u32) -> usize {
+        Words(self).key(codes.sign_row(slot))
+    }
+
+    #[inline(always)]
+    fn bin(&self, sum: i64) -> usize {
+        ((sum + self.offset).max(0) as usize) >> self.shift
+    }
+
+    /// Word `w` of plane `j`.
+    #[inline(always)]
+    fn plane_word(&self, j: usize, w: usize) -> u64 {
+        word(self.planes.get(j * self.stride + w * 8..).unwrap_or(&[]))
+    }
+}
+
+/// How far past the results' keys the scan keeps scoring, as a multiple of the
+/// query's scaled length (`sqrt(sum(q[i]^2))`, the scale of a row's key).
+///
+/// On 12,000 clustered 64-d vectors whose query's own cluster has no matches
+/// (`core/tests/db/payload.rs`, 2,400 matches, ef 16, 4 × ef rows first), recall@10
+/// was 0.536 with no margin, 0.964 with 0.1 and 1.000 with 0.25 or 0.5. On
+/// minilm-mix-dev (`fletchdb-filter`, ef 64, 8,257-15,118 matches) 0.25 scored
+/// 394-676 rows a query, recall 1.000, and 0.5 scored 704-1,352 at 0.03-0.08 less of
+/// the unfiltered speed; with none (265 rows) recall was 0.989-1.000.
+const MARGIN: f64 = 0.25;
+
+/// The first 8 bytes of `c` as a little-endian word, zeros past its end.
+#[inline(always)]
+fn word(c: &[u8]) -> u64 {
+    match c.get(..8) {
+        Some(c) => u64::from_le_bytes(c.try_into().unwrap_or_default()),
+        None => {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(c) {
+                *d = *s;
+            }
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Ranks rows against a query.
+trait Key {
+    /// Bytes a row.
+    fn width(&self) -> usize;
+    /// `row`'s key (`width` bytes; any other length is the far key).
+    fn key(&self, row: &[u8]) -> usize;
+}
+
+/// A word at a time.
+struct Words<'a>(&'a SignQuery);
+
+impl Key for Words<'_> {
+    #[inline(always)]
+    fn width(&self) -> usize {
+        self.0.bytes
+    }
+
+    #[inline(always)]
+    fn key(&self, row: &[u8]) -> usize {
+        if row.len() != self.0.bytes {
+            return self.0.far();
+        }
+        let mut sum = 0i64;
+        for (w, c) in row.chunks(8).enumerate() {
+            let r = word(c);
+            let n = |j: usize| i64::from((r & self.0.plane_word(j, w)).count_ones());
+            sum += n(0) + 2 * n(1) + 4 * n(2) - 8 * n(3);
+        }
+        self.0.bin(sum)
+    }
+}
+
+/// A register of 64 bytes at a time, with AVX-512's `vpopcntq`. Built only where the
+/// CPU has it ([`rank_avx512`], [`rank_words_avx512`]).
+#[cfg(target_arch = "x86_64")]
+struct Wide<'a>(&'a SignQuery);
+
+#[cfg(target_arch = "x86_64")]
+impl Key for Wide<'_> {
+    #[inline(always)]
+    fn width(&self) -> usize {
+        self.0.bytes
+    }
+
+    #[inline(always)]
+    fn key(&self, row: &[u8]) -> usize {
+        use std::arch::x86_64::*;
+        let q = self.0;
+        if row.len() != q.bytes {
+            return q.far();
+        }
+        // SAFETY: a `Wide` exists only inside functions compiled for, and called on a
+        // CPU with, AVX-512F, BW and VPOPCNTDQ. The row is read with a byte mask that
+        // stops at its end (masked bytes are not read), the planes whole: each is
+        // `stride` bytes, a multiple of 64, and `start` is below `bytes <= stride`.
+        unsafe {
+            let mut acc = _mm512_setzero_si512();
+            let mut start = 0;
+            while start < row.len() {
+                let n = row.len() - start;
+                let mask = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+                let r = _mm512_maskz_loadu_epi8(mask, row.as_ptr().add(start).cast());
+                let plane = |j: usize| {
+                    _mm512_loadu_si512(q.planes.as_ptr().add(j * q.stride + start).cast())
+                };
+                let c0 = _mm512_popcnt_epi64(_mm512_and_si512(r, plane(0)));
+                let c1 = _mm512_popcnt_epi64(_mm512_and_si512(r, plane(1)));
+                let c2 = _mm512_popcnt_epi64(_mm512_and_si512(r, plane(2)));
+                let c3 = _mm512_popcnt_epi64(_mm512_and_si512(r, plane(3)));
+                let low = _mm512_add_epi64(c0, _mm512_slli_epi64::<1>(c1));
+                let high = _mm512_sub_epi64(_mm512_slli_epi64::<2>(c2), _mm512_slli_epi64::<3>(c3));
+                acc = _mm512_add_epi64(acc, _mm512_add_epi64(low, high));
+                start += 64;
+            }
+            q.bin(_mm512_reduce_add_epi64(acc))
+        }
+    }
+}
+
+/// True where [`Wide`] can run (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_wide() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+/// Pushes onto `dist` the key (see [`SignQuery`]) of each of `slots`' sign rows, in
+/// order, and counts each in `counts` (`query.bins()` long).
 pub(crate) fn rank(
     codes: &Codes,
-    query: &[u8],
+    query: &SignQuery,
     slots: &[u32],
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: `rank_popcnt` only differs from the code below in being compiled for
-        // `popcnt`, which the CPU has (checked just above).
-        return unsafe { rank_popcnt(codes, query, slots, dist, counts) };
+    {
+        if has_wide() {
+            // SAFETY: the CPU has what `rank_avx512` is compiled for (checked just
+            // above).
+            return unsafe { rank_avx512(codes, query, slots, dist, counts) };
+        }
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: as above, for `popcnt`.
+            return unsafe { rank_popcnt(codes, query, slots, dist, counts) };
+        }
     }
-    with_bits!(query, |b| rank_with(codes, &b, slots, dist, counts))
+    rank_with(codes, &Words(query), slots, dist, counts)
 }
 
 /// [`rank`] over the slots whose bits are set in `words` (bit `s % 64` of word `s / 64`
-/// for slot `s`), pushing each slot onto `slots` beside its distance: the rows are read
-/// in slot order, 64 slots' rows at a time from one place, with no list of slots
-/// built first.
+/// for slot `s`), pushing each slot onto `slots` beside its key: the rows are read in
+/// slot order, 64 slots' rows at a time from one place, with no list of slots built
+/// first.
 pub(crate) fn rank_words(
     codes: &Codes,
-    query: &[u8],
+    query: &SignQuery,
     words: &[u64],
     slots: &mut Vec<u32>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: as in `rank`, for `rank_words_popcnt`.
-        return unsafe { rank_words_popcnt(codes, query, words, slots, dist, counts) };
+    {
+        if has_wide() {
+            // SAFETY: as in `rank`, for `rank_words_avx512`.
+            return unsafe { rank_words_avx512(codes, query, words, slots, dist, counts) };
+        }
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: as in `rank`, for `rank_words_popcnt`.
+            return unsafe { rank_words_popcnt(codes, query, words, slots, dist, counts) };
+        }
     }
-    with_bits!(query, |b| rank_words_with(
-        codes, &b, words, slots, dist, counts
-    ))
+    rank_words_with(codes, &Words(query), words, slots, dist, counts)
 }
 
-/// [`rank`] compiled for `popcnt`.
+/// [`rank`] with [`Wide`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+unsafe fn rank_avx512(
+    codes: &Codes,
+    query: &SignQuery,
+    slots: &[u32],
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    rank_with(codes, &Wide(query), slots, dist, counts)
+}
+
+/// [`rank_words`] with [`Wide`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+unsafe fn rank_words_avx512(
+    codes: &Codes,
+    query: &SignQuery,
+    words: &[u64],
+    slots: &mut Vec<u32>,
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    rank_words_with(codes, &Wide(query), words, slots, dist, counts)
+}
+
+/// [`rank`] a word at a time, compiled for `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn rank_popcnt(
     codes: &Codes,
-    query: &[u8],
+    query: &SignQuery,
     slots: &[u32],
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    with_bits!(query, |b| rank_with(codes, &b, slots, dist, counts))
+    rank_with(codes, &Words(query), slots, dist, counts)
 }
 
-/// [`rank_words`] compiled for `popcnt`.
+/// [`rank_words`] a word at a time, compiled for `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn rank_words_popcnt(
     codes: &Codes,
-    query: &[u8],
+    query: &SignQuery,
     words: &[u64],
     slots: &mut Vec<u32>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    with_bits!(query, |b| rank_words_with(
-        codes, &b, words, slots, dist, counts
-    ))
+    rank_words_with(codes, &Words(query), words, slots, dist, counts)
 }
 
 #[inline(always)]
-fn rank_with<B: Bits>(
+fn rank_with<K: Key>(
     codes: &Codes,
-    query: &B,
+    query: &K,
     slots: &[u32],
     dist: &mut Vec<u16>,
     counts: &mut [usize],
@@ -117,14 +368,14 @@ fn rank_with<B: Bits>(
         if let Some(&ahead) = slots.get(i + AHEAD) {
             crate::prefetch::prefetch_slice(codes.sign_row(ahead));
         }
-        count(query, codes.sign_row(s), dist, counts);
+        count(query.key(codes.sign_row(s)), dist, counts);
     }
 }
 
 #[inline(always)]
-fn rank_words_with<B: Bits>(
+fn rank_words_with<K: Key>(
     codes: &Codes,
-    query: &B,
+    query: &K,
     words: &[u64],
     slots: &mut Vec<u32>,
     dist: &mut Vec<u16>,
@@ -153,186 +404,95 @@ fn rank_words_with<B: Bits>(
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let row = rows.get(b * width..(b + 1) * width).unwrap_or(&[]);
-            count(query, row, dist, counts);
+            count(query.key(row), dist, counts);
             slots.push(first + b as u32);
         }
     }
 }
 
-/// Pushes the distance from `query` to `row` onto `dist` and counts it; a row of
-/// another length (none) counts as the last entry of `counts`.
+/// Pushes `key` onto `dist` and counts it (a key past the counts, none, as the last).
 #[inline(always)]
-fn count<B: Bits>(query: &B, row: &[u8], dist: &mut Vec<u16>, counts: &mut [usize]) {
+fn count(key: usize, dist: &mut Vec<u16>, counts: &mut [usize]) {
     let Some(far) = counts.len().checked_sub(1) else {
         return;
     };
-    let d = if row.len() == query.width() {
-        (query.hamming(row) as usize).min(far)
-    } else {
-        far
-    };
+    let d = key.min(far);
     counts[d] += 1;
     dist.push(d as u16);
-}
-
-/// A query's sign bits, as rows are compared with them.
-trait Bits {
-    /// Bytes a row.
-    fn width(&self) -> usize;
-    /// The number of bits in which `row` (`width` bytes) differs from the query.
-    fn hamming(&self, row: &[u8]) -> u32;
-}
-
-/// A query of `W` whole words, kept in registers across the rows rather than read
-/// again for each, and a row counted in `W` unrolled steps: on minilm-mix-dev (384-d,
-/// six words, ef 64, two interleaved rounds) this took the sign pre-scan of
-/// 8,257-12,559 matches from 0.37-0.40 of the unfiltered speed to 0.43-0.45, and of
-/// 15,118 from 0.30 to 0.32.
-struct Words<const W: usize>([u64; W]);
-
-impl<const W: usize> Bits for Words<W> {
-    #[inline(always)]
-    fn width(&self) -> usize {
-        W * 8
-    }
-
-    #[inline(always)]
-    fn hamming(&self, row: &[u8]) -> u32 {
-        let Some(row) = row.get(..W * 8) else {
-            return 0;
-        };
-        let mut d = 0;
-        for (q, c) in self.0.iter().zip(row.chunks_exact(8)) {
-            d += (q ^ u64::from_le_bytes(c.try_into().unwrap_or_default())).count_ones();
-        }
-        d
-    }
-}
-
-/// A query of any width.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bits for Bytes<'_> {
-    #[inline(always)]
-    fn width(&self) -> usize {
-        self.0.len()
-    }
-
-    #[inline(always)]
-    fn hamming(&self, row: &[u8]) -> u32 {
-        hamming(self.0, row)
-    }
-}
-
-/// Evaluates `$body` with `$b` bound to `$query`'s bits as [`Bits`]: [`Words`] for
-/// the common widths (128, 384, 768, 1,024 and 1,536 components), else [`Bytes`].
-macro_rules! with_bits {
-    ($query:expr, |$b:ident| $body:expr) => {{
-        let q: &[u8] = $query;
-        let word = |i: usize| {
-            q.get(i * 8..i * 8 + 8)
-                .and_then(|c| c.try_into().ok())
-                .map_or(0, u64::from_le_bytes)
-        };
-        match q.len() {
-            16 => {
-                let $b = Words::<2>(std::array::from_fn(word));
-                $body
-            }
-            48 => {
-                let $b = Words::<6>(std::array::from_fn(word));
-                $body
-            }
-            96 => {
-                let $b = Words::<12>(std::array::from_fn(word));
-                $body
-            }
-            128 => {
-                let $b = Words::<16>(std::array::from_fn(word));
-                $body
-            }
-            192 => {
-                let $b = Words::<24>(std::array::from_fn(word));
-                $body
-            }
-            _ => {
-                let $b = Bytes(q);
-                $body
-            }
-        }
-    }};
-}
-use with_bits;
-
-/// How far past the sign distances of a scan's results the scan keeps scoring rows
-/// (`Hnsw::sign_scan`): a quarter of the square root of the bits, the scale on which
-/// the distance between independent rows varies (2 bits at 64-d, 5 at 384-d).
-///
-/// Measured on 12,000 clustered 64-d vectors where the query's own cluster had no
-/// matches (`core/tests/db/payload.rs`, 2,400 matches, ef 16), recall@10 was 0.762
-/// with no second look, 0.982 with 1 bit, 0.996 with 2 and 1.000 with 4; on
-/// minilm-mix-dev (384-d, 8,257-15,118 matches, ef 64) 0.988-0.999 with none,
-/// 0.996-1.000 with 4 and 1.000 with 8 or 16, each step slower.
-pub(crate) fn margin(bits: usize) -> usize {
-    ((bits as f64).sqrt() / 4.0).ceil() as usize
-}
-
-/// The Hamming distance between `query` and `slot`'s sign bits; one more than any
-/// row's (`query` has 8 bits a byte) for a slot with no row.
-pub(crate) fn distance(codes: &Codes, query: &[u8], slot: u32) -> usize {
-    let row = codes.sign_row(slot);
-    if row.len() == query.len() {
-        hamming(query, row) as usize
-    } else {
-        query.len() * 8 + 1
-    }
-}
-
-/// The number of bits that differ between `a` and `b` (of equal length).
-#[inline(always)]
-fn hamming(a: &[u8], b: &[u8]) -> u32 {
-    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    let mut d = 0;
-    for (p, q) in (&mut x).zip(&mut y) {
-        d += (word(p) ^ word(q)).count_ones();
-    }
-    for (p, q) in x.remainder().iter().zip(y.remainder()) {
-        d += (p ^ q).count_ones();
-    }
-    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn hamming_counts_differing_bits() {
-        let a = [0xffu8; 13];
-        let mut b = [0xffu8; 13];
-        b[0] = 0xfe;
-        b[9] = 0x0f;
-        b[12] = 0x00;
-        assert_eq!(hamming(&a, &b), 1 + 4 + 8);
-        assert_eq!(hamming(&a, &a), 0);
-    }
-
-    #[test]
-    fn whole_words_count_as_bytes_do() {
-        // Every specialised width and two others, rows of pseudo-random bits.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut byte = || {
+    /// Pseudo-random bytes.
+    fn bytes(seed: u64) -> impl FnMut() -> u8 {
+        let mut x = seed | 1;
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
-        };
-        for width in [1, 8, 16, 40, 48, 96, 128, 192] {
-            let query: Vec<u8> = (0..width).map(|_| byte()).collect();
-            let row: Vec<u8> = (0..width).map(|_| byte()).collect();
-            let got = with_bits!(&query, |b| (b.width(), b.hamming(&row)));
-            assert_eq!(got, (width, hamming(&query, &row)), "width {width}");
+        }
+    }
+
+    /// A row's key by its definition: the query's scaled components summed where the
+    /// row's sign bit is set, plus `8 * dim`, shifted.
+    fn oracle(code: &[i8], row: &[u8], q: &SignQuery) -> usize {
+        let top = code.iter().map(|&c| i32::from(c).abs()).max().unwrap_or(0);
+        let sum: i64 = code
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| row[i / 8] & (1 << (i % 8)) != 0)
+            .map(|(_, &c)| (f32::from(c) * 7.0 / top as f32).round() as i64)
+            .sum();
+        ((sum + 8 * code.len() as i64) as usize) >> q.shift
+    }
+
+    #[test]
+    fn keys_sum_the_query_where_the_row_is_negative() {
+        let mut next = bytes(0x9e37_79b9_7f4a_7c15);
+        for dim in [1usize, 7, 64, 100, 384, 520, 768, 5000] {
+            let code: Vec<i8> = (0..dim).map(|_| next() as i8).collect();
+            let mut q = SignQuery::default();
+            q.encode(&code);
+            assert!(q.far() < KEYS, "dim {dim}: keys fit a u16");
+            for _ in 0..4 {
+                let signs: Vec<i8> = (0..dim).map(|_| next() as i8).collect();
+                let mut row = vec![0u8; dim.div_ceil(8)];
+                pack_signs(&signs, &mut row);
+                let want = oracle(&code, &row, &q);
+                assert!(want < q.far(), "dim {dim}");
+                assert_eq!(Words(&q).key(&row), want, "dim {dim}, a word at a time");
+                #[cfg(target_arch = "x86_64")]
+                if has_wide() {
+                    // SAFETY: the CPU has what `wide_key` is compiled for.
+                    assert_eq!(unsafe { wide_key(&q, &row) }, want, "dim {dim}, AVX-512");
+                }
+            }
+            assert_eq!(Words(&q).key(&[]), q.far(), "a missing row is far");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+    unsafe fn wide_key(q: &SignQuery, row: &[u8]) -> usize {
+        Wide(q).key(row)
+    }
+
+    #[test]
+    fn the_query_itself_ranks_first() {
+        // A row with the query's own signs has the smallest key any row can have.
+        let mut next = bytes(7);
+        let code: Vec<i8> = (0..384).map(|_| next() as i8).collect();
+        let mut q = SignQuery::default();
+        q.encode(&code);
+        let mut own = vec![0u8; 48];
+        pack_signs(&code, &mut own);
+        let best = Words(&q).key(&own);
+        for _ in 0..100 {
+            let other: Vec<u8> = (0..48).map(|_| next()).collect();
+            assert!(Words(&q).key(&other) >= best);
         }
     }
 
