@@ -139,8 +139,13 @@ impl Codes {
             dim,
             calibration,
             rows: Buckets::new(dim * kind.bytes_per_component()),
-            signs: Buckets::new(dim.div_ceil(8)),
+            signs: Buckets::new(signs::stride(dim.div_ceil(8))),
         }
+    }
+
+    /// Bytes from one slot's sign bits to the next in [`sign_rows`](Self::sign_rows).
+    pub(crate) fn sign_stride(&self) -> usize {
+        signs::stride(self.dim.div_ceil(8))
     }
 
     pub(crate) fn kind(&self) -> Quantization {
@@ -229,15 +234,15 @@ impl Codes {
         }
     }
 
-    /// The sign bits of the `n` slots from `first` on, back to back (`dim / 8` bytes
-    /// each), if they lie in one bucket (64 from a multiple of 64 do); else empty.
+    /// The sign bits of the `n` slots from `first` on, [`sign_stride`](Self::sign_stride)
+    /// bytes apart, if they lie in one bucket (64 from a multiple of 64 do); else empty.
     #[inline(always)]
     pub(crate) fn sign_rows(&self, first: u32, n: usize) -> &[u8] {
         match self.signs.run(first as usize, n) {
             // SAFETY: as in `sign_row`, for `n` consecutive rows inside one live bucket
             // (`run` checks that they share it).
             Some(p) if self.kind == Quantization::I8 => unsafe {
-                std::slice::from_raw_parts(p, n * self.dim.div_ceil(8))
+                std::slice::from_raw_parts(p, n * self.sign_stride())
             },
             _ => &[],
         }
