@@ -34,6 +34,7 @@
 
 use crossbeam_epoch as epoch;
 
+use crate::codes::signs::Rows;
 use crate::distance::Kernel;
 use crate::filter::Filter;
 use crate::hnsw::Hnsw;
@@ -138,11 +139,15 @@ impl<V: VectorSource> Hnsw<V> {
             let bound = self.slot_bound().div_ceil(64).min(admitted.len());
             words.clear();
             words.extend((0..bound).map(|w| admitted[w] & view.live_bits(w)));
-            crate::codes::signs::rank_words(codes, signs, words, fresh, ranked, counts);
+            let rows = Rows::Set {
+                words,
+                slots: fresh,
+            };
+            crate::codes::signs::rank(codes, signs, rows, ranked, counts);
         } else {
             // The matches first, then their sign bits in the order listed.
             self.for_each_live_batch(&mut view, filter, |batch| fresh.extend_from_slice(batch));
-            crate::codes::signs::rank(codes, signs, fresh, ranked, counts);
+            crate::codes::signs::rank(codes, signs, Rows::Listed(fresh), ranked, counts);
         }
         let mut bound = 0;
         let mut below = 0;

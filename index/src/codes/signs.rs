@@ -262,12 +262,25 @@ fn has_wide() -> bool {
         && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
 }
 
-/// Pushes onto `dist` the key (see [`SignQuery`]) of each of `slots`' sign rows, in
-/// order, and counts each in `counts` (`query.bins()` long).
+/// The rows a scan ranks.
+pub(crate) enum Rows<'a> {
+    /// These slots', in this order.
+    Listed(&'a [u32]),
+    /// The slots whose bits are set in `words` (bit `s % 64` of word `s / 64` for slot
+    /// `s`), each pushed onto `slots` as it is ranked: the rows are read in slot order,
+    /// 64 slots' rows at a time from one place, with no list of slots built first.
+    Set {
+        words: &'a [u64],
+        slots: &'a mut Vec<u32>,
+    },
+}
+
+/// Pushes onto `dist` the key (see [`SignQuery`]) of each of `rows`, in order, and
+/// counts each in `counts` (`query.bins()` long).
 pub(crate) fn rank(
     codes: &Codes,
     query: &SignQuery,
-    slots: &[u32],
+    rows: Rows<'_>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
@@ -276,40 +289,14 @@ pub(crate) fn rank(
         if has_wide() {
             // SAFETY: the CPU has what `rank_avx512` is compiled for (checked just
             // above).
-            return unsafe { rank_avx512(codes, query, slots, dist, counts) };
+            return unsafe { rank_avx512(codes, query, rows, dist, counts) };
         }
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: as above, for `popcnt`.
-            return unsafe { rank_popcnt(codes, query, slots, dist, counts) };
+            return unsafe { rank_popcnt(codes, query, rows, dist, counts) };
         }
     }
-    rank_with(codes, &Words(query), slots, dist, counts)
-}
-
-/// [`rank`] over the slots whose bits are set in `words` (bit `s % 64` of word `s / 64`
-/// for slot `s`), pushing each slot onto `slots` beside its key: the rows are read in
-/// slot order, 64 slots' rows at a time from one place, with no list of slots built
-/// first.
-pub(crate) fn rank_words(
-    codes: &Codes,
-    query: &SignQuery,
-    words: &[u64],
-    slots: &mut Vec<u32>,
-    dist: &mut Vec<u16>,
-    counts: &mut [usize],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_wide() {
-            // SAFETY: as in `rank`, for `rank_words_avx512`.
-            return unsafe { rank_words_avx512(codes, query, words, slots, dist, counts) };
-        }
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            // SAFETY: as in `rank`, for `rank_words_popcnt`.
-            return unsafe { rank_words_popcnt(codes, query, words, slots, dist, counts) };
-        }
-    }
-    rank_words_with(codes, &Words(query), words, slots, dist, counts)
+    rank_with(codes, &Words(query), rows, dist, counts)
 }
 
 /// [`rank`] with [`Wide`].
@@ -318,25 +305,11 @@ pub(crate) fn rank_words(
 unsafe fn rank_avx512(
     codes: &Codes,
     query: &SignQuery,
-    slots: &[u32],
+    rows: Rows<'_>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    rank_with(codes, &Wide(query), slots, dist, counts)
-}
-
-/// [`rank_words`] with [`Wide`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
-unsafe fn rank_words_avx512(
-    codes: &Codes,
-    query: &SignQuery,
-    words: &[u64],
-    slots: &mut Vec<u32>,
-    dist: &mut Vec<u16>,
-    counts: &mut [usize],
-) {
-    rank_words_with(codes, &Wide(query), words, slots, dist, counts)
+    rank_with(codes, &Wide(query), rows, dist, counts)
 }
 
 /// [`rank`] a word at a time, compiled for `popcnt`.
@@ -345,29 +318,29 @@ unsafe fn rank_words_avx512(
 unsafe fn rank_popcnt(
     codes: &Codes,
     query: &SignQuery,
-    slots: &[u32],
+    rows: Rows<'_>,
     dist: &mut Vec<u16>,
     counts: &mut [usize],
 ) {
-    rank_with(codes, &Words(query), slots, dist, counts)
-}
-
-/// [`rank_words`] a word at a time, compiled for `popcnt`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-unsafe fn rank_words_popcnt(
-    codes: &Codes,
-    query: &SignQuery,
-    words: &[u64],
-    slots: &mut Vec<u32>,
-    dist: &mut Vec<u16>,
-    counts: &mut [usize],
-) {
-    rank_words_with(codes, &Words(query), words, slots, dist, counts)
+    rank_with(codes, &Words(query), rows, dist, counts)
 }
 
 #[inline(always)]
 fn rank_with<K: Key>(
+    codes: &Codes,
+    query: &K,
+    rows: Rows<'_>,
+    dist: &mut Vec<u16>,
+    counts: &mut [usize],
+) {
+    match rows {
+        Rows::Listed(slots) => rank_listed(codes, query, slots, dist, counts),
+        Rows::Set { words, slots } => rank_set(codes, query, words, slots, dist, counts),
+    }
+}
+
+#[inline(always)]
+fn rank_listed<K: Key>(
     codes: &Codes,
     query: &K,
     slots: &[u32],
@@ -386,7 +359,7 @@ fn rank_with<K: Key>(
 }
 
 #[inline(always)]
-fn rank_words_with<K: Key>(
+fn rank_set<K: Key>(
     codes: &Codes,
     query: &K,
     words: &[u64],
