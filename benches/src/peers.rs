@@ -9,7 +9,15 @@ use std::process::Command;
 
 use fletchdb::Metric;
 
-use crate::report::{read_csv, Row};
+use crate::report::{read_csv, write_csv, Row};
+
+/// Runs the script `argv[2]` with the arguments after it as `__main__`, then writes
+/// the process's peak resident memory in KiB (Linux's `ru_maxrss`) to `argv[1]`.
+const PEAK_RSS: &str = "import resource, runpy, sys\n\
+out, script = sys.argv[1], sys.argv[2]\n\
+sys.argv = sys.argv[2:]\n\
+try:\n    runpy.run_path(script, run_name='__main__')\n\
+finally:\n    open(out, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n";
 
 /// Where the peers' runner lives and which virtualenv runs it.
 #[derive(Debug, Clone)]
@@ -108,30 +116,55 @@ impl Peers {
     }
 
     /// Runs the peers on `PREFIX_{base,query}.fvecs` and `PREFIX_groundtruth.ivecs`,
-    /// their output going to this process's stdout, their rows to `csv`; returns the
-    /// rows.
+    /// each library (and compact mode) in a process of its own so that its peak
+    /// resident memory is its own, their output going to this process's stdout, their
+    /// rows to `csv`; returns the rows and each library's peak RSS in bytes (the data
+    /// set it loaded included).
     ///
     /// # Errors
     /// When the runner fails or its CSV cannot be read.
-    pub fn run(&self, prefix: &Path, p: &PeerRun<'_>, csv: &Path) -> io::Result<Vec<Row>> {
+    pub fn run(
+        &self,
+        prefix: &Path,
+        p: &PeerRun<'_>,
+        csv: &Path,
+    ) -> io::Result<(Vec<Row>, Vec<(String, u64)>)> {
         let script = self.shared.join("peers").join("run_peers.py");
         let efs: Vec<String> = p.efs.iter().map(usize::to_string).collect();
-        let mut args: Vec<OsString> = vec![prefix.into()];
-        for (flag, value) in [
-            ("--metric", p.metric.name().to_string()),
-            ("--m", p.m.to_string()),
-            ("--ef-construction", p.ef_construction.to_string()),
-            ("--efs", efs.join(",")),
-            ("--threads", p.threads.to_string()),
-            ("--build-threads", p.build_threads.to_string()),
-            ("--k", p.k.to_string()),
-            ("--libs", p.libs.to_string()),
-        ] {
-            args.extend([flag.into(), value.into()]);
+        let (mut rows, mut memory) = (Vec::new(), Vec::new());
+        for lib in p.libs.split(',').filter(|l| !l.is_empty()) {
+            let lib_csv = csv.with_extension(format!("{lib}.csv"));
+            let rss_file = csv.with_extension(format!("{lib}.rss"));
+            let mut args: Vec<OsString> = vec!["-c".into(), PEAK_RSS.into()];
+            args.extend([rss_file.clone().into_os_string(), script.clone().into()]);
+            args.push(prefix.into());
+            for (flag, value) in [
+                ("--metric", p.metric.name().to_string()),
+                ("--m", p.m.to_string()),
+                ("--ef-construction", p.ef_construction.to_string()),
+                ("--efs", efs.join(",")),
+                ("--threads", p.threads.to_string()),
+                ("--build-threads", p.build_threads.to_string()),
+                ("--k", p.k.to_string()),
+                ("--libs", lib.to_string()),
+            ] {
+                args.extend([flag.into(), value.into()]);
+            }
+            args.extend(["--csv".into(), lib_csv.clone().into()]);
+            self.python_with(&args)?;
+            // A library that is not installed is skipped by the runner, which then
+            // writes no rows.
+            if let Ok(found) = read_csv(&lib_csv) {
+                rows.extend(found);
+            }
+            let kib: u64 = std::fs::read_to_string(&rss_file)?
+                .trim()
+                .parse()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))?;
+            memory.push((lib.to_string(), kib * 1024));
         }
-        args.extend(["--csv".into(), csv.into()]);
-        self.run_script(&script, &args)?;
-        read_csv(csv)
+        write_csv(csv, &rows)?;
+        Ok((rows, memory))
     }
 
     /// Runs the Python script `script` with `args` in the virtualenv (see
@@ -141,14 +174,21 @@ impl Peers {
     /// # Errors
     /// When Python cannot be started or the script fails.
     pub fn run_script(&self, script: &Path, args: &[OsString]) -> io::Result<()> {
-        let status = Command::new(self.python())
-            .arg(script)
-            .args(args)
-            .status()?;
+        let mut all: Vec<OsString> = vec![script.into()];
+        all.extend(args.iter().cloned());
+        self.python_with(&all)
+    }
+
+    /// Runs the virtualenv's Python with `args`.
+    fn python_with(&self, args: &[OsString]) -> io::Result<()> {
+        let status = Command::new(self.python()).args(args).status()?;
         if !status.success() {
             return Err(io::Error::other(format!(
-                "{} failed: {status}",
-                script.display()
+                "python {} failed: {status}",
+                args.iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )));
         }
         Ok(())

@@ -19,7 +19,8 @@
 //! with `--cold-open` also after dropping the page cache, which needs root), then
 //! sweeps `ef` with one search thread (a plain loop of `Collection::search`) and with
 //! all threads (`search_batch`), the median of three passes per point. With `--peers`
-//! it then runs `../shared/peers/run_peers.py` on the same files for each thread count.
+//! it then runs `../shared/peers/run_peers.py` on the same files for each thread count,
+//! each library in a process of its own, whose peak resident memory it reports.
 //! It prints markdown tables and writes `OUT/NAME.csv`, `OUT/NAME.md` and
 //! `OUT/NAME.png` (QPS against recall).
 
@@ -428,8 +429,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         ));
     }
 
-    // Peers.
+    // Peers, and each one's peak RSS in its first run.
     std::fs::create_dir_all(&args.out)?;
+    let mut peer_memory: Vec<(String, u64)> = Vec::new();
     if args.peers {
         let peers = args.peer_args.peers();
         peers.ensure_installed()?;
@@ -446,7 +448,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 libs: &args.peer_libs,
             };
             println!("## peers, {t} search thread(s)");
-            rows.extend(peers.run(&peer_prefix, &run, &csv)?);
+            let (found, memory) = peers.run(&peer_prefix, &run, &csv)?;
+            rows.extend(found);
+            if peer_memory.is_empty() {
+                peer_memory = memory;
+            }
         }
     }
 
@@ -490,6 +496,28 @@ fn main() -> Result<(), Box<dyn Error>> {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    if !peer_memory.is_empty() {
+        let _ = write!(
+            md,
+            "\nThe peers, each library in a process of its own (its first run; nothing on disk: \
+             they keep the index in memory unless saved):\n\n\
+             | library | peak RSS MiB | bytes a vector |\n| --- | ---: | ---: |\n"
+        );
+        for (lib, bytes) in &peer_memory {
+            let _ = writeln!(
+                md,
+                "| {lib} | {:.0} | {:.0} |",
+                *bytes as f64 / (1 << 20) as f64,
+                *bytes as f64 / n as f64
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nA peer's peak includes its Python interpreter and libraries and the data set it loaded ({:.0} MiB of base vectors as \
+             `float32`), as FletchDB's peak while building does.",
+            (n * dim * 4) as f64 / (1 << 20) as f64
+        );
+    }
     let command: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(
         md,
