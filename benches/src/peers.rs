@@ -52,6 +52,15 @@ impl PeerArgs {
     }
 }
 
+/// One peer library's peak resident memory in its run.
+#[derive(Debug, Clone)]
+pub struct PeakRss {
+    /// The library (and compact mode), as `--libs` names it.
+    pub lib: String,
+    /// Peak resident bytes of its process.
+    pub bytes: u64,
+}
+
 /// The parameters of one peers run.
 #[derive(Debug, Clone)]
 pub struct PeerRun<'a> {
@@ -128,7 +137,7 @@ impl Peers {
         prefix: &Path,
         p: &PeerRun<'_>,
         csv: &Path,
-    ) -> io::Result<(Vec<Row>, Vec<(String, u64)>)> {
+    ) -> io::Result<(Vec<Row>, Vec<PeakRss>)> {
         let script = self.shared.join("peers").join("run_peers.py");
         let efs: Vec<String> = p.efs.iter().map(usize::to_string).collect();
         let (mut rows, mut memory) = (Vec::new(), Vec::new());
@@ -161,7 +170,10 @@ impl Peers {
                 .trim()
                 .parse()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))?;
-            memory.push((lib.to_string(), kib * 1024));
+            memory.push(PeakRss {
+                lib: lib.to_string(),
+                bytes: kib * 1024,
+            });
         }
         write_csv(csv, &rows)?;
         Ok((rows, memory))

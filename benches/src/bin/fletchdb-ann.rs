@@ -37,7 +37,7 @@ use fletchdb_benches::data::{
 };
 use fletchdb_benches::harness::{db_dir, progress_bar};
 use fletchdb_benches::measure::{self, mib};
-use fletchdb_benches::peers::{PeerArgs, PeerRun};
+use fletchdb_benches::peers::{PeakRss, PeerArgs, PeerRun};
 use fletchdb_benches::report::{self, Row};
 use fletchdb_benches::texmex::Matrix;
 
@@ -431,7 +431,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Peers, and each one's peak RSS in its first run.
     std::fs::create_dir_all(&args.out)?;
-    let mut peer_memory: Vec<(String, u64)> = Vec::new();
+    let mut peer_memory: Vec<PeakRss> = Vec::new();
     if args.peers {
         let peers = args.peer_args.peers();
         peers.ensure_installed()?;
@@ -503,7 +503,7 @@ fn main() -> Result<(), Box<dyn Error>> {
              they keep the index in memory unless saved):\n\n\
              | library | peak RSS MiB | bytes a vector |\n| --- | ---: | ---: |\n"
         );
-        for (lib, bytes) in &peer_memory {
+        for PeakRss { lib, bytes } in &peer_memory {
             let _ = writeln!(
                 md,
                 "| {lib} | {:.0} | {:.0} |",
