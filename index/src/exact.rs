@@ -10,8 +10,8 @@
 //! was scanned).
 //!
 //! Past a few thousand matches the codes cost more than the walk; there the sign
-//! pre-scan ([`Hnsw::sign_scan`]) ranks the matches by one sign bit per component (48
-//! bytes a row against `i8`'s 384) against the query's components at four bits
+//! pre-scan ([`Hnsw::sign_scan`]) ranks the matches by one sign bit per component (a
+//! 64-byte row at 384-d against `i8`'s 384) against the query's components at four bits
 //! (`codes/signs.rs`), and scores by their codes only the `SIGN_CANDIDATES_PER_EF ×
 //! ef` first, then, while the results' own keys come within a margin of the cut, the
 //! rows up to that key plus the margin (`signs.rs`'s `MARGIN`): where the bits do not

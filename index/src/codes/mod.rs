@@ -126,7 +126,7 @@ pub(crate) struct Codes {
     calibration: Option<Calibration>,
     rows: Buckets,
     /// For `I8`: the sign bit of each component's code, `dim / 8` bytes a row (48 for
-    /// 384-d, against 384 for the code), which the sign pre-scan ranks against the
+    /// 384-d, against 384 for the code) in rows of `signs::stride` bytes (64), which the sign pre-scan ranks against the
     /// query (`signs.rs`, `exact.rs`).
     signs: Buckets,
 }

@@ -1,5 +1,5 @@
-//! Sign bits of the `i8` codes: one bit per component (48 bytes a row at 384-d, against
-//! the code's 384), kept beside the codes ([`Codes::sign_row`]) so a filtered search can
+//! Sign bits of the `i8` codes: one bit per component (48 bytes a row at 384-d, padded to
+//! 64 by `stride`, against the code's 384), kept beside the codes ([`Codes::sign_row`]) so a filtered search can
 //! rank many matches by them and score only the closest by their codes (the sign
 //! pre-scan, `exact.rs`).
 //!
