@@ -1,6 +1,7 @@
 //! The background thread: it takes a checkpoint whenever one is due (by log size or by
 //! time, see [`Checkpoints::due`](crate::checkpoint::Checkpoints)), and after an open
-//! links the replayed vectors into their graphs a chunk at a time (`unlinked.rs`).
+//! encodes the collections' compact codes (`Hnsw::start_codes`) and links the replayed
+//! vectors into their graphs a chunk at a time (`unlinked.rs`).
 //!
 //! It holds the database only weakly, upgrading for one round at a time, and the
 //! database stops and joins it before closing: so the thread never owns the last
@@ -37,9 +38,12 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name("fletchdb-checkpoint".into())
             .spawn(move || {
-                let mut wait = poll;
+                // The first round at once: an open may have left compact codes to
+                // encode and replayed vectors to link.
+                let mut wait = Duration::ZERO;
                 while !signal.wait(wait) {
                     let Some(db) = db.upgrade() else { return };
+                    db.start_codes();
                     // Straight on while replayed vectors wait for their graph.
                     wait = if db.link_round() {
                         Duration::ZERO

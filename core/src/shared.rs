@@ -269,6 +269,20 @@ impl Shared {
     /// The background thread's linking step: one chunk of one collection's replayed
     /// vectors into its graph. Returns true if more wait. A failure is logged and kept
     /// for [`health`](Self::health); the chunk is retried at the next step.
+    /// Starts the compact codes that an open left to the background thread
+    /// (`recovery.rs`), one collection at a time, each with its writers held off while
+    /// its graph's slots are encoded.
+    pub(crate) fn start_codes(&self) {
+        if self.check_open().is_err() {
+            return;
+        }
+        for c in self.all_collections() {
+            if !c.dropped.load(Ordering::Acquire) {
+                c.index.start_codes();
+            }
+        }
+    }
+
     pub(crate) fn link_round(&self) -> bool {
         if self.check_open().is_err() {
             return false;

@@ -31,6 +31,11 @@ pub struct CollectionStats {
     pub free_slots: usize,
     /// Slots the vector store has handed out: live, tombstoned and free.
     pub slots: usize,
+    /// Bytes of memory the compact traversal codes hold (see
+    /// [`Quantization`](crate::Quantization)): 0 without them, before an `i8`
+    /// collection has fitted its calibration, and after an open until the background
+    /// thread has encoded them (searches walk the `f32` vectors meanwhile).
+    pub code_bytes: usize,
     /// Bytes of the collection's vector segment files.
     pub vector_bytes: u64,
     /// Bytes of the collection's graph files.
@@ -96,6 +101,7 @@ impl Collection {
             tombstones: c.index.deleted_len(),
             free_slots: c.free.len(),
             slots: c.store().len(),
+            code_bytes: c.index.codes_bytes(),
             vector_bytes,
             graph_bytes,
             other_bytes,

@@ -96,6 +96,7 @@ class _Stats(TypedDict):
     tombstones: int
     free_slots: int
     slots: int
+    code_bytes: int
     vector_bytes: int
     graph_bytes: int
     other_bytes: int

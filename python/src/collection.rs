@@ -444,7 +444,9 @@ impl PyCollection {
     /// in the graph: searched exactly until the background thread links them),
     /// `tombstones` (deleted or replaced
     /// vectors the next checkpoint heals the graph around), `free_slots` (freed, taken by
-    /// new vectors before the store grows), `slots`, `vector_bytes`, `graph_bytes`,
+    /// new vectors before the store grows), `slots`, `code_bytes` (memory of the compact
+    /// traversal codes; 0 right after an open until the background thread has encoded
+    /// them), `vector_bytes`, `graph_bytes`,
     /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
     /// database's log), `last_checkpoint_lsn` and `last_checkpoint_at` (seconds since the
     /// Unix epoch, or None), and `last_compaction_at` (this collection's last compaction
@@ -459,6 +461,7 @@ impl PyCollection {
         d.set_item("tombstones", s.tombstones)?;
         d.set_item("free_slots", s.free_slots)?;
         d.set_item("slots", s.slots)?;
+        d.set_item("code_bytes", s.code_bytes)?;
         d.set_item("vector_bytes", s.vector_bytes)?;
         d.set_item("graph_bytes", s.graph_bytes)?;
         d.set_item("other_bytes", s.other_bytes)?;

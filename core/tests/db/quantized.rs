@@ -3,6 +3,7 @@
 //! kept scale, and searches agree with an exact oracle.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use fletchdb::{CollectionConfig, Database, Metric, Options, Quantization, SearchOptions};
 
@@ -62,6 +63,10 @@ fn quantization_and_its_scale_survive_reopen_and_replay() {
         let db = Database::open(dir.path(), Options::default()).unwrap();
         let c = db.collection("c").unwrap();
         assert_eq!(c.config().quantization, q);
+        // Searchable at once, while the background thread may still be encoding the
+        // codes (the walks score the f32 vectors until then).
+        check_against(&c, &model, metric, 10);
+        wait_for_codes(&c);
         // The same graph, codes and scale: the same answers.
         assert_eq!(
             c.search(&probe, 10, &SearchOptions::default()).unwrap(),
@@ -70,6 +75,58 @@ fn quantization_and_its_scale_survive_reopen_and_replay() {
         check_against(&c, &model, metric, 10);
         let r = recall(&c, &model, metric);
         assert!(r >= 0.95, "{q:?} {metric:?} reopened: recall {r}");
+    }
+}
+
+/// Waits (up to 30 s) until the background thread has encoded `c`'s codes.
+fn wait_for_codes(c: &fletchdb::Collection) {
+    let t = Instant::now();
+    while c.stats().unwrap().code_bytes == 0 {
+        assert!(t.elapsed() < Duration::from_secs(30), "no codes after 30 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn an_open_leaves_the_codes_to_the_background_thread_unless_linking_is_off() {
+    for background_linking in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let metric = Metric::L2;
+        let mut model = BTreeMap::new();
+        {
+            let db = Database::open(dir.path(), Options::default()).unwrap();
+            let c = db
+                .create_collection("c", config(Quantization::I8, metric))
+                .unwrap();
+            let ids: Vec<u64> = (0..3_000).collect();
+            let flat: Vec<f32> = ids.iter().flat_map(|&id| vector(id, 0, DIM)).collect();
+            c.insert_batch(&ids, &flat).unwrap();
+            for &id in &ids {
+                model.insert(id, vector(id, 0, DIM));
+            }
+            assert!(c.stats().unwrap().code_bytes > 0);
+        }
+        let options = Options {
+            background_linking,
+            ..Options::default()
+        };
+        let db = Database::open(dir.path(), options).unwrap();
+        let c = db.collection("c").unwrap();
+        if !background_linking {
+            // Encoded before the open returned.
+            assert!(c.stats().unwrap().code_bytes > 0);
+        }
+        // Exact answers either way, then with the codes, and writes go on.
+        check_against(&c, &model, metric, 10);
+        c.insert(5_000, &vector(5_000, 0, DIM)).unwrap();
+        model.insert(5_000, vector(5_000, 0, DIM));
+        wait_for_codes(&c);
+        check_against(&c, &model, metric, 10);
+        let r = recall(&c, &model, metric);
+        assert!(
+            r >= 0.95,
+            "background linking {background_linking}: recall {r}"
+        );
     }
 }
 
