@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p fletchdb --example db_bench -- build PATH N DIM
-//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked]
+//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked|first]
 //! cargo run --release -p fletchdb --example db_bench -- touch PATH        # one write, close
 //! cargo run --release -p fletchdb --example db_bench -- crash PATH N      # N more, then abort
 //! cargo run --release -p fletchdb --example db_bench -- writers PATH THREADS N DIM sync|buffered|none
@@ -67,7 +67,9 @@ fn main() {
         "open" => {
             // `open PATH linked`: with background linking off (open inserts every
             // replayed vector into the graph before it returns), for comparison.
+            // `open PATH first`: stop after the first query.
             let path = arg(1);
+            let only_first = args.get(2).map(String::as_str) == Some("first");
             let options = Options {
                 background_linking: args.get(2).map(String::as_str) != Some("linked"),
                 ..Options::default()
@@ -84,6 +86,15 @@ fn main() {
             let n = c.len();
             let unlinked = c.stats().unwrap().unlinked;
             let rss_open = rss_mib();
+            if only_first {
+                println!(
+                    "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link); {n} vectors",
+                    open.as_secs_f64() * 1e3,
+                    first.as_secs_f64() * 1e3,
+                    db.replayed_at_open(),
+                );
+                return;
+            }
             // Searches while the background thread links what was replayed: each scans
             // the unlinked vectors exactly beside the walk.
             let s = Instant::now();

@@ -60,10 +60,12 @@ pub struct Options {
     pub compaction_threshold_percent: u8,
     /// Open returns as soon as the log is read, with the vectors it replayed searchable
     /// at once (scanned exactly beside the graph) and inserted into the graph by the
-    /// background thread; checkpoints wait until that is done. On by default: a crash
-    /// that leaves 100,000 records to replay then costs the next open about a second
-    /// rather than the minute their inserts take. Off, open inserts them before it
-    /// returns.
+    /// background thread; checkpoints wait until that is done. The same thread encodes
+    /// the collections' compact codes ([`Quantization`](crate::Quantization)), and
+    /// searches walk the `f32` vectors until it has. On by default: at 1,000,000 ×
+    /// 128-d a crash that leaves 100,000 records to replay then costs the next open
+    /// about half a second rather than the two minutes their inserts take, and a clean
+    /// open about 0.3 s rather than 0.6. Off, open does both before it returns.
     pub background_linking: bool,
 }
 
