@@ -4,10 +4,11 @@ thread count, pass by pass in one run (issue 14: Python within 0.95x of Rust).
     FLETCHDB_VENV=.venv bash python/run_tests.sh -q    # builds and installs fletchdb
     .venv/bin/python python/bench/bench_batch.py [--data DIR] [--db DIR] \\
         [--efs 24,64] [--threads 1,2] [--pairs 30] [--swap] [--rust-bin PATH] \\
-        [--quantization none|f16|i8]
+        [--quantization none|f16|i8] [--metric cosine|l2|ip] [--m 16]
 
-The database (collection "ann", cosine, m 16, ef_construction 200, the base added in
-batches of 10,000 as `fletchdb-ann` does) is built from Python into --db unless it holds
+The database (collection "ann", cosine and m 16 unless --metric and --m say otherwise,
+ef_construction 200, the base added in batches of 10,000 as `fletchdb-ann` does) is
+built from Python into --db unless it holds
 one already (`fletchdb-ann --db DIR` builds the same collection name), then copied once to
 DB-python-copy and DB-rust-copy, one for each side (a database is open in one process at
 a time; both copies are made the same way, so how the files were written cannot favour
@@ -66,10 +67,10 @@ def load(data_dir):
     return base, queries, gt
 
 
-def build(path, base, quantization, batch=10_000):
+def build(path, base, quantization, metric="cosine", m=16, batch=10_000):
     start = time.perf_counter()
     with fletchdb.open(path, durability="none") as db:
-        col = db.create_collection(COLLECTION, dim=base.shape[1], metric="cosine", m=16,
+        col = db.create_collection(COLLECTION, dim=base.shape[1], metric=metric, m=m,
                                    ef_construction=200, quantization=quantization)
         for first in range(0, len(base), batch):
             rows = base[first:first + batch]
@@ -177,6 +178,10 @@ def main():
     ap.add_argument("--json", type=Path, help="also write every timing here")
     ap.add_argument("--quantization", default="none", choices=["none", "f16", "i8"],
                     help="the collection's compact copy, when --db is built here")
+    ap.add_argument("--metric", default="cosine", choices=["cosine", "l2", "ip"],
+                    help="the collection's metric, when --db is built here")
+    ap.add_argument("--m", type=int, default=16,
+                    help="the collection's links per node, when --db is built here")
     args = ap.parse_args()
     k = args.k
     efs = [int(x) for x in args.efs.split(",")]
@@ -187,7 +192,7 @@ def main():
     queries_file = args.data / f"{name}_query.fvecs"
     path = args.db or Path(tempfile.mkdtemp(prefix="fletchdb-batch-")) / "db"
     if not path.exists():
-        secs = build(path, base, args.quantization)
+        secs = build(path, base, args.quantization, args.metric, args.m)
         print(f"built {path} from Python in {secs:.1f} s", flush=True)
     del base
     legacy = not has_threads_arg(path, queries)
