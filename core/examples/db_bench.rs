@@ -108,7 +108,8 @@ fn main() {
             let during_qps = during as f64 / s.elapsed().as_secs_f64().max(1e-9);
             // The compact codes, which the background thread encodes after an open
             // (searches walk the f32 vectors until then).
-            let coded = c.config().quantization != Quantization::None;
+            // (An `i8` collection under 1,024 vectors has no calibration and no codes yet.)
+            let coded = c.config().quantization != Quantization::None && n >= 1_024;
             while coded && c.stats().unwrap().code_bytes == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }

@@ -266,9 +266,6 @@ impl Shared {
         Ok(())
     }
 
-    /// The background thread's linking step: one chunk of one collection's replayed
-    /// vectors into its graph. Returns true if more wait. A failure is logged and kept
-    /// for [`health`](Self::health); the chunk is retried at the next step.
     /// Starts the compact codes that an open left to the background thread
     /// (`recovery.rs`), one collection at a time, each with its writers held off while
     /// its graph's slots are encoded.
@@ -283,6 +280,9 @@ impl Shared {
         }
     }
 
+    /// The background thread's linking step: one chunk of one collection's replayed
+    /// vectors into its graph. Returns true if more wait. A failure is logged and kept
+    /// for [`health`](Self::health); the chunk is retried at the next step.
     pub(crate) fn link_round(&self) -> bool {
         if self.check_open().is_err() {
             return false;
