@@ -25,6 +25,14 @@
 //! capacity, neighbours that exist on that layer, an entry point on the top level.
 //! A snapshot taken while inserts run is consistent: node states are read first and
 //! links to nodes outside that snapshot are left out.
+//!
+//! Where a load's time goes, at 1,000,000 × 128-d nodes with m 16 (a warm `db_bench
+//! open`, timed by hand): the checksum 12-15 ms, the first pass over the records
+//! 29-33 ms, allocating the chunks 16-19 ms, storing the lists 104-116 ms on two
+//! threads. Checking layer-0 links against a bit per present node (125 KB) instead of
+//! `levels` (1 MB) changed nothing, nor did transparent huge pages for the whole
+//! process: the lists pass writes 132 MB of fresh memory. Using the file in place of
+//! a copy (issue 15) is what removes it.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
