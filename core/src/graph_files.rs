@@ -8,8 +8,8 @@
 
 use std::io;
 
-use fletchdb_index::{Calibration, Hnsw, HnswConfig, IndexError, VectorSource};
-use fletchdb_storage::io::{read_file, replace_file, temp_name, StorageDir};
+use fletchdb_index::{Calibration, GraphMemory, Hnsw, HnswConfig, IndexError, VectorSource};
+use fletchdb_storage::io::{replace_file, temp_name, PrivateBytes, StorageDir};
 
 use crate::error::{Error, Result};
 
@@ -68,13 +68,32 @@ pub(crate) fn save<V: VectorSource>(dir: &dyn StorageDir, index: &Hnsw<V>, lsn: 
     })
 }
 
-/// Reads generation `lsn`.
-pub(crate) fn read(dir: &dyn StorageDir, lsn: u64) -> Result<Vec<u8>> {
+/// Generation `lsn`'s bytes, privately mapped (`Hnsw::load_in_place` uses its lists
+/// where they lie; nothing it writes there reaches the file).
+pub(crate) fn read(dir: &dyn StorageDir, lsn: u64) -> Result<PrivateBytes> {
     let name = name(lsn);
-    read_file(dir, &name).map_err(|source| Error::Io {
-        path: dir.path().join(name),
-        source,
-    })
+    dir.open(&name)
+        .and_then(|f| f.map_private())
+        .map_err(|source| Error::Io {
+            path: dir.path().join(name),
+            source,
+        })
+}
+
+/// A graph file's mapping as memory a loaded graph keeps.
+struct GraphFile(PrivateBytes);
+
+// SAFETY: `PrivateBytes` gives the same pointer, aligned to 8, for its whole life and
+// across moves (a mapping, or a `Vec`'s heap buffer), to memory private to it: a
+// copy-on-write mapping or a copy.
+#[allow(unsafe_code)]
+unsafe impl GraphMemory for GraphFile {
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Loads generation `lsn`'s bytes over `vectors`, refusing a graph of another
@@ -82,11 +101,11 @@ pub(crate) fn read(dir: &dyn StorageDir, lsn: u64) -> Result<Vec<u8>> {
 pub(crate) fn load<V: VectorSource>(
     dir: &dyn StorageDir,
     lsn: u64,
-    bytes: &[u8],
+    bytes: PrivateBytes,
     vectors: V,
     config: &HnswConfig,
 ) -> Result<Hnsw<V>> {
-    Hnsw::load_expecting(bytes, vectors, config).map_err(|e| {
+    Hnsw::load_in_place(Box::new(GraphFile(bytes)), vectors, config).map_err(|e| {
         let file = dir.path().join(name(lsn));
         match e {
             IndexError::Corruption { offset, reason } => {
@@ -176,7 +195,7 @@ mod tests {
             let generation = if saved { 2 } else { 1 };
             let n = if saved { 60 } else { 30 };
             let bytes = read(&dir, generation).unwrap();
-            let index = load(&dir, generation, &bytes, vectors(n), &config).unwrap();
+            let index = load(&dir, generation, bytes, vectors(n), &config).unwrap();
             assert_eq!(index.len(), n, "crash at sync {after}");
             remove_stale(&dir, Some(generation));
             assert_eq!(dir.list().unwrap(), [name(generation)]);
@@ -187,9 +206,9 @@ mod tests {
     fn damage_names_the_file_and_offset() {
         let dir = MemDir::new();
         save(&dir, &graph(10), 5).unwrap();
-        let mut bytes = read(&dir, 5).unwrap();
-        bytes[20] ^= 1;
-        let err = load(&dir, 5, &bytes, vectors(10), &HnswConfig::new(Metric::L2)).unwrap_err();
+        dir.with_file(&name(5), |b| b[20] ^= 1).unwrap();
+        let bytes = read(&dir, 5).unwrap();
+        let err = load(&dir, 5, bytes, vectors(10), &HnswConfig::new(Metric::L2)).unwrap_err();
         match err {
             Error::Corruption { file, .. } => assert!(file.ends_with(name(5))),
             other => panic!("{other:?}"),
@@ -198,8 +217,9 @@ mod tests {
             m: 8,
             ..HnswConfig::new(Metric::L2)
         };
+        dir.with_file(&name(5), |b| b[20] ^= 1).unwrap();
         let bytes = read(&dir, 5).unwrap();
-        let err = load(&dir, 5, &bytes, vectors(10), &other).unwrap_err();
+        let err = load(&dir, 5, bytes, vectors(10), &other).unwrap_err();
         assert!(
             matches!(err, Error::Corruption { offset: 12, .. }),
             "{err:?}"

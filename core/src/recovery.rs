@@ -68,7 +68,9 @@ struct Pending {
     record: CollectionRecord,
     config: CollectionConfig,
     files: OsDir,
-    store: VectorStore,
+    /// The checkpoint's graph (or an empty one) over the collection's store, which
+    /// replay writes vectors back into.
+    index: Hnsw<StoreVectors>,
     ids: Ids,
     /// Stored payloads by id: the checkpoint's, then the log's changes.
     payloads: FxHashMap<u64, Box<[u8]>>,
@@ -78,8 +80,6 @@ struct Pending {
     generation: Option<u64>,
     /// The `i8` calibration the checkpoint kept, if any.
     calibration: Option<Calibration>,
-    /// The checkpoint's graph file's bytes, if it has one.
-    graph: Option<Vec<u8>>,
     /// Slots the log put vectors into, in order.
     inserted: Vec<u32>,
     /// Slots the log replaced or deleted.
@@ -172,21 +172,26 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                     )
                 })?,
         };
-        // The id map (from the catalog) and the graph file are independent: read them on
-        // two threads. At 1,000,000 ids (warm) the id map takes the longer, about 130 ms
-        // against the file's 77-91 ms, so a faster read alone opens no sooner: reading
-        // into a buffer advised as transparent huge pages took the read to 38-40 ms, and
-        // some reads to 108-330 ms (the kernel compacting memory for the huge pages),
-        // with open unchanged.
-        let (ids, graph) = std::thread::scope(|s| {
+        // The id map (from the catalog) and the graph are independent: load them on two
+        // threads. At 1,000,000 × 128-d (warm) the id map takes about 130 ms and the
+        // graph, used in place from its file's mapping, about 120 ms. (Reading the old
+        // format's file into a buffer took 77-91 ms of that; advised as transparent huge
+        // pages, 38-40 ms, and some reads 108-330 ms while the kernel compacted memory.)
+        let hnsw = config.hnsw();
+        let (ids, index) = std::thread::scope(|s| {
             let ids = s.spawn(|| catalog.ids(record.id).map(|pairs| Ids::from_pairs(&pairs)));
-            let graph = generation.map(|g| graph_files::read(&files, g)).transpose();
+            let vectors = StoreVectors { store };
+            let index = match generation {
+                Some(g) => graph_files::read(&files, g)
+                    .and_then(|bytes| graph_files::load(&files, g, bytes, vectors, &hnsw)),
+                None => Hnsw::new(hnsw, vectors).map_err(Error::from),
+            };
             let ids = ids
                 .join()
                 .map_err(|_| Error::InvalidArgument("the id map loader panicked".into()));
-            (ids, graph)
+            (ids, index)
         });
-        let (ids, graph) = (ids??, graph?);
+        let (ids, index) = (ids??, index?);
         let payloads: FxHashMap<u64, Box<[u8]>> = catalog
             .metas(record.id)?
             .into_iter()
@@ -198,13 +203,12 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                 record: record.clone(),
                 config,
                 files,
-                store,
+                index,
                 ids,
                 catalog_payloads: !payloads.is_empty(),
                 payloads,
                 generation,
                 calibration,
-                graph,
                 inserted: Vec::new(),
                 removed: Vec::new(),
             },
@@ -279,7 +283,7 @@ fn replay_log(
                     ));
                 }
                 check_payload(&wal_dir, r.lsn, payload)?;
-                p.store.restore(slot, &floats)?;
+                p.index.vectors_mut().store.restore(slot, &floats)?;
                 set_payload(&mut p.payloads, id, payload);
                 // Even when the map already points here the graph may lack the slot;
                 // `load_graph` inserts only what is live and missing.
@@ -362,14 +366,7 @@ fn load_graphs(
 /// thread, see `unlinked.rs`); indexes its payloads (the catalog's, at `catalog`, and
 /// the log's).
 fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<CollectionInner> {
-    let vectors = StoreVectors { store: p.store };
-    let config = p.config.hnsw();
-    let index = match (p.generation, &p.graph) {
-        (Some(generation), Some(bytes)) => {
-            graph_files::load(&p.files, generation, bytes, vectors, &config)?
-        }
-        _ => Hnsw::new(config, vectors)?,
-    };
+    let index = p.index;
     // Before the replayed inserts, so that they encode codes with the calibration the
     // first run fitted. With background linking the background thread encodes the
     // graph's slots (`Shared::start_codes`): walks score the f32 vectors until then.

@@ -166,6 +166,19 @@ impl<V: VectorSource> Hnsw<V> {
         &self.vectors
     }
 
+    /// The vector source, to change it while nothing else holds the index: a database
+    /// writes replayed vectors back into its store this way, after the graph is loaded.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, Metric, VectorSource};
+    /// let mut index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
+    /// index.vectors_mut().push(&[1.0, 2.0]).unwrap();
+    /// assert_eq!(index.vectors().len(), 1);
+    /// ```
+    pub fn vectors_mut(&mut self) -> &mut V {
+        &mut self.vectors
+    }
+
     /// The vector dimension.
     pub fn dim(&self) -> usize {
         self.vectors.dim()

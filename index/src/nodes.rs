@@ -29,6 +29,8 @@ use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use crate::image::Lists0;
+
 /// log2 of the nodes per chunk.
 const CHUNK_BITS: u32 = 10;
 /// Nodes per chunk.
@@ -159,11 +161,11 @@ impl NodeMeta {
 }
 
 /// One chunk: its layer-0 lists, its node records and their live bits.
-type Chunk = (Arc<[AtomicU32]>, Arc<[NodeMeta]>, Arc<[AtomicU64]>);
+type Chunk = (Lists0, Arc<[NodeMeta]>, Arc<[AtomicU64]>);
 
 /// One generation of the chunk directory.
 struct Directory {
-    links0: Vec<Arc<[AtomicU32]>>,
+    links0: Vec<Lists0>,
     meta: Vec<Arc<[NodeMeta]>>,
     /// Bit `s % 64` of word `s % CHUNK / 64` of chunk `s / CHUNK`: `state(s).live()`
     /// (see [`View::publish`]).
@@ -230,7 +232,7 @@ impl Nodes {
         let have = old.meta.len();
         let make = |_| {
             let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
-            (zeroed_links(CHUNK * self.stride0), new_metas(), live)
+            (Lists0::zeroed(CHUNK * self.stride0), new_metas(), live)
         };
         // Many chunks at once (loading a graph, which no insert runs beside): allocate
         // them in parallel. An insert's chunk or two here, on this thread: rayon's
@@ -260,16 +262,39 @@ impl Nodes {
         // collector frees it only after they all unpin.
         unsafe { guard.defer_destroy(previous) };
     }
-}
 
-/// `len` link words, all zero (empty lists), from zeroed memory: nothing is written,
-/// so the pages stay untouched until a list is stored (measured: writing the zeros of
-/// 1M nodes' lists one by one was half of loading their graph).
-fn zeroed_links(len: usize) -> Arc<[AtomicU32]> {
-    let zeroed = Arc::<[AtomicU32]>::new_zeroed_slice(len);
-    // SAFETY: `AtomicU32` has the same in-memory representation as `u32`, for which
-    // all-zero bytes are a valid value (0), and `new_zeroed_slice` zeroed all of them.
-    unsafe { zeroed.assume_init() }
+    /// Gives an index with no chunks yet the chunks `lists` (a loaded graph's layer-0
+    /// lists, `CHUNK * stride0` words each), each with unclaimed nodes; false (and
+    /// nothing changed) if it has chunks already or a chunk is not that long.
+    pub(crate) fn adopt(&self, lists: Vec<Lists0>) -> bool {
+        let _grow = self.grow.lock();
+        let guard = epoch::pin();
+        let current = self.dir.load(Ordering::Acquire, &guard);
+        // SAFETY: as in `load`: non-null, and retired only through `defer_destroy`.
+        let old = unsafe { current.deref() };
+        if !old.meta.is_empty() || lists.iter().any(|l| l.len() != CHUNK * self.stride0) {
+            return false;
+        }
+        let (meta, live): (Vec<_>, Vec<_>) = lists
+            .par_iter()
+            .map(|_| {
+                let live: Arc<[AtomicU64]> = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
+                (new_metas(), live)
+            })
+            .unzip();
+        let previous = self.dir.swap(
+            Owned::new(Directory {
+                links0: lists,
+                meta,
+                live,
+            }),
+            Ordering::AcqRel,
+            &guard,
+        );
+        // SAFETY: as in `ensure`.
+        unsafe { guard.defer_destroy(previous) };
+        true
+    }
 }
 
 /// One chunk's node records, all unclaimed.

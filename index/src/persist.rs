@@ -1,41 +1,55 @@
 //! Saving the graph to bytes and loading it back, without re-inserting anything.
 //!
-//! Layout (all integers little-endian):
+//! Layout, version 2 (all integers little-endian):
 //!
 //! ```text
 //! 0   magic  b"FLETCHGR"
-//! 8   u32    format version (1)
+//! 8   u32    format version (2)
 //! 12  u8     metric code, then 3 zero bytes
 //! 16  u32    m
 //! 20  u32    ef_construction
 //! 24  u64    seed
 //! 32  u32    dim
-//! 36  u32    slot bound: node records follow for slots 0..bound
+//! 36  u32    slot bound: nodes follow for slots 0..bound
 //! 40  u32    entry slot      (u32::MAX when empty)
 //! 44  u32    entry level
-//! 48  node records, one per slot:
+//! 48  u64    bytes of the node records
+//! 56  u32    chunks: bound / 1,024, rounded up
+//! 60  u32    zero
+//! 64  node records, one per slot:
 //!       u8 state: 0 absent, 1 live, 2 deleted
-//!       if not absent: u8 level, then for each layer 0..=level:
+//!       if not absent: u8 level, then for each layer 1..=level:
 //!         u16 count, count × u32 neighbour slot
-//! end u32    CRC32C of every byte before it
+//!     zeros to the next multiple of 4,096: the lists' offset
+//! lists: per chunk of 1,024 slots, per slot (1 + 2m) × u32: count, then 2m neighbour
+//!     slots (zeros past the count, and for a slot with no node)
+//!     chunks × u32: CRC32C of each chunk's lists, then zeros to a multiple of 8
+//! end u32    CRC32C of every byte before the lists, then of the chunks' CRCs (with
+//!     their padding); then a zero u32, so that the file is a whole number of words
 //! ```
 //!
-//! Loading checks the checksum first and then every field anyway (a checksum can
+//! The layer-0 lists are the in-memory layout (`nodes.rs`), a chunk at a page-aligned
+//! offset, so a load from a [`GraphMemory`] (a private mapping of the file) uses them
+//! where they lie ([`Hnsw::load_in_place`]) and checks them rather than copying them.
+//! Version 1 (the node records with every layer's list, 48 bytes of header, one CRC32C
+//! at the end) still loads, by copying.
+//!
+//! Loading checks the checksums first and then every field anyway (a checksum can
 //! collide, and no input may make the loader panic): counts within the layer's
 //! capacity, neighbours that exist on that layer, an entry point on the top level.
 //! A snapshot taken while inserts run is consistent: node states are read first and
 //! links to nodes outside that snapshot are left out.
 //!
-//! Where a load's time goes, at 1,000,000 × 128-d nodes with m 16 (a warm `db_bench
-//! open`, timed by hand): the checksum 12-15 ms, the first pass over the records
-//! 29-33 ms, allocating the chunks 16-19 ms, storing the lists 104-116 ms on two
-//! threads. Checking layer-0 links against a bit per present node (125 KB) instead of
-//! `levels` (1 MB) changed nothing, nor did transparent huge pages for the whole
-//! process: the lists pass writes 132 MB of fresh memory. Using the file in place of
-//! a copy (issue 15) is what removes it.
+//! Where a version 1 load's time went, at 1,000,000 × 128-d nodes with m 16 (a warm
+//! `db_bench open`, timed by hand): reading the file 77-91 ms, the checksum 12-15 ms,
+//! the first pass over the records 29-33 ms, allocating the chunks 16-19 ms, storing
+//! the lists 104-116 ms on two threads (writing 132 MB of fresh memory: checking the
+//! links against a bit per node instead of `levels` changed nothing, nor did
+//! transparent huge pages for the whole process).
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -44,12 +58,21 @@ use crossbeam_epoch as epoch;
 use crate::distance::Metric;
 use crate::error::IndexError;
 use crate::hnsw::{Entry, Hnsw, HnswConfig, MAX_SLOTS};
-use crate::nodes::{neighbours, store_neighbours, CHUNK, MAX_LEVEL};
+use crate::image::{GraphMemory, Image, Lists0};
+use crate::nodes::{neighbours, store_neighbours, View, CHUNK, MAX_LEVEL};
 use crate::vectors::VectorSource;
 
 const MAGIC: &[u8; 8] = b"FLETCHGR";
-const VERSION: u32 = 1;
-const HEADER: usize = 48;
+/// The version [`Hnsw::save`] writes.
+const VERSION: u32 = 2;
+/// The first version, still loaded.
+const VERSION_1: u32 = 1;
+/// Header bytes of version 1, and the part version 2 shares.
+const HEADER_1: usize = 48;
+/// Header bytes of version 2.
+const HEADER: usize = 64;
+/// Alignment of the lists in a version 2 file.
+const PAGE: usize = 4096;
 
 const ABSENT: u8 = 0;
 const LIVE: u8 = 1;
@@ -57,36 +80,112 @@ const DELETED: u8 = 2;
 /// `levels[slot]` of a slot with no node.
 const NO_LEVEL: u8 = u8::MAX;
 
+fn corrupt(offset: usize, reason: &str) -> IndexError {
+    IndexError::Corruption {
+        offset,
+        reason: reason.to_string(),
+    }
+}
+
+/// The nodes a save writes: states read first, every list then filtered to them.
+struct Snapshot {
+    /// (state, level) by slot.
+    states: Vec<(u8, usize)>,
+    entry: Option<Entry>,
+    present: usize,
+}
+
+impl Snapshot {
+    fn on_layer(&self, id: u32, layer: usize) -> bool {
+        self.states
+            .get(id as usize)
+            .is_some_and(|&(st, lvl)| st != ABSENT && lvl >= layer)
+    }
+
+    /// `slot`'s list at `layer` as saved: its neighbours in the snapshot; at layer 0
+    /// an otherwise empty list names the entry point, so that no saved node is
+    /// isolated (its only neighbours may be nodes still being inserted, not saved).
+    /// The caller holds the node's lock: writers rewrite a full list in place under it,
+    /// and reading without it beside inserts could see half the old list and half the
+    /// new one (a torn list, even a duplicate link, which load rightly refuses).
+    fn list(&self, view: &mut View<'_>, slot: u32, layer: usize, ids: &mut Vec<u32>) {
+        ids.clear();
+        if let Some(l) = view.links(slot, layer) {
+            ids.extend(neighbours(l).filter(|&n| self.on_layer(n, layer)));
+        }
+        if layer == 0 && ids.is_empty() && self.present > 1 {
+            if let Some(e) = self.entry.filter(|e| e.slot != slot) {
+                ids.push(e.slot);
+            }
+        }
+    }
+}
+
+/// A header's fields.
+struct Header {
+    config: HnswConfig,
+    dim: usize,
+    bound: usize,
+    entry_slot: u32,
+    entry_level: usize,
+}
+
+/// The node records of a file: states, levels, and where each node's lists begin.
+struct Records {
+    levels: Vec<u8>,
+    deleted: Vec<bool>,
+    starts: Vec<usize>,
+    present: usize,
+    deleted_count: usize,
+    top: Option<usize>,
+}
+
+impl Records {
+    fn level_of(&self, id: u32) -> Option<u8> {
+        self.levels
+            .get(id as usize)
+            .copied()
+            .filter(|&l| l != NO_LEVEL)
+    }
+}
+
+/// Checks the ids of `slot`'s list at `layer` (read by `next`, which gives each id
+/// with its offset), pushing them onto `ids` (cleared first).
+fn check_list(
+    records: &Records,
+    slot: u32,
+    layer: usize,
+    count: usize,
+    mut next: impl FnMut() -> Result<(usize, u32), IndexError>,
+    ids: &mut Vec<u32>,
+) -> Result<(), IndexError> {
+    ids.clear();
+    let mut seen = [0u64; 4];
+    for _ in 0..count {
+        let (at, id) = next()?;
+        if records.level_of(id).is_none_or(|l| (l as usize) < layer) {
+            return Err(corrupt(at, "link to a node missing from its layer"));
+        }
+        if id == slot {
+            return Err(corrupt(at, "node links to itself"));
+        }
+        let h = (id.wrapping_mul(0x9e37_79b1) >> 24) as usize;
+        let bit = 1u64 << (h & 63);
+        if seen[h >> 6] & bit != 0 && ids.contains(&id) {
+            return Err(corrupt(at, "duplicate link"));
+        }
+        seen[h >> 6] |= bit;
+        ids.push(id);
+    }
+    Ok(())
+}
+
 impl<V: VectorSource> Hnsw<V> {
-    /// Writes the graph (not the vectors) to `w`, in the format above.
-    ///
-    /// ```
-    /// use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, VectorSource};
-    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
-    /// for i in 0..50 {
-    ///     index.add(&[i as f32, 1.0]).unwrap();
-    /// }
-    /// let mut bytes = Vec::new();
-    /// index.save(&mut bytes).unwrap();
-    ///
-    /// // The vectors live elsewhere (in FletchDB, in the mapped store); rebuild a source.
-    /// let store = InMemoryVectors::new(2).unwrap();
-    /// for i in 0..50 {
-    ///     store.push(&[i as f32, 1.0]).unwrap();
-    /// }
-    /// let loaded = Hnsw::load(&bytes, store).unwrap();
-    /// assert_eq!(loaded.search(&[7.2, 1.0], 3, 16).unwrap(), index.search(&[7.2, 1.0], 3, 16).unwrap());
-    /// ```
-    ///
-    /// # Errors
-    /// [`IndexError::Io`] if `w` fails.
-    pub fn save<W: Write + ?Sized>(&self, w: &mut W) -> Result<(), IndexError> {
+    /// The nodes to save: whose insert finished (one still linking itself in may have
+    /// no links yet, and a database replays it anyway), and an entry point among them.
+    fn snapshot(&self, view: &mut View<'_>) -> Snapshot {
         let entry = self.entry();
         let bound = self.slot_bound();
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        // Snapshot node states first. Only nodes whose insert finished are saved: one
-        // still linking itself in may have no links yet, and a database replays it anyway.
         let states: Vec<(u8, usize)> = (0..bound as u32)
             .map(|s| match view.meta(s).map(|m| m.state()) {
                 Some(st) if st.claimed() && st.ready() => {
@@ -114,67 +213,120 @@ impl<V: VectorSource> Hnsw<V> {
             (_, Some(t)) => states
                 .iter()
                 .position(|&(st, l)| st != ABSENT && l == t)
-                .map(|slot| crate::hnsw::Entry {
+                .map(|slot| Entry {
                     slot: slot as u32,
                     level: t,
                 }),
         };
         let present = states.iter().filter(|&&(st, _)| st != ABSENT).count();
-        let mut buf = Vec::with_capacity(HEADER + bound * (3 + 4 * self.config.m * 2));
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&VERSION.to_le_bytes());
-        buf.extend_from_slice(&[self.config.metric.code(), 0, 0, 0]);
-        buf.extend_from_slice(&(self.config.m as u32).to_le_bytes());
-        buf.extend_from_slice(&(self.config.ef_construction as u32).to_le_bytes());
-        buf.extend_from_slice(&self.config.seed.to_le_bytes());
-        buf.extend_from_slice(&(self.dim() as u32).to_le_bytes());
-        buf.extend_from_slice(&(bound as u32).to_le_bytes());
-        let (es, el) = entry.map_or((u32::MAX, 0), |e| (e.slot, e.level as u32));
-        buf.extend_from_slice(&es.to_le_bytes());
-        buf.extend_from_slice(&el.to_le_bytes());
-        let on_layer = |id: u32, layer: usize| {
-            states
-                .get(id as usize)
-                .is_some_and(|&(st, lvl)| st != ABSENT && lvl >= layer)
-        };
-        for (slot, &(state, level)) in states.iter().enumerate() {
-            buf.push(state);
+        Snapshot {
+            states,
+            entry,
+            present,
+        }
+    }
+
+    /// Writes the graph (not the vectors) to `w`, in the format above (version 2).
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, VectorSource};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
+    /// for i in 0..50 {
+    ///     index.add(&[i as f32, 1.0]).unwrap();
+    /// }
+    /// let mut bytes = Vec::new();
+    /// index.save(&mut bytes).unwrap();
+    ///
+    /// // The vectors live elsewhere (in FletchDB, in the mapped store); rebuild a source.
+    /// let store = InMemoryVectors::new(2).unwrap();
+    /// for i in 0..50 {
+    ///     store.push(&[i as f32, 1.0]).unwrap();
+    /// }
+    /// let loaded = Hnsw::load(&bytes, store).unwrap();
+    /// assert_eq!(loaded.search(&[7.2, 1.0], 3, 16).unwrap(), index.search(&[7.2, 1.0], 3, 16).unwrap());
+    /// ```
+    ///
+    /// # Errors
+    /// [`IndexError::Io`] if `w` fails.
+    pub fn save<W: Write + ?Sized>(&self, w: &mut W) -> Result<(), IndexError> {
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let snap = self.snapshot(&mut view);
+        let bound = snap.states.len();
+        let chunks = bound.div_ceil(CHUNK);
+        let mut ids = Vec::with_capacity(2 * self.config.m);
+        // The records (upper layers only), then the header before them.
+        let mut records = Vec::with_capacity(bound * 2);
+        for (slot, &(state, level)) in snap.states.iter().enumerate() {
+            records.push(state);
             if state == ABSENT {
                 continue;
             }
-            buf.push(level as u8);
-            // Writers rewrite a full list in place under the node's lock; reading it
-            // without the lock while checkpointing beside inserts could see half the old
-            // list and half the new one (a torn list, even a duplicate link, which load
-            // rightly refuses). Holding the lock makes each list one a writer produced.
+            records.push(level as u8);
             let _consistent = view.meta(slot as u32).map(|m| m.lock.lock());
-            for layer in 0..=level {
-                let mut ids: Vec<u32> = view
-                    .links(slot as u32, layer)
-                    .map(|l| neighbours(l).filter(|&n| on_layer(n, layer)).collect())
-                    .unwrap_or_default();
-                // Its only neighbours may be nodes still being inserted (not saved): link
-                // it to the entry point so that the saved graph has no isolated node.
-                if layer == 0 && ids.is_empty() && present > 1 {
-                    if let Some(e) = entry.filter(|e| e.slot != slot as u32) {
-                        ids.push(e.slot);
-                    }
-                }
-                buf.extend_from_slice(&(ids.len() as u16).to_le_bytes());
-                for id in ids {
-                    buf.extend_from_slice(&id.to_le_bytes());
+            for layer in 1..=level {
+                snap.list(&mut view, slot as u32, layer, &mut ids);
+                records.extend_from_slice(&(ids.len() as u16).to_le_bytes());
+                for &id in &ids {
+                    records.extend_from_slice(&id.to_le_bytes());
                 }
             }
         }
-        let crc = crc32c::crc32c(&buf);
-        buf.extend_from_slice(&crc.to_le_bytes());
-        w.write_all(&buf)?;
+        let mut head = Vec::with_capacity((HEADER + records.len()).next_multiple_of(PAGE));
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        head.extend_from_slice(&[self.config.metric.code(), 0, 0, 0]);
+        head.extend_from_slice(&(self.config.m as u32).to_le_bytes());
+        head.extend_from_slice(&(self.config.ef_construction as u32).to_le_bytes());
+        head.extend_from_slice(&self.config.seed.to_le_bytes());
+        head.extend_from_slice(&(self.dim() as u32).to_le_bytes());
+        head.extend_from_slice(&(bound as u32).to_le_bytes());
+        let (es, el) = snap
+            .entry
+            .map_or((u32::MAX, 0), |e| (e.slot, e.level as u32));
+        head.extend_from_slice(&es.to_le_bytes());
+        head.extend_from_slice(&el.to_le_bytes());
+        head.extend_from_slice(&(records.len() as u64).to_le_bytes());
+        head.extend_from_slice(&(chunks as u32).to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&records);
+        head.resize(head.len().next_multiple_of(PAGE), 0);
+        w.write_all(&head)?;
+        let mut crc = crc32c::crc32c(&head);
+        drop(records);
+        // The lists, a chunk at a time, each with its checksum.
+        let stride0 = 1 + 2 * self.config.m;
+        let mut chunk = vec![0u8; CHUNK * stride0 * 4];
+        let mut sums = Vec::with_capacity(chunks * 4);
+        for c in 0..chunks {
+            chunk.fill(0);
+            for slot in c * CHUNK..((c + 1) * CHUNK).min(bound) {
+                if snap.states[slot].0 == ABSENT {
+                    continue;
+                }
+                let _consistent = view.meta(slot as u32).map(|m| m.lock.lock());
+                snap.list(&mut view, slot as u32, 0, &mut ids);
+                let at = (slot - c * CHUNK) * stride0 * 4;
+                chunk[at..at + 4].copy_from_slice(&(ids.len() as u32).to_le_bytes());
+                for (i, id) in ids.iter().enumerate() {
+                    chunk[at + 4 + 4 * i..at + 8 + 4 * i].copy_from_slice(&id.to_le_bytes());
+                }
+            }
+            w.write_all(&chunk)?;
+            sums.extend_from_slice(&crc32c::crc32c(&chunk).to_le_bytes());
+        }
+        sums.resize(sums.len().next_multiple_of(8), 0);
+        w.write_all(&sums)?;
+        crc = crc32c::crc32c_append(crc, &sums);
+        w.write_all(&crc.to_le_bytes())?;
+        w.write_all(&0u32.to_le_bytes())?;
         Ok(())
     }
 
-    /// Rebuilds an index from bytes written by [`save`](Self::save), over `vectors`
-    /// (which must hold every slot the graph names, with the same vectors), with the
-    /// configuration the file records.
+    /// Rebuilds an index from bytes written by [`save`](Self::save) (any version), over
+    /// `vectors` (which must hold every slot the graph names, with the same vectors),
+    /// with the configuration the file records. The bytes are copied;
+    /// [`load_in_place`](Self::load_in_place) uses memory the caller gives up instead.
     ///
     /// # Errors
     /// [`IndexError::Corruption`] (with the byte offset) for damaged or truncated
@@ -217,190 +369,154 @@ impl<V: VectorSource> Hnsw<V> {
         Self::load_inner(bytes, vectors, Some(expected))
     }
 
+    /// [`load_expecting`](Self::load_expecting) from `memory`, which the index keeps: a
+    /// version 2 graph's layer-0 lists are used where they lie in it (checked, not
+    /// copied), and later inserts write there. A database passes a private mapping of
+    /// the file, so that opening reads only what its checks touch.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, IndexError, InMemoryVectors, Metric};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// for i in 0..40 {
+    ///     index.add(&[i as f32, 0.5])?;
+    /// }
+    /// let mut bytes = Vec::new();
+    /// index.save(&mut bytes)?;
+    /// let store = InMemoryVectors::new(2)?;
+    /// for i in 0..40 {
+    ///     store.push(&[i as f32, 0.5])?;
+    /// }
+    /// // Any `GraphMemory` will do; a `Vec<u64>` is one (a saved graph is a whole
+    /// // number of words).
+    /// let words: Vec<u64> = bytes
+    ///     .chunks_exact(8)
+    ///     .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+    ///     .collect();
+    /// let loaded = Hnsw::load_in_place(Box::new(words), store, index.config())?;
+    /// loaded.add(&[3.5, 0.5])?; // written into the memory it was loaded from
+    /// assert_eq!(loaded.search(&[3.4, 0.5], 1, 16)?[0].slot.0, 40);
+    /// # Ok::<(), IndexError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`load_expecting`](Self::load_expecting).
+    pub fn load_in_place(
+        memory: Box<dyn GraphMemory>,
+        vectors: V,
+        expected: &HnswConfig,
+    ) -> Result<Self, IndexError> {
+        let image = Image::new(memory);
+        match version(image.bytes())? {
+            VERSION_1 => Self::load_v1(image.bytes(), vectors, Some(expected)),
+            _ => Self::load_v2(image, vectors, Some(expected)),
+        }
+    }
+
     fn load_inner(
         bytes: &[u8],
         vectors: V,
         expected: Option<&HnswConfig>,
     ) -> Result<Self, IndexError> {
-        let corrupt = |offset: usize, reason: &str| IndexError::Corruption {
-            offset,
-            reason: reason.to_string(),
-        };
-        if bytes.len() < HEADER + 4 {
-            return Err(corrupt(bytes.len(), "shorter than a graph header"));
+        match version(bytes)? {
+            VERSION_1 => Self::load_v1(bytes, vectors, expected),
+            _ => Self::load_v2(Image::copy_of(bytes), vectors, expected),
         }
-        if &bytes[..8] != MAGIC {
-            return Err(corrupt(0, "not a FletchDB graph file (bad magic)"));
-        }
-        let mut r = Reader { bytes, pos: 8 };
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(IndexError::UnsupportedVersion {
-                found: version,
-                supported: VERSION,
-            });
-        }
-        let body = bytes.len() - 4;
-        let stored = u32::from_le_bytes([
-            bytes[body],
-            bytes[body + 1],
-            bytes[body + 2],
-            bytes[body + 3],
-        ]);
-        if crc32c::crc32c(&bytes[..body]) != stored {
-            return Err(corrupt(body, "checksum mismatch"));
-        }
-        let r = &mut Reader {
-            bytes: &bytes[..body],
-            pos: 12,
-        };
-        let metric = Metric::from_code(r.u8()?).ok_or_else(|| corrupt(12, "unknown metric"))?;
-        r.pos = 16;
-        let m = r.u32()? as usize;
-        let ef_construction = r.u32()? as usize;
-        let seed = r.u64()?;
-        let dim = r.u32()? as usize;
-        let bound = r.u32()? as usize;
-        let entry_slot = r.u32()?;
-        let entry_level = r.u32()? as usize;
-        let config = HnswConfig {
-            metric,
-            m,
-            ef_construction,
-            seed,
-        };
+    }
+
+    /// An empty index for a file's header, checked against `expected` and `vectors`.
+    fn for_header(
+        header: &Header,
+        vectors: V,
+        expected: Option<&HnswConfig>,
+    ) -> Result<Self, IndexError> {
+        let config = header.config;
         if expected.is_some_and(|e| *e != config) {
             return Err(corrupt(
                 12,
                 &format!("the graph was built with {config:?}, not the expected {expected:?}"),
             ));
         }
-        let mut index = Hnsw::new(config, vectors).map_err(|e| corrupt(16, &e.to_string()))?;
-        if dim != index.dim() {
+        let index = Hnsw::new(config, vectors).map_err(|e| corrupt(16, &e.to_string()))?;
+        if header.dim != index.dim() {
             return Err(corrupt(
                 32,
-                &format!("a graph of {dim}-d vectors over {}-d vectors", index.dim()),
+                &format!(
+                    "a graph of {}-d vectors over {}-d vectors",
+                    header.dim,
+                    index.dim()
+                ),
             ));
         }
-        if bound > MAX_SLOTS {
+        if header.bound > MAX_SLOTS {
             return Err(corrupt(36, "slot bound out of range"));
         }
-        if bound > index.vectors.len() {
+        if header.bound > index.vectors.len() {
             return Err(corrupt(
                 36,
                 &format!(
                     "the graph names slots up to {} but the vectors hold {}",
-                    bound - 1,
+                    header.bound - 1,
                     index.vectors.len()
                 ),
             ));
         }
+        Ok(index)
+    }
 
-        // Pass 1, sequential: each node's state, level and where its lists start, so
-        // that pass 2 can check links against levels and run in parallel.
-        let mut levels: Vec<u8> = Vec::with_capacity(bound.min(body));
-        let mut starts: Vec<usize> = Vec::with_capacity(bound.min(body));
-        let mut deleted_flags: Vec<bool> = Vec::with_capacity(bound.min(body));
-        let mut deleted = 0usize;
-        for _ in 0..bound {
-            let at = r.pos;
-            match r.u8()? {
-                ABSENT => {
-                    levels.push(NO_LEVEL);
-                    starts.push(0);
-                    deleted_flags.push(false);
-                }
-                state @ (LIVE | DELETED) => {
-                    let level = r.u8()? as usize;
-                    if level > MAX_LEVEL {
-                        return Err(corrupt(at + 1, "node level out of range"));
-                    }
-                    deleted += (state == DELETED) as usize;
-                    levels.push(level as u8);
-                    deleted_flags.push(state == DELETED);
-                    starts.push(r.pos);
-                    for layer in 0..=level {
-                        let cap = if layer == 0 { 2 * m } else { m };
-                        let count = r.u16()? as usize;
-                        if count > cap {
-                            return Err(corrupt(r.pos - 2, "neighbour count above capacity"));
-                        }
-                        r.skip(count * 4)?;
-                    }
-                }
-                _ => return Err(corrupt(at, "unknown node state")),
-            }
+    /// Sets the entry point and counts of an index whose nodes are restored.
+    fn finish_load(&mut self, header: &Header, records: &Records) {
+        self.indegrees.take();
+        if let Some(t) = records.top {
+            self.set_entry(Entry {
+                slot: header.entry_slot,
+                level: t,
+            });
         }
-        if r.pos != body {
-            return Err(corrupt(r.pos, "trailing bytes after the last node"));
-        }
-        let present = levels.iter().filter(|&&l| l != NO_LEVEL).count();
-        let top = levels
-            .iter()
-            .filter(|&&l| l != NO_LEVEL)
-            .max()
-            .map(|&l| l as usize);
-        let level_of = |id: u32| levels.get(id as usize).copied().filter(|&l| l != NO_LEVEL);
-        match top {
-            None if entry_slot != u32::MAX => {
-                return Err(corrupt(40, "entry point in an empty graph"))
-            }
-            Some(_) if level_of(entry_slot).map(usize::from) != Some(entry_level) => {
-                return Err(corrupt(40, "entry point is not a node of its level"))
-            }
-            Some(t) if t != entry_level => {
-                return Err(corrupt(44, "entry point is not on the top level"))
-            }
-            _ => {}
-        }
+        self.inserted.store(records.present, Ordering::Release);
+        self.deleted.store(records.deleted_count, Ordering::Release);
+        self.slot_bound
+            .store(header.bound as u32, Ordering::Release);
+    }
 
-        // Pass 2, in parallel over chunks of nodes: fill the lists, checking every link.
-        // In-degrees are not counted here (a random access per link was most of a
-        // 1M-node load); the first insert counts them, so opening to search is cheap.
-        if bound > 0 {
-            index.nodes.ensure(bound - 1);
-        }
-        let body_bytes = &bytes[..body];
-        (0..bound.div_ceil(CHUNK)).into_par_iter().try_for_each(
-            |chunk| -> Result<(), IndexError> {
+    /// Restores every node's state and its lists from layer `first` up (read from the
+    /// records), a chunk of slots per task.
+    fn restore_nodes(
+        &self,
+        body: &[u8],
+        records: &Records,
+        first: usize,
+    ) -> Result<(), IndexError> {
+        let m = self.config.m;
+        let bound = records.levels.len();
+        (0..bound.div_ceil(CHUNK))
+            .into_par_iter()
+            .try_for_each(|chunk| -> Result<(), IndexError> {
                 let guard = epoch::pin();
-                let mut view = index.nodes.view(&guard);
+                let mut view = self.nodes.view(&guard);
                 let mut ids = Vec::with_capacity(2 * m);
                 for slot in chunk * CHUNK..((chunk + 1) * CHUNK).min(bound) {
-                    let level = levels[slot];
+                    let level = records.levels[slot];
                     if level == NO_LEVEL {
                         continue;
                     }
                     let slot32 = slot as u32;
-                    view.restore(slot32, level as usize, deleted_flags[slot])
-                        .ok_or_else(|| corrupt(starts[slot], "slot out of range"))?;
+                    view.restore(slot32, level as usize, records.deleted[slot])
+                        .ok_or_else(|| corrupt(records.starts[slot], "slot out of range"))?;
                     let r = &mut Reader {
-                        bytes: body_bytes,
-                        pos: starts[slot],
+                        bytes: body,
+                        pos: records.starts[slot],
                     };
-                    for layer in 0..=level as usize {
+                    for layer in first..=level as usize {
                         let count = r.u16()? as usize;
-                        ids.clear();
-                        // A 256-bit hash of the ids seen: an exact search only on a hit.
-                        let mut seen = [0u64; 4];
-                        for _ in 0..count {
-                            let at = r.pos;
-                            let id = r.u32()?;
-                            if level_of(id).is_none_or(|l| (l as usize) < layer) {
-                                return Err(corrupt(at, "link to a node missing from its layer"));
-                            }
-                            if id == slot32 {
-                                return Err(corrupt(at, "node links to itself"));
-                            }
-                            let h = (id.wrapping_mul(0x9e37_79b1) >> 24) as usize;
-                            let bit = 1u64 << (h & 63);
-                            if seen[h >> 6] & bit != 0 && ids.contains(&id) {
-                                return Err(corrupt(at, "duplicate link"));
-                            }
-                            seen[h >> 6] |= bit;
-                            ids.push(id);
-                        }
-                        if layer == 0 && ids.is_empty() && present > 1 {
+                        check_list(
+                            records,
+                            slot32,
+                            layer,
+                            count,
+                            || Ok((r.pos, r.u32()?)),
+                            &mut ids,
+                        )?;
+                        if layer == 0 && ids.is_empty() && records.present > 1 {
                             return Err(corrupt(r.pos, "isolated node"));
                         }
                         let list = view
@@ -410,20 +526,323 @@ impl<V: VectorSource> Hnsw<V> {
                     }
                 }
                 Ok(())
-            },
-        )?;
-        index.indegrees.take();
-        if let Some(t) = top {
-            index.set_entry(Entry {
-                slot: entry_slot,
-                level: t,
-            });
+            })
+    }
+
+    fn load_v1(
+        bytes: &[u8],
+        vectors: V,
+        expected: Option<&HnswConfig>,
+    ) -> Result<Self, IndexError> {
+        if bytes.len() < HEADER_1 + 4 {
+            return Err(corrupt(bytes.len(), "shorter than a graph header"));
         }
-        index.inserted.store(present, Ordering::Release);
-        index.deleted.store(deleted, Ordering::Release);
-        index.slot_bound.store(bound as u32, Ordering::Release);
+        let body = bytes.len() - 4;
+        if crc32c::crc32c(&bytes[..body]) != read_u32(bytes, body) {
+            return Err(corrupt(body, "checksum mismatch"));
+        }
+        let bytes = &bytes[..body];
+        let header = parse_header(bytes)?;
+        let mut index = Self::for_header(&header, vectors, expected)?;
+        let r = &mut Reader {
+            bytes,
+            pos: HEADER_1,
+        };
+        let records = parse_records(r, &header, 0)?;
+        if r.pos != body {
+            return Err(corrupt(r.pos, "trailing bytes after the last node"));
+        }
+        if header.bound > 0 {
+            index.nodes.ensure(header.bound - 1);
+        }
+        index.restore_nodes(bytes, &records, 0)?;
+        index.finish_load(&header, &records);
         Ok(index)
     }
+
+    fn load_v2(
+        image: Image,
+        vectors: V,
+        expected: Option<&HnswConfig>,
+    ) -> Result<Self, IndexError> {
+        let bytes = image.bytes();
+        if bytes.len() < HEADER + 4 {
+            return Err(corrupt(bytes.len(), "shorter than a graph header"));
+        }
+        let header = parse_header(bytes)?;
+        let m = header.config.m;
+        let stride0 = 2 * m + 1;
+        let records_len = usize::try_from(read_u64(bytes, 48))
+            .map_err(|_| corrupt(48, "node records longer than the file"))?;
+        let chunks = read_u32(bytes, 56) as usize;
+        if chunks != header.bound.div_ceil(CHUNK) {
+            return Err(corrupt(56, "chunk count does not match the slot bound"));
+        }
+        // Where everything lies; the file must end just after it.
+        let layout = || -> Option<(usize, usize, usize, usize)> {
+            let lists = HEADER
+                .checked_add(records_len)?
+                .checked_next_multiple_of(PAGE)?;
+            let chunk_bytes = CHUNK.checked_mul(stride0)?.checked_mul(4)?;
+            let sums = chunks.checked_mul(chunk_bytes)?.checked_add(lists)?;
+            let end = chunks
+                .checked_mul(4)?
+                .next_multiple_of(8)
+                .checked_add(sums)?;
+            Some((lists, chunk_bytes, sums, end))
+        };
+        let Some((lists, chunk_bytes, sums, end)) = layout() else {
+            return Err(corrupt(48, "sizes out of range"));
+        };
+        if bytes.len() != end + 8 {
+            return Err(corrupt(
+                bytes.len().min(end),
+                &format!("{} bytes where the header makes {}", bytes.len(), end + 8),
+            ));
+        }
+        if read_u32(bytes, end + 4) != 0 {
+            return Err(corrupt(end + 4, "the last word is not zero"));
+        }
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..lists]), &bytes[sums..end]);
+        if crc != read_u32(bytes, end) {
+            return Err(corrupt(end, "checksum mismatch"));
+        }
+        let mut index = Self::for_header(&header, vectors, expected)?;
+        let r = &mut Reader {
+            bytes: &bytes[..HEADER + records_len],
+            pos: HEADER,
+        };
+        let records = parse_records(r, &header, 1)?;
+        if r.pos != HEADER + records_len {
+            return Err(corrupt(r.pos, "trailing bytes after the last node"));
+        }
+        // Each chunk's lists: its checksum, then every list in it, each link against a
+        // bit per present node (125 KB at 1,000,000 nodes, where `levels` is 1 MB and
+        // was looked up at random).
+        let mut present = vec![0u64; header.bound.div_ceil(64)];
+        for (slot, _) in records
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l != NO_LEVEL)
+        {
+            present[slot / 64] |= 1 << (slot % 64);
+        }
+        let is_present = |id: u32| {
+            present
+                .get(id as usize / 64)
+                .is_some_and(|w| w & (1 << (id % 64)) != 0)
+        };
+        (0..chunks)
+            .into_par_iter()
+            .try_for_each(|c| -> Result<(), IndexError> {
+                let at = lists + c * chunk_bytes;
+                let words = &bytes[at..at + chunk_bytes];
+                if crc32c::crc32c(words) != read_u32(bytes, sums + 4 * c) {
+                    return Err(corrupt(
+                        at,
+                        &format!("checksum mismatch in chunk {c}'s lists"),
+                    ));
+                }
+                for (i, list) in words.chunks_exact(stride0 * 4).enumerate() {
+                    let slot = (c * CHUNK + i) as u32;
+                    let offset = |k: usize| at + i * stride0 * 4 + 4 * k;
+                    let mut ids = list
+                        .chunks_exact(4)
+                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                    let count = ids.next().unwrap_or(0) as usize;
+                    if !is_present(slot) {
+                        if count != 0 {
+                            return Err(corrupt(offset(0), "a list for a slot with no node"));
+                        }
+                        continue;
+                    }
+                    if count > 2 * m {
+                        return Err(corrupt(offset(0), "neighbour count above capacity"));
+                    }
+                    if count == 0 && records.present > 1 {
+                        return Err(corrupt(offset(0), "isolated node"));
+                    }
+                    let mut seen = [0u64; 4];
+                    for (k, id) in ids.by_ref().take(count).enumerate() {
+                        if !is_present(id) {
+                            return Err(corrupt(
+                                offset(k + 1),
+                                "link to a node missing from its layer",
+                            ));
+                        }
+                        if id == slot {
+                            return Err(corrupt(offset(k + 1), "node links to itself"));
+                        }
+                        let h = (id.wrapping_mul(0x9e37_79b1) >> 24) as usize;
+                        let bit = 1u64 << (h & 63);
+                        if seen[h >> 6] & bit != 0
+                            && list[4..4 + 4 * k]
+                                .chunks_exact(4)
+                                .any(|w| w == id.to_le_bytes())
+                        {
+                            return Err(corrupt(offset(k + 1), "duplicate link"));
+                        }
+                        seen[h >> 6] |= bit;
+                    }
+                }
+                Ok(())
+            })?;
+        // Checked: from here on the lists are used in place.
+        let image = Arc::new(image);
+        let lists0 = (0..chunks)
+            .map(|c| chunk_lists(&image, lists + c * chunk_bytes, CHUNK * stride0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| corrupt(lists, "lists not aligned in memory"))?;
+        if !index.nodes.adopt(lists0) {
+            return Err(corrupt(lists, "lists of the wrong length"));
+        }
+        index.restore_nodes(&image_records(&image, HEADER + records_len), &records, 1)?;
+        index.finish_load(&header, &records);
+        Ok(index)
+    }
+}
+
+/// The records' bytes of a checked image (copied out: the image's own bytes are not
+/// read as bytes once its lists are handed out).
+fn image_records(image: &Image, len: usize) -> Vec<u8> {
+    image.bytes()[..len].to_vec()
+}
+
+/// One chunk's lists: in place where the file's byte order is the machine's, else
+/// copied into memory of their own.
+fn chunk_lists(image: &Arc<Image>, offset: usize, len: usize) -> Option<Lists0> {
+    if cfg!(target_endian = "little") {
+        return Lists0::in_image(image, offset, len);
+    }
+    let bytes = image.bytes().get(offset..offset + 4 * len)?;
+    let lists = Lists0::zeroed(len);
+    for (w, b) in lists.iter().zip(bytes.chunks_exact(4)) {
+        w.store(
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            Ordering::Relaxed,
+        );
+    }
+    Some(lists)
+}
+
+/// The format version of a graph file's bytes: 1 or 2.
+fn version(bytes: &[u8]) -> Result<u32, IndexError> {
+    if bytes.len() < 12 {
+        return Err(corrupt(bytes.len(), "shorter than a graph header"));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(corrupt(0, "not a FletchDB graph file (bad magic)"));
+    }
+    match read_u32(bytes, 8) {
+        v @ (VERSION_1 | VERSION) => Ok(v),
+        found => Err(IndexError::UnsupportedVersion {
+            found,
+            supported: VERSION,
+        }),
+    }
+}
+
+/// The header fields both versions share (the first 48 bytes; `bytes` holds them).
+fn parse_header(bytes: &[u8]) -> Result<Header, IndexError> {
+    let r = &mut Reader { bytes, pos: 12 };
+    let metric = Metric::from_code(r.u8()?).ok_or_else(|| corrupt(12, "unknown metric"))?;
+    r.pos = 16;
+    let m = r.u32()? as usize;
+    let ef_construction = r.u32()? as usize;
+    let seed = r.u64()?;
+    let dim = r.u32()? as usize;
+    let bound = r.u32()? as usize;
+    let entry_slot = r.u32()?;
+    let entry_level = r.u32()? as usize;
+    if bound > MAX_SLOTS {
+        return Err(corrupt(36, "slot bound out of range"));
+    }
+    Ok(Header {
+        config: HnswConfig {
+            metric,
+            m,
+            ef_construction,
+            seed,
+        },
+        dim,
+        bound,
+        entry_slot,
+        entry_level,
+    })
+}
+
+/// Reads the node records of `header.bound` slots from `r`, each with its lists from
+/// layer `first` up, and checks the entry point against them.
+fn parse_records(r: &mut Reader<'_>, header: &Header, first: usize) -> Result<Records, IndexError> {
+    let bound = header.bound;
+    let m = header.config.m;
+    let room = r.bytes.len();
+    let mut records = Records {
+        levels: Vec::with_capacity(bound.min(room)),
+        deleted: Vec::with_capacity(bound.min(room)),
+        starts: Vec::with_capacity(bound.min(room)),
+        present: 0,
+        deleted_count: 0,
+        top: None,
+    };
+    for _ in 0..bound {
+        let at = r.pos;
+        match r.u8()? {
+            ABSENT => {
+                records.levels.push(NO_LEVEL);
+                records.starts.push(0);
+                records.deleted.push(false);
+            }
+            state @ (LIVE | DELETED) => {
+                let level = r.u8()? as usize;
+                if level > MAX_LEVEL {
+                    return Err(corrupt(at + 1, "node level out of range"));
+                }
+                records.present += 1;
+                records.deleted_count += usize::from(state == DELETED);
+                records.top = records.top.max(Some(level));
+                records.levels.push(level as u8);
+                records.deleted.push(state == DELETED);
+                records.starts.push(r.pos);
+                for layer in first..=level {
+                    let cap = if layer == 0 { 2 * m } else { m };
+                    let count = r.u16()? as usize;
+                    if count > cap {
+                        return Err(corrupt(r.pos - 2, "neighbour count above capacity"));
+                    }
+                    r.skip(count * 4)?;
+                }
+            }
+            _ => return Err(corrupt(at, "unknown node state")),
+        }
+    }
+    let entry_level = records.level_of(header.entry_slot).map(usize::from);
+    match records.top {
+        None if header.entry_slot != u32::MAX => Err(corrupt(40, "entry point in an empty graph")),
+        Some(_) if entry_level != Some(header.entry_level) => {
+            Err(corrupt(40, "entry point is not a node of its level"))
+        }
+        Some(t) if t != header.entry_level => {
+            Err(corrupt(44, "entry point is not on the top level"))
+        }
+        _ => Ok(records),
+    }
+}
+
+/// The little-endian `u32` at `at` (the caller checked that it lies in `bytes`; 0
+/// otherwise).
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The little-endian `u64` at `at` (0 past the end).
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
 }
 
 /// A bounds-checked little-endian cursor.

@@ -1,10 +1,15 @@
 //! `graph_file`: bytes as an HNSW graph snapshot, loaded over fixed vectors.
 //!
-//! The input is the snapshot without its trailing checksum: the 48-byte header, then
-//! node records (layout in `index/src/persist.rs`). The harness writes the magic and
-//! version (bytes 0..12, so the fuzzer need not find them) and appends the CRC32C of
-//! everything, so that the loader's field checks, not its checksum, meet the fuzzed
-//! bytes. The vectors are [`SLOTS`] fixed vectors of [`DIM`] components.
+//! Bytes 8..12 holding 2 make the input a version 2 snapshot, written compactly: the
+//! 64-byte header, the node records, then the layer-0 lists of the first slots only
+//! (layout in `index/src/persist.rs`). The harness lays them out as the file does
+//! (padding to the page, the rest of each chunk's lists zero, when the header's sizes
+//! are small enough to allocate) and computes every checksum. Any other input is a
+//! version 1 snapshot without its trailing checksum: the 48-byte header, then node
+//! records; the harness writes the version and appends the CRC32C. Either way the
+//! harness writes the magic (bytes 0..8, so the fuzzer need not find it), so that the
+//! loader's field checks, not its checksums, meet the fuzzed bytes. The vectors are
+//! [`SLOTS`] fixed vectors of [`DIM`] components.
 //!
 //! Checked: [`Hnsw::load`] returns an index or a typed error, never panics. A loaded
 //! index passes [`Hnsw::check_integrity`]; its searches return live slots, closest first,
@@ -47,10 +52,14 @@ pub fn graph_file(data: &[u8]) {
         bytes.resize(12, 0);
     }
     bytes[..8].copy_from_slice(b"FLETCHGR");
-    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
     let metric = bytes.get(12).and_then(|&c| Metric::from_code(c));
-    let crc = crc32c::crc32c(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
+    if bytes[8..12] == 2u32.to_le_bytes() {
+        bytes = expand(bytes);
+    } else {
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+    }
     let index = match Hnsw::load(&bytes, source(metric.unwrap_or(Metric::L2))) {
         Ok(index) => index,
         Err(e) => {
@@ -138,4 +147,78 @@ fn check_search(
     assert_eq!(exact.len(), k.min(index.len()), "exact search length");
     assert!(exact.iter().all(|n| index.contains(n.slot)));
     hits
+}
+
+/// Bytes of a version 2 header.
+const HEADER: usize = 64;
+/// Alignment of a version 2 file's lists.
+const PAGE: usize = 4096;
+/// Slots a chunk of lists holds.
+const CHUNK: usize = 1024;
+
+fn word(b: &[u8], at: usize) -> usize {
+    b.get(at..at + 4)
+        .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
+}
+
+/// A version 2 file from its compact form (see the module documentation): unchanged
+/// if its header is cut short or its sizes are past what this harness allocates
+/// (the loader then refuses its length).
+pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
+    let m = word(&compact, 16);
+    let records = compact.get(48..56).map_or(usize::MAX, |b| {
+        u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
+    });
+    let chunks = word(&compact, 56);
+    if m > 64 || chunks > 4 || records > compact.len().saturating_sub(HEADER) {
+        return compact;
+    }
+    let lists = (HEADER + records).next_multiple_of(PAGE);
+    let chunk = CHUNK * (1 + 2 * m) * 4;
+    let mut out = compact[..HEADER + records].to_vec();
+    out.resize(lists + chunks * chunk, 0);
+    let given = &compact[HEADER + records..];
+    let n = given.len().min(chunks * chunk);
+    out[lists..lists + n].copy_from_slice(&given[..n]);
+    let mut sums = Vec::new();
+    for c in 0..chunks {
+        let crc = crc32c::crc32c(&out[lists + c * chunk..lists + (c + 1) * chunk]);
+        sums.extend_from_slice(&crc.to_le_bytes());
+    }
+    sums.resize(sums.len().next_multiple_of(8), 0);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..lists]), &sums);
+    out.extend_from_slice(&sums);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out
+}
+
+/// The compact form of a version 2 file: its header, records and the lists of its
+/// first `bound` slots (the inverse of [`expand`] for a file it wrote).
+pub(crate) fn compact(file: &[u8]) -> Vec<u8> {
+    let m = word(file, 16);
+    let bound = word(file, 36);
+    let records = file.get(48..56).map_or(0, |b| {
+        u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
+    });
+    let lists = (HEADER + records).next_multiple_of(PAGE);
+    let mut out = file[..HEADER + records].to_vec();
+    out.extend_from_slice(&file[lists..lists + bound * (1 + 2 * m) * 4]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_compact_graph_expands_to_the_file() {
+        use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric};
+        let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2)).unwrap();
+        for i in 0..30 {
+            index.add(&[i as f32, 1.0]).unwrap();
+        }
+        let mut file = Vec::new();
+        index.save(&mut file).unwrap();
+        assert_eq!(super::expand(super::compact(&file)), file);
+        let _ = InMemoryVectors::new(2);
+    }
 }

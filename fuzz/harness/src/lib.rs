@@ -14,7 +14,7 @@
 //! | target | what it feeds | contract |
 //! | --- | --- | --- |
 //! | [`wal_records`] | bytes as WAL segments, behind valid headers | records or a typed error; recovery, then append, then reread agree |
-//! | [`graph_file`] | bytes as a graph snapshot, checksum recomputed | an index or a typed error; a loaded index passes `check_integrity`, searches, takes inserts |
+//! | [`graph_file`] | bytes as a graph snapshot (version 1, or 2 in a compact form), checksums recomputed | an index or a typed error; a loaded index passes `check_integrity`, searches, takes inserts |
 //! | [`catalog_values`] | bytes to each catalog value decoder | `Corruption`, or a value that re-encodes to the same bytes (a payload: to bytes that decode to it) |
 //! | [`open_damaged`] | damage (flip, set, zero, truncate, remove) to a real database's files | open fails with a typed error, or returns only vectors that were written |
 //! | [`vector_segments`] | damage (flip, set, truncate, remove, resealed header fields) to a vector store of growing segments | open fails with a typed error, or every slot reads as written, as `Corruption`, or as nothing past the end; the store takes a write and reopens |

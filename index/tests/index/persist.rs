@@ -61,9 +61,45 @@ fn empty_index_round_trips() {
     let index = Hnsw::in_memory(3, HnswConfig::new(Metric::L2)).unwrap();
     let mut bytes = Vec::new();
     index.save(&mut bytes).unwrap();
+    assert_eq!(bytes.len() % 8, 0);
     let loaded = Hnsw::load(&bytes, InMemoryVectors::new(3).unwrap()).unwrap();
     assert!(loaded.is_empty());
     assert!(loaded.search(&[1.0, 2.0, 3.0], 5, 10).unwrap().is_empty());
+}
+
+/// Where a version 2 file's parts lie: (the lists' offset, bytes a chunk, the chunk
+/// checksums' offset), from its header.
+fn layout(bytes: &[u8]) -> (usize, usize, usize) {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let m = word(16);
+    let records = u64::from_le_bytes(bytes[48..56].try_into().unwrap()) as usize;
+    let chunks = word(56);
+    let lists = (64 + records).next_multiple_of(4096);
+    let chunk = 1024 * (1 + 2 * m) * 4;
+    (lists, chunk, lists + chunks * chunk)
+}
+
+/// Recomputes a version 2 file's checksums (each chunk's and the last), so that a
+/// change to it is judged by the loader's other checks.
+fn reseal(b: &mut [u8]) {
+    let (lists, chunk, sums) = layout(b);
+    let end = b.len() - 8;
+    for c in 0..(sums - lists) / chunk {
+        let crc = crc32c::crc32c(&b[lists + c * chunk..lists + (c + 1) * chunk]);
+        b[sums + 4 * c..sums + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..lists]), &b[sums..end]);
+    b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Byte positions to damage: every one of the header and records and of the first
+/// `used` bytes of the lists, one in `stride` past them, and the checksums.
+fn positions(bytes: &[u8], used: usize, stride: usize) -> Vec<usize> {
+    let (lists, _, sums) = layout(bytes);
+    (0..lists + used)
+        .chain((lists + used..sums).step_by(stride))
+        .chain(sums..bytes.len())
+        .collect()
 }
 
 #[test]
@@ -71,14 +107,15 @@ fn every_truncation_and_every_flipped_byte_is_an_error() {
     let (index, _) = build(200, 4, Metric::L2);
     let mut bytes = Vec::new();
     index.save(&mut bytes).unwrap();
-    for cut in 0..bytes.len() {
+    let used = 200 * (1 + 2 * index.config().m) * 4;
+    for cut in positions(&bytes, used, 61) {
         let r = Hnsw::load(&bytes[..cut], same_vectors(&index));
         assert!(
             matches!(r, Err(IndexError::Corruption { .. })),
             "cut at {cut}"
         );
     }
-    for i in 0..bytes.len() {
+    for i in positions(&bytes, used, 7) {
         let mut bad = bytes.clone();
         bad[i] ^= 0x5a;
         let r = Hnsw::load(&bad, same_vectors(&index));
@@ -87,20 +124,26 @@ fn every_truncation_and_every_flipped_byte_is_an_error() {
 }
 
 #[test]
-fn structurally_bad_input_with_a_valid_checksum_is_an_error_not_a_panic() {
+fn structurally_bad_input_with_valid_checksums_is_an_error_not_a_panic() {
     let (index, _) = build(300, 4, Metric::L2);
     let mut bytes = Vec::new();
     index.save(&mut bytes).unwrap();
-    let body = bytes.len() - 4;
-    let reseal = |b: &mut Vec<u8>| {
-        let crc = crc32c::crc32c(&b[..body]);
-        b[body..].copy_from_slice(&crc.to_le_bytes());
-    };
+    let used = 300 * (1 + 2 * index.config().m) * 4;
+    let (_, _, sums) = layout(&bytes);
     let mut errors = 0;
-    for i in 12..body {
+    for i in positions(&bytes, used, 13)
+        .into_iter()
+        .filter(|&i| i >= 12 && i < sums)
+    {
         for x in [0x01u8, 0x80, 0xff] {
             let mut bad = bytes.clone();
             bad[i] ^= x;
+            if (16..20).contains(&i) || (48..64).contains(&i) {
+                // m and the sizes: resealing needs the layout they give.
+                let r = Hnsw::load(&bad, same_vectors(&index));
+                assert!(r.is_err(), "size field at {i} changed unnoticed");
+                continue;
+            }
             reseal(&mut bad);
             // Either a typed error, or a graph that passes its own integrity check.
             match Hnsw::load(&bad, same_vectors(&index)) {
@@ -129,7 +172,7 @@ fn structurally_bad_input_with_a_valid_checksum_is_an_error_not_a_panic() {
         Hnsw::load(&future, same_vectors(&index)),
         Err(IndexError::UnsupportedVersion {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
     // A graph of another configuration than the caller expects is refused.
@@ -142,6 +185,84 @@ fn structurally_bad_input_with_a_valid_checksum_is_an_error_not_a_panic() {
         Err(IndexError::Corruption { offset: 12, .. })
     ));
     assert!(Hnsw::load_expecting(&bytes, same_vectors(&index), index.config()).is_ok());
+}
+
+/// A graph saved by the first format (version 1, written by the code before version
+/// 2 and kept as a file) still loads, and answers as the same graph built again.
+#[test]
+fn a_version_1_file_still_loads() {
+    let bytes = include_bytes!("../fixtures/graph-v1.bin");
+    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    // Built as the fixture was: one add at a time, then every 17th slot deleted.
+    let base = clustered(600, 8, 6, 0.6, 5);
+    let index = Hnsw::in_memory(8, HnswConfig::new(Metric::L2)).unwrap();
+    for v in base.chunks(8) {
+        index.add(v).unwrap();
+    }
+    for s in (0..600).step_by(17) {
+        index.delete(Slot(s)).unwrap();
+    }
+    let loaded = Hnsw::load(bytes, same_vectors(&index)).unwrap();
+    loaded.check_integrity().unwrap();
+    assert_eq!(loaded.len(), index.len());
+    assert_eq!(loaded.deleted_len(), index.deleted_len());
+    for q in queries_near(&base, 8, 50, 9).chunks(8) {
+        assert_eq!(
+            loaded.search(q, 10, 40).unwrap(),
+            index.search(q, 10, 40).unwrap()
+        );
+    }
+    // Damage in a version 1 file is found too.
+    let mut bad = bytes.to_vec();
+    bad[100] ^= 1;
+    assert!(Hnsw::load(&bad, same_vectors(&index)).is_err());
+}
+
+/// A graph loaded in place keeps working in the memory it was given: inserts after
+/// the load write their lists there, and saving it again gives the same graph.
+#[test]
+fn a_graph_loaded_in_place_takes_inserts_and_saves_again() {
+    let (index, base) = build(2_500, 8, Metric::L2);
+    let mut bytes = Vec::new();
+    index.save(&mut bytes).unwrap();
+    assert_eq!(
+        bytes.len() % 8,
+        0,
+        "a saved graph is a whole number of words"
+    );
+    let words: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+        .collect();
+    let vectors = same_vectors(&index);
+    let loaded = Hnsw::load_in_place(Box::new(words), vectors, index.config()).unwrap();
+    loaded.check_integrity().unwrap();
+    for q in queries_near(&base, 8, 40, 3).chunks(8) {
+        assert_eq!(
+            loaded.search(q, 10, 64).unwrap(),
+            index.search(q, 10, 64).unwrap()
+        );
+    }
+    // New nodes: beyond the loaded chunks and, with deletes, inside them.
+    let extra = clustered(2_000, 8, 20, 0.6, 99);
+    for v in extra.chunks(8) {
+        loaded.add(v).unwrap();
+    }
+    for s in (0..2_500).step_by(5) {
+        loaded.delete(Slot(s)).unwrap();
+    }
+    loaded.check_integrity().unwrap();
+    let mut again = Vec::new();
+    loaded.save(&mut again).unwrap();
+    let reloaded = Hnsw::load(&again, same_vectors(&loaded)).unwrap();
+    reloaded.check_integrity().unwrap();
+    assert_eq!(reloaded.len(), loaded.len());
+    for q in queries_near(&extra, 8, 40, 4).chunks(8) {
+        assert_eq!(
+            reloaded.search(q, 10, 64).unwrap(),
+            loaded.search(q, 10, 64).unwrap()
+        );
+    }
 }
 
 /// Saving beside inserts (a database checkpoint does) must write lists as some writer

@@ -10,11 +10,13 @@
 mod copy;
 mod mem;
 mod os;
+mod private;
 mod replace;
 
 pub use copy::copy_file;
 pub use mem::{Fault, MemDir};
 pub use os::OsDir;
+pub use private::PrivateBytes;
 pub use replace::{read_file, replace_file, sync_dir, temp_name};
 
 use std::fmt::Debug;
@@ -34,6 +36,13 @@ pub trait StorageFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+    /// The whole file as [`PrivateBytes`]: memory the caller may change without
+    /// changing the file. A copy here; the real file system maps it instead.
+    fn map_private(&self) -> io::Result<PrivateBytes> {
+        let len = usize::try_from(self.len()?)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+        PrivateBytes::copy(len, |buf| self.read_exact_at(buf, 0))
+    }
 }
 
 /// A directory holding files by name: the only way the log and the graph checkpoints

@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{StorageDir, StorageFile};
+use super::{PrivateBytes, StorageDir, StorageFile};
 
 /// A directory on the real file system.
 #[derive(Debug, Clone)]
@@ -43,6 +43,11 @@ impl StorageFile for OsFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    fn map_private(&self) -> io::Result<PrivateBytes> {
+        let len = usize::try_from(self.0.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+        PrivateBytes::map(&self.0, len)
     }
 }
 
