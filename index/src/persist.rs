@@ -21,8 +21,9 @@
 //!       if not absent: u8 level, then for each layer 1..=level:
 //!         u16 count, count × u32 neighbour slot
 //!     zeros to the next multiple of 4,096: the lists' offset
-//! lists: per chunk of 1,024 slots, per slot (1 + 2m) × u32: count, then 2m neighbour
-//!     slots (zeros past the count, and for a slot with no node)
+//! lists: per chunk of 1,024 slots (the last: up to the bound), per slot (1 + 2m) ×
+//!     u32: count, then 2m neighbour slots (zeros past the count, and for a slot with
+//!     no node); zeros to a multiple of 8
 //!     chunks × u32: CRC32C of each chunk's lists, then zeros to a multiple of 8
 //! end u32    CRC32C of every byte before the lists, then of the chunks' CRCs (with
 //!     their padding); then a zero u32, so that the file is a whole number of words
@@ -31,6 +32,8 @@
 //! The layer-0 lists are the in-memory layout (`nodes.rs`), a chunk at a page-aligned
 //! offset, so a load from a [`GraphMemory`] (a private mapping of the file) uses them
 //! where they lie ([`Hnsw::load_in_place`]) and checks them rather than copying them.
+//! A last chunk of fewer than 1,024 slots is copied instead (later inserts fill it),
+//! so that a small graph's file is small (about 4.5 KB for 3 nodes, not 139 KB).
 //! Version 1 (the node records with every layer's list, 48 bytes of header, one CRC32C
 //! at the end) still loads, by copying.
 //!
@@ -299,7 +302,8 @@ impl<V: VectorSource> Hnsw<V> {
         let mut chunk = vec![0u8; CHUNK * stride0 * 4];
         let mut sums = Vec::with_capacity(chunks * 4);
         for c in 0..chunks {
-            chunk.fill(0);
+            chunk.clear();
+            chunk.resize((bound - c * CHUNK).min(CHUNK) * stride0 * 4, 0);
             for slot in c * CHUNK..((c + 1) * CHUNK).min(bound) {
                 if snap.states[slot].0 == ABSENT {
                     continue;
@@ -315,6 +319,8 @@ impl<V: VectorSource> Hnsw<V> {
             w.write_all(&chunk)?;
             sums.extend_from_slice(&crc32c::crc32c(&chunk).to_le_bytes());
         }
+        let lists_len = bound * stride0 * 4;
+        w.write_all(&[0u8; 8][..lists_len.next_multiple_of(8) - lists_len])?;
         sums.resize(sums.len().next_multiple_of(8), 0);
         w.write_all(&sums)?;
         crc = crc32c::crc32c_append(crc, &sums);
@@ -584,7 +590,12 @@ impl<V: VectorSource> Hnsw<V> {
                 .checked_add(records_len)?
                 .checked_next_multiple_of(PAGE)?;
             let chunk_bytes = CHUNK.checked_mul(stride0)?.checked_mul(4)?;
-            let sums = chunks.checked_mul(chunk_bytes)?.checked_add(lists)?;
+            let lists_end = header
+                .bound
+                .checked_mul(stride0)?
+                .checked_mul(4)?
+                .checked_add(lists)?;
+            let sums = lists_end.checked_next_multiple_of(8)?;
             let end = chunks
                 .checked_mul(4)?
                 .next_multiple_of(8)
@@ -606,6 +617,10 @@ impl<V: VectorSource> Hnsw<V> {
         let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..lists]), &bytes[sums..end]);
         if crc != read_u32(bytes, end) {
             return Err(corrupt(end, "checksum mismatch"));
+        }
+        let lists_end = lists + header.bound * stride0 * 4;
+        if let Some(at) = (lists_end..sums).find(|&at| bytes[at] != 0) {
+            return Err(corrupt(at, "padding after the lists is not zero"));
         }
         let mut index = Self::for_header(&header, vectors, expected)?;
         let r = &mut Reader {
@@ -637,7 +652,7 @@ impl<V: VectorSource> Hnsw<V> {
             .into_par_iter()
             .try_for_each(|c| -> Result<(), IndexError> {
                 let at = lists + c * chunk_bytes;
-                let words = &bytes[at..at + chunk_bytes];
+                let words = &bytes[at..(at + chunk_bytes).min(lists_end)];
                 if crc32c::crc32c(words) != read_u32(bytes, sums + 4 * c) {
                     return Err(corrupt(
                         at,
@@ -688,42 +703,50 @@ impl<V: VectorSource> Hnsw<V> {
                 }
                 Ok(())
             })?;
-        // Checked: from here on the lists are used in place.
+        // Checked. Chunks that cannot be used in place (a last one of fewer than 1,024
+        // slots; every one where the machine is big-endian) are copied first, while
+        // the image is still read as bytes; from here on the others are used in place.
+        let full = CHUNK * stride0;
+        let copies: Vec<Option<Lists0>> = (0..chunks)
+            .map(|c| {
+                let at = lists + c * chunk_bytes;
+                let stored = &bytes[at..(at + chunk_bytes).min(lists_end)];
+                (stored.len() != 4 * full || cfg!(target_endian = "big"))
+                    .then(|| copy_lists(stored, full))
+            })
+            .collect();
+        // The records too: the image's bytes are not read as bytes once its lists are
+        // handed out.
+        let record_bytes = bytes[..HEADER + records_len].to_vec();
         let image = Arc::new(image);
-        let lists0 = (0..chunks)
-            .map(|c| chunk_lists(&image, lists + c * chunk_bytes, CHUNK * stride0))
+        let lists0 = copies
+            .into_iter()
+            .enumerate()
+            .map(|(c, copy)| {
+                copy.or_else(|| Lists0::in_image(&image, lists + c * chunk_bytes, full))
+            })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| corrupt(lists, "lists not aligned in memory"))?;
         if !index.nodes.adopt(lists0) {
             return Err(corrupt(lists, "lists of the wrong length"));
         }
-        index.restore_nodes(&image_records(&image, HEADER + records_len), &records, 1)?;
+        index.restore_nodes(&record_bytes, &records, 1)?;
         index.finish_load(&header, &records);
         Ok(index)
     }
 }
 
-/// The records' bytes of a checked image (copied out: the image's own bytes are not
-/// read as bytes once its lists are handed out).
-fn image_records(image: &Image, len: usize) -> Vec<u8> {
-    image.bytes()[..len].to_vec()
-}
-
-/// One chunk's lists: in place where the file's byte order is the machine's, else
-/// copied into memory of their own.
-fn chunk_lists(image: &Arc<Image>, offset: usize, len: usize) -> Option<Lists0> {
-    if cfg!(target_endian = "little") {
-        return Lists0::in_image(image, offset, len);
-    }
-    let bytes = image.bytes().get(offset..offset + 4 * len)?;
+/// `len` words of lists of their own, the first from `stored` (little-endian), the
+/// rest empty.
+fn copy_lists(stored: &[u8], len: usize) -> Lists0 {
     let lists = Lists0::zeroed(len);
-    for (w, b) in lists.iter().zip(bytes.chunks_exact(4)) {
+    for (w, b) in lists.iter().zip(stored.chunks_exact(4)) {
         w.store(
             u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             Ordering::Relaxed,
         );
     }
-    Some(lists)
+    lists
 }
 
 /// The format version of a graph file's bytes: 1 or 2.

@@ -1,10 +1,10 @@
 //! `graph_file`: bytes as an HNSW graph snapshot, loaded over fixed vectors.
 //!
 //! Bytes 8..12 holding 2 make the input a version 2 snapshot, written compactly: the
-//! 64-byte header, the node records, then the layer-0 lists of the first slots only
-//! (layout in `index/src/persist.rs`). The harness lays them out as the file does
-//! (padding to the page, the rest of each chunk's lists zero, when the header's sizes
-//! are small enough to allocate) and computes every checksum. Any other input is a
+//! 64-byte header, the node records, then the layer-0 lists (layout in
+//! `index/src/persist.rs`). The harness lays them out as the file does (the padding,
+//! lists cut or filled with zeros to the bound, when the header's sizes are small
+//! enough to allocate) and computes every checksum. Any other input is a
 //! version 1 snapshot without its trailing checksum: the 48-byte header, then node
 //! records; the harness writes the version and appends the CRC32C. Either way the
 //! harness writes the magic (bytes 0..8, so the fuzzer need not find it), so that the
@@ -165,24 +165,24 @@ fn word(b: &[u8], at: usize) -> usize {
 /// if its header is cut short or its sizes are past what this harness allocates
 /// (the loader then refuses its length).
 pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
-    let m = word(&compact, 16);
+    let (m, bound, chunks) = (word(&compact, 16), word(&compact, 36), word(&compact, 56));
     let records = compact.get(48..56).map_or(usize::MAX, |b| {
         u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
     });
-    let chunks = word(&compact, 56);
-    if m > 64 || chunks > 4 || records > compact.len().saturating_sub(HEADER) {
+    if m > 64 || bound > 4 * CHUNK || records > compact.len().saturating_sub(HEADER) {
         return compact;
     }
     let lists = (HEADER + records).next_multiple_of(PAGE);
-    let chunk = CHUNK * (1 + 2 * m) * 4;
+    let stored = bound * (1 + 2 * m) * 4;
     let mut out = compact[..HEADER + records].to_vec();
-    out.resize(lists + chunks * chunk, 0);
+    out.resize(lists, 0);
     let given = &compact[HEADER + records..];
-    let n = given.len().min(chunks * chunk);
-    out[lists..lists + n].copy_from_slice(&given[..n]);
+    out.extend_from_slice(&given[..given.len().min(stored)]);
+    out.resize((lists + stored).next_multiple_of(8), 0);
     let mut sums = Vec::new();
-    for c in 0..chunks {
-        let crc = crc32c::crc32c(&out[lists + c * chunk..lists + (c + 1) * chunk]);
+    for c in 0..chunks.min(bound.div_ceil(CHUNK)) {
+        let at = lists + c * CHUNK * (1 + 2 * m) * 4;
+        let crc = crc32c::crc32c(&out[at..(at + CHUNK * (1 + 2 * m) * 4).min(lists + stored)]);
         sums.extend_from_slice(&crc.to_le_bytes());
     }
     sums.resize(sums.len().next_multiple_of(8), 0);
@@ -193,11 +193,10 @@ pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// The compact form of a version 2 file: its header, records and the lists of its
-/// first `bound` slots (the inverse of [`expand`] for a file it wrote).
+/// The compact form of a version 2 file: its header, records and lists (the inverse
+/// of [`expand`] for a file it wrote).
 pub(crate) fn compact(file: &[u8]) -> Vec<u8> {
-    let m = word(file, 16);
-    let bound = word(file, 36);
+    let (m, bound) = (word(file, 16), word(file, 36));
     let records = file.get(48..56).map_or(0, |b| {
         u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
     });
