@@ -184,7 +184,13 @@ impl<V: VectorSource> Hnsw<V> {
         for &Slot(x) in &freed {
             let Some(meta) = view.meta(x) else { continue };
             if let Some(list) = view.links0(x) {
-                let out: Vec<u32> = neighbours(list).filter(|&n| !dead[n as usize]).collect();
+                // Its list may name a node inserted after `bound` was read: one that
+                // chose it before it was marked retiring and linked back to it (the
+                // plain index here panicked, about once in 30 runs of the database's
+                // `writers_and_searchers_go_on_during_compactions` on a loaded machine).
+                let out: Vec<u32> = neighbours(list)
+                    .filter(|&n| !dead.get(n as usize).copied().unwrap_or(false))
+                    .collect();
                 adjust_indegrees(&mut view, &out, &[]);
             }
             meta.indegree.store(0, Ordering::Release);

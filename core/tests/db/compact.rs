@@ -205,8 +205,17 @@ fn writers_and_searchers_go_on_during_compactions() {
     let ids: Vec<u64> = (0..8_000).collect();
     c.insert_batch(&ids, &rows(&ids, 0)).unwrap();
     let stop = AtomicBool::new(false);
+    // Stops the writers and the searcher however the scope's body ends: a panic in it
+    // once left them running and the test hung instead of failing.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
     // Each writer owns ids `t * 2000 ..`: its final state is known.
     let finals: Vec<BTreeMap<u64, Option<u32>>> = std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
         let searcher = s.spawn(|| {
             let mut searches = 0;
             while !stop.load(Ordering::Acquire) {
