@@ -231,8 +231,8 @@ impl Nodes {
         }
         let have = old.meta.len();
         let make = |_| {
-            let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
-            (Lists0::zeroed(CHUNK * self.stride0), new_metas(), live)
+            let (meta, live) = new_records();
+            (Lists0::zeroed(CHUNK * self.stride0), meta, live)
         };
         // Many chunks at once (loading a graph, which no insert runs beside): allocate
         // them in parallel. An insert's chunk or two here, on this thread: rayon's
@@ -275,13 +275,9 @@ impl Nodes {
         if !old.meta.is_empty() || lists.iter().any(|l| l.len() != CHUNK * self.stride0) {
             return false;
         }
-        let (meta, live): (Vec<_>, Vec<_>) = lists
-            .par_iter()
-            .map(|_| {
-                let live: Arc<[AtomicU64]> = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
-                (new_metas(), live)
-            })
-            .unzip();
+        // On rayon's pool while holding the grow lock, which `ensure` avoids: this index
+        // is being loaded, so no insert (on a worker or not) can be waiting for the lock.
+        let (meta, live): (Vec<_>, Vec<_>) = lists.par_iter().map(|_| new_records()).unzip();
         let previous = self.dir.swap(
             Owned::new(Directory {
                 links0: lists,
@@ -295,6 +291,12 @@ impl Nodes {
         unsafe { guard.defer_destroy(previous) };
         true
     }
+}
+
+/// One chunk's node records, all unclaimed, and their live bits, all clear.
+fn new_records() -> (Arc<[NodeMeta]>, Arc<[AtomicU64]>) {
+    let live = (0..LIVE_WORDS).map(|_| AtomicU64::new(0)).collect();
+    (new_metas(), live)
 }
 
 /// One chunk's node records, all unclaimed.

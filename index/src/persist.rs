@@ -631,23 +631,10 @@ impl<V: VectorSource> Hnsw<V> {
         if r.pos != HEADER + records_len {
             return Err(corrupt(r.pos, "trailing bytes after the last node"));
         }
-        // Each chunk's lists: its checksum, then every list in it, each link against a
-        // bit per present node (125 KB at 1,000,000 nodes, where `levels` is 1 MB and
-        // was looked up at random).
-        let mut present = vec![0u64; header.bound.div_ceil(64)];
-        for (slot, _) in records
-            .levels
-            .iter()
-            .enumerate()
-            .filter(|&(_, &l)| l != NO_LEVEL)
-        {
-            present[slot / 64] |= 1 << (slot % 64);
-        }
-        let is_present = |id: u32| {
-            present
-                .get(id as usize / 64)
-                .is_some_and(|w| w & (1 << (id % 64)) != 0)
-        };
+        // Each chunk's lists: its checksum, then every list in it, checked as the
+        // records' lists are (`check_list`). (Checking the links against a bit per
+        // present node instead of `levels` made no difference: 70-75 ms against 71-84
+        // at 1,000,000 nodes, on two threads.)
         (0..chunks)
             .into_par_iter()
             .try_for_each(|c| -> Result<(), IndexError> {
@@ -659,46 +646,28 @@ impl<V: VectorSource> Hnsw<V> {
                         &format!("checksum mismatch in chunk {c}'s lists"),
                     ));
                 }
-                for (i, list) in words.chunks_exact(stride0 * 4).enumerate() {
+                let mut ids = Vec::with_capacity(2 * m);
+                for i in 0..words.len() / (stride0 * 4) {
                     let slot = (c * CHUNK + i) as u32;
-                    let offset = |k: usize| at + i * stride0 * 4 + 4 * k;
-                    let mut ids = list
-                        .chunks_exact(4)
-                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
-                    let count = ids.next().unwrap_or(0) as usize;
-                    if !is_present(slot) {
+                    let list = at + i * stride0 * 4;
+                    let count = read_u32(bytes, list) as usize;
+                    if records.level_of(slot).is_none() {
                         if count != 0 {
-                            return Err(corrupt(offset(0), "a list for a slot with no node"));
+                            return Err(corrupt(list, "a list for a slot with no node"));
                         }
                         continue;
                     }
                     if count > 2 * m {
-                        return Err(corrupt(offset(0), "neighbour count above capacity"));
+                        return Err(corrupt(list, "neighbour count above capacity"));
                     }
-                    if count == 0 && records.present > 1 {
-                        return Err(corrupt(offset(0), "isolated node"));
-                    }
-                    let mut seen = [0u64; 4];
-                    for (k, id) in ids.by_ref().take(count).enumerate() {
-                        if !is_present(id) {
-                            return Err(corrupt(
-                                offset(k + 1),
-                                "link to a node missing from its layer",
-                            ));
-                        }
-                        if id == slot {
-                            return Err(corrupt(offset(k + 1), "node links to itself"));
-                        }
-                        let h = (id.wrapping_mul(0x9e37_79b1) >> 24) as usize;
-                        let bit = 1u64 << (h & 63);
-                        if seen[h >> 6] & bit != 0
-                            && list[4..4 + 4 * k]
-                                .chunks_exact(4)
-                                .any(|w| w == id.to_le_bytes())
-                        {
-                            return Err(corrupt(offset(k + 1), "duplicate link"));
-                        }
-                        seen[h >> 6] |= bit;
+                    let mut pos = list;
+                    let next = || {
+                        pos += 4;
+                        Ok((pos, read_u32(bytes, pos)))
+                    };
+                    check_list(&records, slot, 0, count, next, &mut ids)?;
+                    if ids.is_empty() && records.present > 1 {
+                        return Err(corrupt(list, "isolated node"));
                     }
                 }
                 Ok(())
