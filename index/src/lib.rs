@@ -63,6 +63,7 @@ mod scratch;
 mod search;
 mod select;
 mod slot_set;
+mod sound;
 mod types;
 mod vectors;
 mod visited;
