@@ -60,6 +60,8 @@ fn a_backup_under_concurrent_writes_holds_exactly_a_prefix_of_the_acknowledged_o
     let mut bounds = Vec::new();
     for round in 0..4 {
         while acked.load(Ordering::Acquire) < 300 * (round + 1) {
+            // A writer that panicked acknowledges nothing more: fail, not wait.
+            assert!(!writer.is_finished(), "the writer stopped early");
             std::thread::yield_now();
         }
         let before = acked.load(Ordering::Acquire);

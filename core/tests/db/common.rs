@@ -132,3 +132,14 @@ pub fn check_against(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, metric: Me
         }
     }
 }
+
+/// Sets its flag when dropped: a test whose threads loop until a flag is set makes one
+/// first thing in its `thread::scope`, so a panic in the scope's body (which waits for
+/// the threads) stops them and fails the test instead of hanging it.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fletchdb::{CollectionConfig, Database, Metric, Options, SearchOptions};
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 
-use crate::common::{check_against, stored, vector};
+use crate::common::{check_against, stored, vector, StopOnDrop};
 
 const DIM: usize = 32;
 
@@ -207,12 +207,6 @@ fn writers_and_searchers_go_on_during_compactions() {
     let stop = AtomicBool::new(false);
     // Stops the writers and the searcher however the scope's body ends: a panic in it
     // once left them running and the test hung instead of failing.
-    struct StopOnDrop<'a>(&'a AtomicBool);
-    impl Drop for StopOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
     // Each writer owns ids `t * 2000 ..`: its final state is known.
     let finals: Vec<BTreeMap<u64, Option<u32>>> = std::thread::scope(|s| {
         let _stop = StopOnDrop(&stop);

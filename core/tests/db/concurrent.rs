@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use fletchdb::{CollectionConfig, Database, Durability, Metric, Options, SearchOptions};
 use parking_lot::Mutex;
 
-use crate::common::{check_against, vector};
+use crate::common::{check_against, vector, StopOnDrop};
 
 #[test]
 fn eight_threads_writing_and_searching_then_the_oracle_agrees() {
@@ -25,6 +25,7 @@ fn eight_threads_writing_and_searching_then_the_oracle_agrees() {
     let model = Mutex::new(BTreeMap::new());
     let done = AtomicBool::new(false);
     let searches = std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         let readers: Vec<_> = (0..4u64)
             .map(|r| {
                 let (c, done) = (&c, &done);

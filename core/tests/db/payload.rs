@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::common::{stored, vector};
+use crate::common::{stored, vector, StopOnDrop};
 
 const DIM: usize = 64;
 
@@ -712,6 +712,7 @@ fn filtered_searches_writers_and_checkpoints_run_together() {
     let even = Where::from_json(&json!({"even": true})).unwrap();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         for r in 0..2u64 {
             let (c, done, even) = (&c, &done, &even);
             s.spawn(move || {

@@ -139,3 +139,14 @@ fn read_vecs(path: &Path) -> std::io::Result<(Vec<u32>, usize)> {
     }
     Ok((out, dim))
 }
+
+/// Sets its flag when dropped: a test whose threads loop until a flag is set makes one
+/// first thing in its `thread::scope`, so a panic in the scope's body (which waits for
+/// the threads) stops them and fails the test instead of hanging it.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use fletchdb_index::{Hnsw, HnswConfig, Metric};
 
-use crate::common::clustered;
+use crate::common::{clustered, StopOnDrop};
 
 #[test]
 fn inserts_and_searches_from_many_threads_then_every_vector_finds_itself() {
@@ -20,6 +20,7 @@ fn inserts_and_searches_from_many_threads_then_every_vector_finds_itself() {
     .unwrap();
     let done = AtomicBool::new(false);
     let searches = std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         let readers: Vec<_> = (0..2)
             .map(|r| {
                 let (index, base, done) = (&index, &base, &done);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, Metric, Slot, VectorSource};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
-use crate::common::{clustered, queries_near, recall};
+use crate::common::{clustered, queries_near, recall, StopOnDrop};
 
 const EF: usize = 64;
 
@@ -151,6 +151,7 @@ fn heals_beside_inserts_and_searches() {
     index.add_batch(&base[..first * dim]).unwrap();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
         let (index, base, done) = (&index, &base, &done);
         s.spawn(move || {
             let mut i = 0;

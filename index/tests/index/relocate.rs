@@ -7,7 +7,7 @@ use std::time::Instant;
 use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, IndexError, Metric, Slot, VectorSource};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
-use crate::common::{clustered, queries_near};
+use crate::common::{clustered, queries_near, StopOnDrop};
 
 /// `n` clustered vectors of `dim`, indexed (m 8).
 fn build(n: usize, dim: usize, seed: u64) -> (Hnsw<InMemoryVectors>, Vec<f32>) {
@@ -181,6 +181,7 @@ fn searches_during_moves_return_full_results_at_true_distances() {
     let queries = queries_near(&base, dim, 50, 42);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
         let searcher = s.spawn(|| {
             let mut rounds = 0;
             while !stop.load(Ordering::Acquire) {
