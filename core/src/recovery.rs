@@ -173,8 +173,10 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
                 })?,
         };
         // The id map (from the catalog) and the graph are independent: load them on two
-        // threads. At 1,000,000 × 128-d (warm) the id map takes about 130 ms and the
-        // graph, used in place from its file's mapping, about 120 ms. (Reading the old
+        // threads. At 1,000,000 × 128-d (warm, timed by hand on 2026-12-03 after the
+        // quick list test, `sound.rs`) the id map takes 91-120 ms (reading the pairs
+        // from redb 45-73 ms, then building the maps) and the graph, used in place from
+        // its file's mapping, 81-109 ms, the two sharing two cores. (Reading the old
         // format's file into a buffer took 77-91 ms of that; advised as transparent huge
         // pages, 38-40 ms, and some reads 108-330 ms while the kernel compacted memory.)
         let hnsw = config.hnsw();
