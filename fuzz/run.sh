@@ -4,7 +4,7 @@
 #   fuzz/run.sh [-t SECONDS] [-s SANITIZER] [TARGET...]
 #
 # -t  seconds per target (default 60, or $FUZZ_SECONDS). TARGET: any of
-#     wal_records graph_file catalog_values open_damaged vector_segments
+#     wal_records graph_file catalog_values open_damaged vector_segments id_map
 #     payload_bytes where_json api_ops (default: all).
 # -s  address (default) or none: about three times the executions per second
 #     (api_ops, open_damaged), without memory-error detection.
@@ -29,7 +29,7 @@ while getopts "t:s:h" opt; do
     esac
 done
 shift $((OPTIND - 1))
-all=(wal_records graph_file catalog_values open_damaged vector_segments payload_bytes where_json api_ops)
+all=(wal_records graph_file catalog_values open_damaged vector_segments payload_bytes where_json api_ops id_map)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

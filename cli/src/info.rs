@@ -62,6 +62,7 @@ fn collection(c: &Collection, s: &CollectionStats) -> Value {
         "bytes": {
             "vectors": s.vector_bytes,
             "graph": s.graph_bytes,
+            "id_map": s.id_map_bytes,
             "other": s.other_bytes,
         },
     })
@@ -99,9 +100,10 @@ fn text(r: &Value) -> String {
         );
         let b = &c["bytes"];
         out += &format!(
-            "  bytes: vectors {}, graph {}, other {}\n",
+            "  bytes: vectors {}, graph {}, id map {}, other {}\n",
             bytes(&b["vectors"]),
             bytes(&b["graph"]),
+            bytes(&b["id_map"]),
             bytes(&b["other"])
         );
     }

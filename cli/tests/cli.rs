@@ -97,6 +97,7 @@ fn info_as_text_and_json() {
         (Some("docs"), Some(450))
     );
     assert!(c["bytes"]["vectors"].as_u64().unwrap() > 0);
+    assert!(c["bytes"]["id_map"].as_u64().unwrap() > 0);
     assert!(v["last_checkpoint_lsn"].as_u64().unwrap() > 0);
     let missing = fails(&[&"info", &dir.path().join("nothing")]);
     assert!(missing.contains("no FletchDB database"), "{missing}");

@@ -12,7 +12,7 @@
 //!    ends, L (`Wal::position`; every record below L is applied and durable), and each
 //!    store's segment files. Writers go on once it is released.
 //! 3. Into a staging directory beside the destination, copy `catalog.redb`, each
-//!    collection's graph file in force and its vector segments, then the log up to L
+//!    collection's graph and id map files in force and its vector segments, then the log up to L
 //!    (`Wal::copy_until`: the last segment cut at L's byte). Slots written after L may
 //!    be copied in any state: no id, graph node or copied log record names them, and
 //!    the copy's replay from the checkpoint rewrites every slot a record below L names.
@@ -140,8 +140,11 @@ pub(crate) fn copy(
     for (c, segments) in collections {
         let to = dir(&staging.join("c").join(c.cid.0.to_string()))?;
         let state = catalog.collection_state(c.cid)?;
-        if let Some((generation, _)) = graph_files::decode_state(&state.blob) {
-            copy(&c.files, &graph_files::name(generation), &to)?;
+        if let Some(s) = graph_files::decode_state(&state.blob) {
+            copy(&c.files, &graph_files::name(s.generation), &to)?;
+            if s.id_file {
+                copy(&c.files, &graph_files::ids_name(s.generation), &to)?;
+            }
         }
         for name in segments {
             copy(&c.files, name, &to)?;

@@ -3,22 +3,27 @@
 //! 1. Under the write gate (an instant: writers hold it shared from before they
 //!    reserve slots and log until their change is applied), pick X = the next LSN, and take each collection's
 //!    set of ids changed since the last checkpoint. Every record below X is applied.
-//! 2. Read those ids' current slots. Writes continue meanwhile, so this may also see
-//!    changes at or after X: the checkpoint is fuzzy, and replay is idempotent for it.
+//! 2. Copy each collection's id map (`Ids::snapshot`) and write it to `ids-<X>.map`
+//!    ([`graph_files::save_ids`]: temporary name, sync, rename, sync the directory), and
+//!    read the payloads of the changed ids. Writes continue meanwhile, so this may also
+//!    see changes at or after X: the checkpoint is fuzzy, and replay is idempotent for
+//!    it.
 //! 3. Heal each graph that has tombstones ([`Hnsw::heal`](fletchdb_index::Hnsw::heal):
 //!    deleted nodes are unlinked and their slots freed, pending until the commit; see
-//!    `free_slots.rs`). Then write it to `graph-<X>.hnsw` ([`graph_files::save`]:
-//!    temporary name, sync, rename, sync the directory). It holds every slot step 2
-//!    read, since those were inserted before. Every delete the heal undid was logged
-//!    before it, so step 5 makes it durable before the commit.
+//!    `free_slots.rs`). Then write it to `graph-<X>.hnsw` ([`graph_files::save`]).
+//!    It holds every slot step 2 mapped, since those were inserted before. Every delete
+//!    the heal undid was logged before it, so step 5 makes it durable before the
+//!    commit.
 //! 4. Note each store's slot high-water mark, then msync the stores: every slot the
 //!    graph or the ids name now has its vector on disk.
 //! 5. Flush the log: every record applied so far is durable, and the log never ends
 //!    before X after this checkpoint.
-//! 6. One catalog transaction: the id changes, each collection's slot mark and graph
-//!    generation, and X. This commit is the checkpoint: a crash before it leaves the
-//!    previous checkpoint and its graph files in force.
-//! 7. Remove the older graph files and the log segments wholly below X. Then, with the
+//! 6. One catalog transaction: the payload changes, each collection's slot mark and
+//!    file generation (its state, which says the id map is in its file; a map of the
+//!    older layout, one catalog entry per id, is dropped), and X. This commit is the
+//!    checkpoint: a crash before it leaves the previous checkpoint and its files in
+//!    force.
+//! 7. Remove the older graph and id map files and the log segments wholly below X. Then, with the
 //!    catalog free again, release the slots the heals freed (they become reusable once
 //!    no search can be reading them). (At step 1 the
 //!    log was told to start a new segment at X, so that is all of them, and recovery
@@ -49,8 +54,6 @@ use crate::options::Options;
 /// A collection's changes for the catalog since the last checkpoint.
 #[derive(Default)]
 struct IdChanges {
-    /// `(id, slot)` of the ids that are there.
-    puts: Vec<(u64, u32)>,
     /// Ids that are gone (their payloads with them).
     removes: Vec<u64>,
     /// The stored payloads of the ids there that have one.
@@ -225,32 +228,31 @@ fn save(
     work: &[(Arc<CollectionInner>, Vec<u64>)],
     scrub: bool,
 ) -> Result<u64> {
-    // The id changes first: every slot they name was inserted into the graph before
+    // The id maps first: every slot they name was inserted into the graph before
     // this, so the graph saved next holds it, the store flushed after holds its
     // vector, and the log flushed after that holds its record.
     // Payloads with them: a changed id's payload as it is now (or its removal).
     let changes: Vec<IdChanges> = work
         .iter()
-        .map(|(c, dirty)| {
+        .map(|(c, dirty)| -> Result<IdChanges> {
+            let (by_slot, mapped) = c.ids.read().snapshot();
+            graph_files::save_ids(&c.files, &by_slot, &mapped, x)?;
             let ids = c.ids.read();
             let payloads = c.payloads.read();
             let mut ch = IdChanges::default();
             for &id in dirty {
                 match ids.slot_of(id) {
-                    Some(slot) => {
-                        ch.puts.push((id, slot));
-                        match payloads.bytes(id) {
-                            [] if payloads.ever_stored() => ch.unpaid.push(id),
-                            [] => {}
-                            bytes => ch.payloads.push((id, bytes.to_vec())),
-                        }
-                    }
+                    Some(_) => match payloads.bytes(id) {
+                        [] if payloads.ever_stored() => ch.unpaid.push(id),
+                        [] => {}
+                        bytes => ch.payloads.push((id, bytes.to_vec())),
+                    },
                     None => ch.removes.push(id),
                 }
             }
-            ch
+            Ok(ch)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     for (c, _) in work {
         if c.index.deleted_len() > 0 {
             let heal = c.index.heal();
@@ -265,8 +267,7 @@ fn save(
     wal.flush()?;
     let mut txn = catalog.begin()?;
     for (((c, _), ch), &next_slot) in work.iter().zip(&changes).zip(&marks) {
-        txn.put_ids(c.cid, &ch.puts)?;
-        txn.remove_ids(c.cid, &ch.removes)?;
+        txn.drop_catalog_ids(c.cid)?;
         let payloads: Vec<(u64, &[u8])> = ch.payloads.iter().map(|(id, b)| (*id, &b[..])).collect();
         if !payloads.is_empty() {
             txn.put_meta(c.cid, &payloads)?;
@@ -279,7 +280,11 @@ fn save(
             c.cid,
             &CollectionState {
                 next_slot,
-                blob: graph_files::encode_state(x, c.index.calibration()),
+                blob: graph_files::encode_state(&graph_files::State {
+                    generation: x,
+                    calibration: c.index.calibration(),
+                    id_file: true,
+                }),
             },
         )?;
     }

@@ -155,33 +155,49 @@ fn map_stores(path: &Path, start: &Start) -> Result<HashMap<CollectionId, Pendin
         let state = catalog.collection_state(record.id)?;
         store.publish_existing(state.next_slot)?;
         // An empty blob: no checkpoint has saved a graph yet.
-        let (generation, calibration) = match state.blob.as_slice() {
-            [] => (None, None),
-            blob => graph_files::decode_state(blob)
-                .map(|(g, c)| (Some(g), c))
-                .ok_or_else(|| {
-                    Error::corruption(
-                        catalog.path(),
-                        0,
-                        format!(
-                            "collection {:?} has a checkpoint state of {} bytes, not 8 \
-                         (a graph generation) or 16 (with a valid i8 calibration)",
-                            record.name,
-                            blob.len()
-                        ),
-                    )
-                })?,
+        let saved = match state.blob.as_slice() {
+            [] => None,
+            blob => Some(graph_files::decode_state(blob).ok_or_else(|| {
+                Error::corruption(
+                    catalog.path(),
+                    0,
+                    format!(
+                        "collection {:?} has a checkpoint state of {} bytes, not 8 or 9 \
+                         (a generation, then whether the id map is in its file) or 16 \
+                         or 17 (with a valid i8 calibration between)",
+                        record.name,
+                        blob.len()
+                    ),
+                )
+            })?),
         };
-        // The id map (from the catalog) and the graph are independent: load them on two
-        // threads. At 1,000,000 × 128-d (warm, timed by hand on 2026-12-03 after the
-        // quick list test, `sound.rs`) the id map takes 91-120 ms (reading the pairs
-        // from redb 45-73 ms, then building the maps) and the graph, used in place from
-        // its file's mapping, 81-109 ms, the two sharing two cores. (Reading the old
-        // format's file into a buffer took 77-91 ms of that; advised as transparent huge
-        // pages, 38-40 ms, and some reads 108-330 ms while the kernel compacted memory.)
+        let generation = saved.map(|s| s.generation);
+        let calibration = saved.and_then(|s| s.calibration);
+        // The id map and the graph are independent: load them on two threads. At
+        // 1,000,000 × 128-d (`db_bench open`, warm, 2026-12-03) the graph, used in
+        // place from its file's mapping, takes 56-60 ms alone and 81-109 ms beside the
+        // id map read from the catalog's one entry per id (91-120 ms); the id map's own
+        // file takes a few milliseconds (`ids.rs`).
         let hnsw = config.hnsw();
         let (ids, index) = std::thread::scope(|s| {
-            let ids = s.spawn(|| catalog.ids(record.id).map(|pairs| Ids::from_pairs(&pairs)));
+            let ids = s.spawn(|| match saved {
+                Some(s) if s.id_file => {
+                    let file = graph_files::read_ids(&files, s.generation)?;
+                    if file.ids.len() as u64 > u64::from(state.next_slot) {
+                        return Err(Error::corruption(
+                            dir.join(graph_files::ids_name(s.generation)),
+                            16,
+                            format!(
+                                "the id map covers {} slots, past the {} the collection has",
+                                file.ids.len(),
+                                state.next_slot
+                            ),
+                        ));
+                    }
+                    Ok(Ids::from_file(file))
+                }
+                _ => Ok(Ids::from_pairs(&catalog.ids(record.id)?)),
+            });
             let vectors = StoreVectors { store };
             let index = match generation {
                 Some(g) => graph_files::read(&files, g)

@@ -118,6 +118,23 @@ impl Shared {
                 });
             }
         }
+        // The id maps' `by_id` halves, built off the open's path (`ids.rs`). If the
+        // thread cannot start, the first operation that needs one builds it.
+        let collections: Vec<_> = shared
+            .collections
+            .read()
+            .values()
+            .map(Arc::downgrade)
+            .collect();
+        let _ = std::thread::Builder::new()
+            .name("fletchdb-ids".into())
+            .spawn(move || {
+                for c in collections {
+                    if let Some(c) = c.upgrade() {
+                        c.ids.read().build();
+                    }
+                }
+            });
         Ok(shared)
     }
 

@@ -40,6 +40,9 @@ pub struct CollectionStats {
     pub vector_bytes: u64,
     /// Bytes of the collection's graph files.
     pub graph_bytes: u64,
+    /// Bytes of the collection's id map files (`ids-<lsn>.map`, beside each graph
+    /// file).
+    pub id_map_bytes: u64,
     /// Bytes of any other file in the collection's directory.
     pub other_bytes: u64,
     /// Bytes of the database's write-ahead log (shared by its collections).
@@ -78,12 +81,14 @@ impl Collection {
     pub fn stats(&self) -> Result<CollectionStats> {
         self.check_live()?;
         let c = &*self.c;
-        let (mut vector_bytes, mut graph_bytes, mut other_bytes) = (0, 0, 0);
+        let (mut vector_bytes, mut graph_bytes, mut id_map_bytes, mut other_bytes) = (0, 0, 0, 0);
         for (name, len) in file_sizes(&c.files)? {
             if name.starts_with("vec-") {
                 vector_bytes += len;
             } else if name.starts_with("graph-") {
                 graph_bytes += len;
+            } else if name.starts_with("ids-") {
+                id_map_bytes += len;
             } else {
                 other_bytes += len;
             }
@@ -104,6 +109,7 @@ impl Collection {
             code_bytes: c.index.codes_bytes(),
             vector_bytes,
             graph_bytes,
+            id_map_bytes,
             other_bytes,
             log_bytes,
             last_checkpoint_lsn,

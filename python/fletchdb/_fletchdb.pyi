@@ -99,6 +99,7 @@ class _Stats(TypedDict):
     code_bytes: int
     vector_bytes: int
     graph_bytes: int
+    id_map_bytes: int
     other_bytes: int
     log_bytes: int
     last_checkpoint_lsn: int
@@ -392,7 +393,7 @@ class Collection:
         ``tombstones`` (deleted or replaced
         vectors the next checkpoint heals the graph around), ``free_slots`` (taken by new
         vectors before the store grows), ``slots``, ``vector_bytes``, ``graph_bytes``,
-        ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),
+        ``id_map_bytes``, ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),
         ``last_checkpoint_lsn`` and ``last_checkpoint_at`` (Unix seconds, or None), and
         ``last_compaction_at`` (since the database was opened, or None)."""
     def compact(self) -> _Compaction:

@@ -446,7 +446,7 @@ impl PyCollection {
     /// vectors the next checkpoint heals the graph around), `free_slots` (freed, taken by
     /// new vectors before the store grows), `slots`, `code_bytes` (memory of the compact
     /// traversal codes; 0 right after an open until the background thread has encoded
-    /// them), `vector_bytes`, `graph_bytes`,
+    /// them), `vector_bytes`, `graph_bytes`, `id_map_bytes`,
     /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
     /// database's log), `last_checkpoint_lsn` and `last_checkpoint_at` (seconds since the
     /// Unix epoch, or None), and `last_compaction_at` (this collection's last compaction
@@ -464,6 +464,7 @@ impl PyCollection {
         d.set_item("code_bytes", s.code_bytes)?;
         d.set_item("vector_bytes", s.vector_bytes)?;
         d.set_item("graph_bytes", s.graph_bytes)?;
+        d.set_item("id_map_bytes", s.id_map_bytes)?;
         d.set_item("other_bytes", s.other_bytes)?;
         d.set_item("log_bytes", s.log_bytes)?;
         d.set_item("last_checkpoint_lsn", s.last_checkpoint_lsn)?;

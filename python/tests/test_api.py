@@ -400,11 +400,12 @@ def test_stats_and_slot_reuse(path, open_db, rng):
             slots.append(s["slots"])
         assert slots == [2 * n] * 3, slots
         assert s["vector_bytes"] > 0 and s["graph_bytes"] > 0 and s["log_bytes"] > 0
+        assert s["id_map_bytes"] > 0
         assert s["last_checkpoint_lsn"] > 0
         assert abs(s["last_checkpoint_at"] - time.time()) < 600
         assert set(s) == {
             "live", "unlinked", "tombstones", "free_slots", "slots", "code_bytes", "vector_bytes",
-            "graph_bytes", "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
+            "graph_bytes", "id_map_bytes", "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
             "last_compaction_at",
         }
 

@@ -14,11 +14,13 @@
 //! - [`DirLock`]: one open handle per database directory.
 //! - [`StopSignal`]: how owners stop background loops.
 //! - [`le`]: checked little-endian reads for every decoder.
+//! - [`idmap`]: the id map file a checkpoint writes beside each graph file.
 //! - [`io`]: the file layer under the log and the graph files, with an in-memory implementation that
 //!   simulates crashes and fails chosen writes and syncs.
 
 pub mod catalog;
 mod error;
+pub mod idmap;
 pub mod io;
 pub mod le;
 mod lock;

@@ -249,9 +249,41 @@ fn damaged_files_are_reported_not_trusted() {
         Err(Error::Corruption { file, .. }) => assert_eq!(file, graph),
         other => panic!("damaged graph: {other:?}"),
     }
-    // Losing the catalog is refused, not taken for an empty database.
     bytes[mid] ^= 0x40;
     std::fs::write(&graph, &bytes).unwrap();
+    // The id map beside it: a flipped bit, then the file gone.
+    let map = graph.with_file_name(
+        graph
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace("graph-", "ids-")
+            .replace(".hnsw", ".map"),
+    );
+    let mut ids = std::fs::read(&map).unwrap();
+    ids[40] ^= 0x02;
+    std::fs::write(&map, &ids).unwrap();
+    match Database::open(dir.path(), Options::default()) {
+        Err(Error::Corruption { file, .. }) => assert_eq!(file, map),
+        other => panic!("damaged id map: {other:?}"),
+    }
+    std::fs::remove_file(&map).unwrap();
+    match Database::open(dir.path(), Options::default()) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, map),
+        other => panic!("missing id map: {other:?}"),
+    }
+    ids[40] ^= 0x02;
+    std::fs::write(&map, &ids).unwrap();
+    assert_eq!(
+        Database::open(dir.path(), Options::default())
+            .unwrap()
+            .collection("c")
+            .unwrap()
+            .len(),
+        100
+    );
+    // Losing the catalog is refused, not taken for an empty database.
     std::fs::remove_file(dir.path().join("catalog.redb")).unwrap();
     assert!(matches!(
         Database::open(dir.path(), Options::default()),

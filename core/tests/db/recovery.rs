@@ -192,3 +192,81 @@ fn dropping_every_collection_before_any_checkpoint_reopens_empty() {
         .unwrap();
     assert_eq!(c.len(), 0, "the dropped collection's records stay dropped");
 }
+
+/// A database whose last checkpoint kept the id map in the catalog (one entry per id,
+/// before the id map file) opens from it, and its next checkpoint moves the map into
+/// its file and drops the catalog's.
+#[test]
+fn an_id_map_kept_in_the_catalog_is_read_then_moved_to_its_file() {
+    use fletchdb_storage::catalog::{Catalog, CollectionId};
+    let dir = tempfile::tempdir().unwrap();
+    let metric = Metric::L2;
+    let mut model = BTreeMap::new();
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(4, metric))
+            .unwrap();
+        for id in 0..300u64 {
+            c.insert(id * 5, &vector(id, 0, 4)).unwrap();
+            model.insert(id * 5, stored(vector(id, 0, 4), metric));
+        }
+        c.upsert(10, &vector(10, 1, 4)).unwrap();
+        model.insert(10, stored(vector(10, 1, 4), metric));
+        c.delete(15).unwrap();
+        model.remove(&15);
+    }
+    // Rewrite it as the older layout: the pairs into the catalog, the state's flag off,
+    // the file gone.
+    let cdir = dir.path().join("c/1");
+    let map = std::fs::read_dir(&cdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "map"))
+        .expect("an id map file after a clean close");
+    let file = fletchdb_storage::idmap::decode(&std::fs::read(&map).unwrap()).unwrap();
+    let pairs: Vec<(u64, u32)> = (0..file.ids.len())
+        .filter(|&s| file.mapped[s / 64] & (1 << (s % 64)) != 0)
+        .map(|s| (file.ids[s], s as u32))
+        .collect();
+    assert_eq!(pairs.len(), model.len());
+    let cid = CollectionId(1);
+    {
+        let catalog = Catalog::open(&dir.path().join("catalog.redb")).unwrap();
+        let mut state = catalog.collection_state(cid).unwrap();
+        assert_eq!(
+            state.blob.pop(),
+            Some(1),
+            "the flag of an id map in its file"
+        );
+        let mut txn = catalog.begin().unwrap();
+        txn.put_ids(cid, &pairs).unwrap();
+        txn.set_collection_state(cid, &state).unwrap();
+        txn.commit().unwrap();
+        catalog.close().unwrap();
+    }
+    std::fs::remove_file(&map).unwrap();
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let c = db.collection("c").unwrap();
+        check_against(&c, &model, metric, 20);
+        c.insert(7, &vector(7, 3, 4)).unwrap();
+        model.insert(7, stored(vector(7, 3, 4), metric));
+    }
+    let maps = std::fs::read_dir(&cdir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "map"))
+        .count();
+    assert_eq!(maps, 1, "the close's checkpoint wrote the map's file");
+    let catalog = Catalog::open(&dir.path().join("catalog.redb")).unwrap();
+    assert!(
+        catalog.ids(cid).unwrap().is_empty(),
+        "the catalog's map is dropped"
+    );
+    assert_eq!(catalog.collection_state(cid).unwrap().blob.last(), Some(&1));
+    catalog.close().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    check_against(&db.collection("c").unwrap(), &model, metric, 20);
+}

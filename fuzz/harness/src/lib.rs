@@ -15,6 +15,7 @@
 //! | --- | --- | --- |
 //! | [`wal_records`] | bytes as WAL segments, behind valid headers | records or a typed error; recovery, then append, then reread agree |
 //! | [`graph_file`] | bytes as a graph snapshot (version 1, or 2 in a compact form), checksums recomputed | an index or a typed error; a loaded index passes `check_integrity`, searches, takes inserts |
+//! | [`id_map`] | bytes as an id map file, its checksum recomputed or not | `Corruption`, `UnsupportedVersion`, or a map that re-encodes to the same bytes |
 //! | [`catalog_values`] | bytes to each catalog value decoder | `Corruption`, or a value that re-encodes to the same bytes (a payload: to bytes that decode to it) |
 //! | [`open_damaged`] | damage (flip, set, zero, truncate, remove) to a real database's files | open fails with a typed error, or returns only vectors that were written |
 //! | [`vector_segments`] | damage (flip, set, truncate, remove, resealed header fields) to a vector store of growing segments | open fails with a typed error, or every slot reads as written, as `Corruption`, or as nothing past the end; the store takes a write and reopens |
@@ -37,6 +38,7 @@ mod catalog;
 mod damage;
 mod encode;
 mod graph;
+mod idmap;
 mod meta;
 mod payload;
 mod scratch;
@@ -49,6 +51,7 @@ pub use api_ops::api_ops;
 pub use catalog::catalog_values;
 pub use damage::open_damaged;
 pub use graph::graph_file;
+pub use idmap::id_map;
 pub use payload::payload_bytes;
 pub use seeds::{findings, seeds};
 pub use vectors::vector_segments;
@@ -68,4 +71,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("payload_bytes", payload_bytes),
     ("where_json", where_json),
     ("api_ops", api_ops),
+    ("id_map", id_map),
 ];

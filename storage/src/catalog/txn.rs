@@ -162,6 +162,10 @@ impl<'c> CatalogTxn<'c> {
     /// Maps each external id to its slot in collection `cid`, replacing earlier mappings.
     /// If an id appears more than once, its last pair wins.
     ///
+    /// This is the id map's layout before the database kept it in a file of its own
+    /// (one entry per id, table `ids/<cid>`): it is still read ([`Catalog::ids`]) from
+    /// databases a checkpoint has not yet moved, and written here for tests of that.
+    ///
     /// # Errors
     ///
     /// [`StorageError::InvalidArgument`] if the catalog has no collection `cid`; redb's
@@ -189,8 +193,26 @@ impl<'c> CatalogTxn<'c> {
         Ok(())
     }
 
-    /// Unmaps external ids of collection `cid`. Ids that are not mapped are skipped, so
-    /// replaying a removal is harmless.
+    /// Removes collection `cid`'s id map of the older layout (see
+    /// [`put_ids`](Self::put_ids)), if it has one: a checkpoint that saved the map in
+    /// its own file.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidArgument`] if the catalog has no collection `cid`; redb's
+    /// errors as described on [`Catalog::open`].
+    pub fn drop_catalog_ids(&mut self, cid: CollectionId) -> Result<()> {
+        self.require(cid)?;
+        let name = tables::ids_table_name(cid);
+        self.txn
+            .delete_table(TableDefinition::<u64, u32>::new(&name))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Unmaps external ids of collection `cid` (the older layout, see
+    /// [`put_ids`](Self::put_ids)). Ids that are not mapped are skipped, so replaying a
+    /// removal is harmless.
     ///
     /// # Errors
     ///

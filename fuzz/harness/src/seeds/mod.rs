@@ -30,6 +30,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "payload_bytes" => payloads::payload_seeds(),
         "where_json" => payloads::where_seeds(),
         "api_ops" => api_ops::api_seeds(),
+        "id_map" => id_map_seeds(),
         other => panic!("no target {other:?}"),
     };
     seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
@@ -227,6 +228,26 @@ fn graph_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("v2-ip-m16-12", save(Metric::InnerProduct, 16, 12, &[])),
         ("v2-one-node", save(Metric::L2, 4, 1, &[])),
         ("v2-empty", save(Metric::L2, 16, 0, &[])),
+    ]
+}
+
+/// Id map files (behind the harness's mode byte: 1 as written, 0 to have the checksum
+/// recomputed), whole, cut and with a stray id.
+fn id_map_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let ids: Vec<u64> = (0..130u64).map(|s| s * 11 + 3).collect();
+    let mapped = [u64::MAX, 0x0f0f_0f0f_0f0f_0f0f, 0b11];
+    let map = fletchdb_storage::idmap::encode(&ids, &mapped);
+    let with = |mode: u8, bytes: &[u8]| [&[mode][..], bytes].concat();
+    let mut stray = map.clone();
+    stray[32 + 8 * 68] = 1; // slot 68: not mapped
+    vec![
+        ("ids", with(1, &map)),
+        (
+            "ids-empty",
+            with(1, &fletchdb_storage::idmap::encode(&[], &[])),
+        ),
+        ("ids-cut", with(0, &map[..map.len() - 16])),
+        ("ids-stray", with(0, &stray)),
     ]
 }
 
