@@ -143,6 +143,13 @@ impl NodeMeta {
         self.state.store(0, Ordering::SeqCst);
     }
 
+    /// A node as [`restore`](Self::restore) leaves it.
+    fn loaded(level: usize, deleted: bool, upper_stride: usize) -> NodeMeta {
+        let meta = NodeMeta::default();
+        meta.restore(level, deleted, upper_stride);
+        meta
+    }
+
     /// Restores a node's full state word (used when loading a saved graph).
     fn restore(&self, level: usize, deleted: bool, upper_stride: usize) {
         let mut s = STATE_CLAIMED | STATE_READY | level as u32;
@@ -264,9 +271,19 @@ impl Nodes {
     }
 
     /// Gives an index with no chunks yet the chunks `lists` (a loaded graph's layer-0
-    /// lists, `CHUNK * stride0` words each), each with unclaimed nodes; false (and
-    /// nothing changed) if it has chunks already or a chunk is not that long.
-    pub(crate) fn adopt(&self, lists: Vec<Lists0>) -> bool {
+    /// lists, `CHUNK * stride0` words each), each slot's node as `node` says: `Some((level,
+    /// deleted))` a node restored at that level (its upper lists empty, its live bit
+    /// set unless deleted), `None` unclaimed. False (and nothing changed) if it has
+    /// chunks already or a chunk is not that long.
+    ///
+    /// Built in one pass with their states rather than as unclaimed records restored
+    /// afterwards one slot at a time: at 1,000,000 nodes the two passes took 20-29 ms
+    /// and 17-25 ms of a warm open (timed by hand, 2026-12-03).
+    pub(crate) fn adopt(
+        &self,
+        lists: Vec<Lists0>,
+        node: impl Fn(u32) -> Option<(usize, bool)> + Sync,
+    ) -> bool {
         let _grow = self.grow.lock();
         let guard = epoch::pin();
         let current = self.dir.load(Ordering::Acquire, &guard);
@@ -277,7 +294,27 @@ impl Nodes {
         }
         // On rayon's pool while holding the grow lock, which `ensure` avoids: this index
         // is being loaded, so no insert (on a worker or not) can be waiting for the lock.
-        let (meta, live): (Vec<_>, Vec<_>) = lists.par_iter().map(|_| new_records()).unzip();
+        let stride = self.stride_up;
+        let (meta, live): (Vec<_>, Vec<_>) = (0..lists.len())
+            .into_par_iter()
+            .map(|c| {
+                let first = (c * CHUNK) as u32;
+                let mut words = [0u64; LIVE_WORDS];
+                let meta: Arc<[NodeMeta]> = (0..CHUNK as u32)
+                    .map(|i| match node(first + i) {
+                        Some((level, deleted)) => {
+                            if !deleted {
+                                words[i as usize / 64] |= 1 << (i % 64);
+                            }
+                            NodeMeta::loaded(level, deleted, stride)
+                        }
+                        None => NodeMeta::default(),
+                    })
+                    .collect();
+                let live: Arc<[AtomicU64]> = words.into_iter().map(AtomicU64::new).collect();
+                (meta, live)
+            })
+            .unzip();
         let previous = self.dir.swap(
             Owned::new(Directory {
                 links0: lists,

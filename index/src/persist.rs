@@ -485,13 +485,14 @@ impl<V: VectorSource> Hnsw<V> {
             .store(header.bound as u32, Ordering::Release);
     }
 
-    /// Restores every node's state and its lists from layer `first` up (read from the
-    /// records), a chunk of slots per task.
+    /// Restores every node's lists from layer `first` up (read from the records), and
+    /// with `states` its state, a chunk of slots per task.
     fn restore_nodes(
         &self,
         body: &[u8],
         records: &Records,
         first: usize,
+        states: bool,
     ) -> Result<(), IndexError> {
         let m = self.config.m;
         let bound = records.levels.len();
@@ -503,12 +504,14 @@ impl<V: VectorSource> Hnsw<V> {
                 let mut ids = Vec::with_capacity(2 * m);
                 for slot in chunk * CHUNK..((chunk + 1) * CHUNK).min(bound) {
                     let level = records.levels[slot];
-                    if level == NO_LEVEL {
+                    if level == NO_LEVEL || (!states && (level as usize) < first) {
                         continue;
                     }
                     let slot32 = slot as u32;
-                    view.restore(slot32, level as usize, records.deleted[slot])
-                        .ok_or_else(|| corrupt(records.starts[slot], "slot out of range"))?;
+                    if states {
+                        view.restore(slot32, level as usize, records.deleted[slot])
+                            .ok_or_else(|| corrupt(records.starts[slot], "slot out of range"))?;
+                    }
                     let r = &mut Reader {
                         bytes: body,
                         pos: records.starts[slot],
@@ -562,7 +565,7 @@ impl<V: VectorSource> Hnsw<V> {
         if header.bound > 0 {
             index.nodes.ensure(header.bound - 1);
         }
-        index.restore_nodes(bytes, &records, 0)?;
+        index.restore_nodes(bytes, &records, 0, true)?;
         index.finish_load(&header, &records);
         Ok(index)
     }
@@ -707,10 +710,15 @@ impl<V: VectorSource> Hnsw<V> {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| corrupt(lists, "lists not aligned in memory"))?;
-        if !index.nodes.adopt(lists0) {
+        let node = |s: u32| {
+            let level = *records.levels.get(s as usize)?;
+            let deleted = records.deleted.get(s as usize).copied().unwrap_or(false);
+            (level != NO_LEVEL).then_some((level as usize, deleted))
+        };
+        if !index.nodes.adopt(lists0, node) {
             return Err(corrupt(lists, "lists of the wrong length"));
         }
-        index.restore_nodes(&record_bytes, &records, 1)?;
+        index.restore_nodes(&record_bytes, &records, 1, false)?;
         index.finish_load(&header, &records);
         Ok(index)
     }
