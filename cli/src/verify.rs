@@ -3,7 +3,8 @@
 //! Opening checks the catalog (every page's checksum, its format, its records), every
 //! log record from the first segment on (length, checksum, sequence; a torn tail is the
 //! normal end of a crash, damage before durable records is not), every vector segment's
-//! header and length, and each graph in force (checksum, then every structural field
+//! header and length, each id map in force (checksum and layout) and each graph in force
+//! (checksum, then every structural field
 //! and link). Opening does not read the stored vectors: this then reads every live
 //! vector with its checksum and every payload. The first damage found ends it with the
 //! file and byte offset the database names.
