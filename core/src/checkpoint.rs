@@ -3,7 +3,7 @@
 //! 1. Under the write gate (an instant: writers hold it shared from before they
 //!    reserve slots and log until their change is applied), pick X = the next LSN, and take each collection's
 //!    set of ids changed since the last checkpoint. Every record below X is applied.
-//! 2. Copy each collection's id map (`Ids::snapshot`) and write it to `ids-<X>.map`
+//! 2. Encode each collection's id map (`Ids::encode`) and write it to `ids-<X>.map`
 //!    ([`graph_files::save_ids`]: temporary name, sync, rename, sync the directory), and
 //!    read the payloads of the changed ids. Writes continue meanwhile, so this may also
 //!    see changes at or after X: the checkpoint is fuzzy, and replay is idempotent for
@@ -235,8 +235,8 @@ fn save(
     let changes: Vec<IdChanges> = work
         .iter()
         .map(|(c, dirty)| -> Result<IdChanges> {
-            let (by_slot, mapped) = c.ids.read().snapshot();
-            graph_files::save_ids(&c.files, &by_slot, &mapped, x)?;
+            let bytes = c.ids.read().encode();
+            graph_files::save_ids(&c.files, &bytes, x)?;
             let ids = c.ids.read();
             let payloads = c.payloads.read();
             let mut ch = IdChanges::default();

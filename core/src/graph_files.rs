@@ -14,7 +14,7 @@ use std::io;
 
 use fletchdb_index::{Calibration, GraphMemory, Hnsw, HnswConfig, IndexError, VectorSource};
 use fletchdb_storage::idmap::{self, IdMapFile};
-use fletchdb_storage::io::{replace_file, temp_name, PrivateBytes, StorageDir};
+use fletchdb_storage::io::{read_file, replace_file, temp_name, PrivateBytes, StorageDir};
 use fletchdb_storage::StorageError;
 
 use crate::error::{Error, Result};
@@ -103,11 +103,10 @@ pub(crate) fn decode_state(blob: &[u8]) -> Option<State> {
     })
 }
 
-/// Writes an id map (see [`idmap::encode`]) as generation `lsn`, crash-safely.
-pub(crate) fn save_ids(dir: &dyn StorageDir, ids: &[u64], mapped: &[u64], lsn: u64) -> Result<()> {
+/// Writes an id map's bytes (see [`idmap::encode`]) as generation `lsn`, crash-safely.
+pub(crate) fn save_ids(dir: &dyn StorageDir, bytes: &[u8], lsn: u64) -> Result<()> {
     let name = ids_name(lsn);
-    let bytes = idmap::encode(ids, mapped);
-    replace_file(dir, &name, |w| w.write_all(&bytes)).map_err(|source| Error::Io {
+    replace_file(dir, &name, |w| w.write_all(bytes)).map_err(|source| Error::Io {
         path: dir.path().join(temp_name(&name)),
         source,
     })
@@ -122,14 +121,7 @@ pub(crate) fn read_ids(dir: &dyn StorageDir, lsn: u64) -> Result<IdMapFile> {
         path: path.clone(),
         source,
     };
-    let f = dir.open(&name).map_err(io)?;
-    let len = usize::try_from(f.len().map_err(io)?).unwrap_or(usize::MAX);
-    let mut bytes = Vec::new();
-    bytes
-        .try_reserve_exact(len)
-        .map_err(|e| io(io::Error::other(e)))?;
-    bytes.resize(len, 0);
-    f.read_exact_at(&mut bytes, 0).map_err(io)?;
+    let bytes = read_file(dir, &name).map_err(io)?;
     idmap::decode(&bytes).map_err(|e| match e {
         StorageError::Corruption { offset, detail, .. } => Error::corruption(&path, offset, detail),
         StorageError::UnsupportedVersion {
@@ -342,9 +334,9 @@ mod tests {
         let second: Vec<u64> = (0..300).map(|s| s * 7 + 2).collect();
         for after in 0..4 {
             let dir = MemDir::new();
-            save_ids(&dir, &first, &[u64::MAX, u64::MAX], 1).unwrap();
+            save_ids(&dir, &idmap::encode(&first, &[u64::MAX, u64::MAX]), 1).unwrap();
             dir.inject(Fault::CrashAtSync { after });
-            let saved = save_ids(&dir, &second, &[u64::MAX; 5], 2).is_ok();
+            let saved = save_ids(&dir, &idmap::encode(&second, &[u64::MAX; 5]), 2).is_ok();
             let dir = dir.crash();
             let (generation, want) = if saved { (2, &second) } else { (1, &first) };
             let map = read_ids(&dir, generation).unwrap();
@@ -353,7 +345,7 @@ mod tests {
             assert_eq!(dir.list().unwrap(), [ids_name(generation)]);
         }
         let dir = MemDir::new();
-        save_ids(&dir, &first, &[u64::MAX, u64::MAX], 3).unwrap();
+        save_ids(&dir, &idmap::encode(&first, &[u64::MAX, u64::MAX]), 3).unwrap();
         dir.with_file(&ids_name(3), |b| b[40] ^= 1).unwrap();
         match read_ids(&dir, 3).unwrap_err() {
             Error::Corruption { file, offset, .. } => {

@@ -29,7 +29,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use fletchdb_storage::idmap::IdMapFile;
+use fletchdb_storage::idmap::{self, IdMapFile};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
@@ -84,9 +84,10 @@ impl Ids {
         }
     }
 
-    /// `by_slot` and `mapped` as the id map file stores them: every slot below the
-    /// highest mapped one.
-    pub(crate) fn snapshot(&self) -> (Vec<u64>, Vec<u64>) {
+    /// The id map file's bytes ([`idmap::encode`]) of `by_slot` and `mapped`: every
+    /// slot below the highest mapped one, encoded straight from the maps with no copy
+    /// of them first.
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let words = self
             .mapped
             .iter()
@@ -96,8 +97,10 @@ impl Ids {
             Some(&last) => (words - 1) * 64 + 64 - last.leading_zeros() as usize,
             None => 0,
         };
-        let ids = &self.by_slot[..bound.min(self.by_slot.len())];
-        (ids.to_vec(), self.mapped[..words].to_vec())
+        idmap::encode(
+            &self.by_slot[..bound.min(self.by_slot.len())],
+            &self.mapped[..words],
+        )
     }
 
     fn is_mapped(&self, slot: u32) -> bool {
@@ -415,11 +418,7 @@ mod tests {
             }
             // What a checkpoint saves, and an open reads back (no moves survive it).
             ids.moved.clear();
-            let (by_slot, mapped) = ids.snapshot();
-            let file = fletchdb_storage::idmap::decode(&fletchdb_storage::idmap::encode(
-                &by_slot, &mapped,
-            ))
-            .unwrap();
+            let file = idmap::decode(&ids.encode()).unwrap();
             let loaded = Ids::from_file(file);
             assert_eq!(loaded.len(), ids.len(), "round {round}");
             for s in 0..520 {
