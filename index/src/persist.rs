@@ -134,11 +134,17 @@ struct Header {
     entry_level: usize,
 }
 
-/// The node records of a file: states, levels, and where each node's lists begin.
+/// The node records of a file: states, levels, and where the lists read from the
+/// records begin.
 struct Records {
     levels: Vec<u8>,
     deleted: Vec<bool>,
-    starts: Vec<usize>,
+    /// `(slot, offset)` of each node with lists in its record (every node in a format 1
+    /// file; in format 2, whose layer-0 lists lie in their own region, the nodes above
+    /// layer 0, about one in 16), ascending by slot. With one entry per slot (8 MB at
+    /// 1,000,000 nodes) a warm open of 1,000,000 × 128-d took 56.6-71.5 ms (median
+    /// 60.1, 20 runs); with these, 51.5-64.1 ms (median 56.9), interleaved.
+    starts: Vec<(u32, usize)>,
     present: usize,
     deleted_count: usize,
     top: Option<usize>,
@@ -495,26 +501,23 @@ impl<V: VectorSource> Hnsw<V> {
         states: bool,
     ) -> Result<(), IndexError> {
         let m = self.config.m;
-        let bound = records.levels.len();
-        (0..bound.div_ceil(CHUNK))
-            .into_par_iter()
-            .try_for_each(|chunk| -> Result<(), IndexError> {
+        records
+            .starts
+            .par_chunks(CHUNK)
+            .try_for_each(|part| -> Result<(), IndexError> {
                 let guard = epoch::pin();
                 let mut view = self.nodes.view(&guard);
                 let mut ids = Vec::with_capacity(2 * m);
-                for slot in chunk * CHUNK..((chunk + 1) * CHUNK).min(bound) {
+                for &(slot32, start) in part {
+                    let slot = slot32 as usize;
                     let level = records.levels[slot];
-                    if level == NO_LEVEL || (!states && (level as usize) < first) {
-                        continue;
-                    }
-                    let slot32 = slot as u32;
                     if states {
                         view.restore(slot32, level as usize, records.deleted[slot])
-                            .ok_or_else(|| corrupt(records.starts[slot], "slot out of range"))?;
+                            .ok_or_else(|| corrupt(start, "slot out of range"))?;
                     }
                     let r = &mut Reader {
                         bytes: body,
-                        pos: records.starts[slot],
+                        pos: start,
                     };
                     for layer in first..=level as usize {
                         let count = r.u16()? as usize;
@@ -792,17 +795,16 @@ fn parse_records(r: &mut Reader<'_>, header: &Header, first: usize) -> Result<Re
     let mut records = Records {
         levels: Vec::with_capacity(bound.min(room)),
         deleted: Vec::with_capacity(bound.min(room)),
-        starts: Vec::with_capacity(bound.min(room)),
+        starts: Vec::new(),
         present: 0,
         deleted_count: 0,
         top: None,
     };
-    for _ in 0..bound {
+    for slot in 0..bound {
         let at = r.pos;
         match r.u8()? {
             ABSENT => {
                 records.levels.push(NO_LEVEL);
-                records.starts.push(0);
                 records.deleted.push(false);
             }
             state @ (LIVE | DELETED) => {
@@ -815,7 +817,10 @@ fn parse_records(r: &mut Reader<'_>, header: &Header, first: usize) -> Result<Re
                 records.top = records.top.max(Some(level));
                 records.levels.push(level as u8);
                 records.deleted.push(state == DELETED);
-                records.starts.push(r.pos);
+                if level >= first {
+                    // `bound` was read as a `u32` (`parse_header`).
+                    records.starts.push((slot as u32, r.pos));
+                }
                 for layer in first..=level {
                     let cap = if layer == 0 { 2 * m } else { m };
                     let count = r.u16()? as usize;
