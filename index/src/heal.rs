@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use crate::distance::{with_walk_kernel, Kernel};
 use crate::hnsw::{Entry, Hnsw};
 use crate::insert::{adjust_indegrees, drop_links, linkable};
-use crate::nodes::{neighbours, store_neighbours, View};
+use crate::nodes::{neighbours, store_neighbours, View, CHUNK};
 use crate::scratch::{Scratch, Walk};
 use crate::search::Everything;
 use crate::types::Slot;
@@ -125,12 +125,23 @@ impl<V: VectorSource> Hnsw<V> {
 
     /// Slots below the vector source's length that hold no node: never inserted, or
     /// freed by a heal.
+    ///
+    /// A chunk of slots per task: a database's open asks for them, and one pass over
+    /// the node records of 1,000,000 slots took 3.8 ms of a warm open. In parallel, ten
+    /// interleaved warm opens of 1,000,000 × 128-d took 51.2-57.6 ms (first query at
+    /// 57.8-65.9) against 52.9-64.1 ms (62.0-71.5).
     pub fn free_slots(&self) -> Vec<Slot> {
-        let guard = epoch::pin();
-        let mut view = self.nodes.view(&guard);
-        (0..self.vectors.len().min(u32::MAX as usize) as u32)
-            .filter(|&s| !view.meta(s).is_some_and(|m| m.state().claimed()))
-            .map(Slot)
+        let len = self.vectors.len().min(u32::MAX as usize);
+        (0..len.div_ceil(CHUNK))
+            .into_par_iter()
+            .flat_map_iter(|c| {
+                let guard = epoch::pin();
+                let mut view = self.nodes.view(&guard);
+                ((c * CHUNK) as u32..(len.min((c + 1) * CHUNK)) as u32)
+                    .filter(|&s| !view.meta(s).is_some_and(|m| m.state().claimed()))
+                    .map(Slot)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
