@@ -169,7 +169,10 @@ pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
     let records = compact.get(48..56).map_or(usize::MAX, |b| {
         u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
     });
-    if m > 64 || bound > 4 * CHUNK || records > compact.len().saturating_sub(HEADER) {
+    // Cut short of its header (which `word` reads as zeros past the end) or of the
+    // records it counts: left as it is. (`records > len - HEADER` alone let a 58-byte
+    // input through with a record length of 0, and the slice below panicked.)
+    if m > 64 || bound > 4 * CHUNK || compact.len() < HEADER || records > compact.len() - HEADER {
         return compact;
     }
     let lists = (HEADER + records).next_multiple_of(PAGE);
