@@ -24,11 +24,21 @@ pub fn run(path: &Path, as_json: bool) -> Result<()> {
 /// collection.
 fn describe(db: &Database) -> Result<Value> {
     let mut collections = Vec::new();
+    let health = db.health();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let mut database = json!({
         "path": db.path().display().to_string(),
         "log_bytes": 0,
         "last_checkpoint_lsn": 0,
         "last_checkpoint_unix_ms": null,
+        "replayed_at_open": health.replayed_at_open,
+        "opened_ms": ms(health.opened_in),
+        "open_steps_ms": {
+            "catalog": ms(health.open.catalog),
+            "stores": ms(health.open.stores),
+            "replay": ms(health.open.replay),
+            "linking": ms(health.open.linking),
+        },
     });
     for name in db.list_collections() {
         let c = db.collection(&name)?;
@@ -78,6 +88,17 @@ fn text(r: &Value) -> String {
     out += &format!(
         "  last checkpoint: LSN {} ({at})\n",
         r["last_checkpoint_lsn"]
+    );
+    let steps = &r["open_steps_ms"];
+    let ms = |v: &Value| v.as_f64().unwrap_or(0.0);
+    out += &format!(
+        "  opened in {:.1} ms, {} log records replayed (catalog {:.1} ms, stores and graphs {:.1} ms, log {:.1} ms, linking {:.1} ms)\n",
+        ms(&r["opened_ms"]),
+        r["replayed_at_open"],
+        ms(&steps["catalog"]),
+        ms(&steps["stores"]),
+        ms(&steps["replay"]),
+        ms(&steps["linking"])
     );
     let empty = Vec::new();
     let collections = r["collections"].as_array().unwrap_or(&empty);

@@ -90,6 +90,10 @@ fn info_as_text_and_json() {
         "{text}"
     );
     assert!(text.contains("450 live"), "{text}");
+    assert!(
+        text.contains("opened in ") && text.contains("stores and graphs"),
+        "{text}"
+    );
     let v: Value = serde_json::from_str(&ok(&[&"info", &db, &"--json"])).unwrap();
     let c = &v["collections"][0];
     assert_eq!(
@@ -99,6 +103,12 @@ fn info_as_text_and_json() {
     assert!(c["bytes"]["vectors"].as_u64().unwrap() > 0);
     assert!(c["bytes"]["id_map"].as_u64().unwrap() > 0);
     assert!(v["last_checkpoint_lsn"].as_u64().unwrap() > 0);
+    let opened = v["opened_ms"].as_f64().unwrap();
+    let steps: f64 = ["catalog", "stores", "replay", "linking"]
+        .iter()
+        .map(|k| v["open_steps_ms"][k].as_f64().unwrap())
+        .sum();
+    assert!(opened > 0.0 && steps <= opened, "{v}");
     let missing = fails(&[&"info", &dir.path().join("nothing")]);
     assert!(missing.contains("no FletchDB database"), "{missing}");
 }

@@ -88,10 +88,11 @@ fn main() {
             let rss_open = rss_mib();
             if only_first {
                 println!(
-                    "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link); {n} vectors",
+                    "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link); {n} vectors; {}",
                     open.as_secs_f64() * 1e3,
                     first.as_secs_f64() * 1e3,
                     db.replayed_at_open(),
+                    db.health().open,
                 );
                 return;
             }

@@ -64,7 +64,7 @@ pub use collection::Collection;
 pub use compact::Compaction;
 pub use database::Database;
 pub use error::{Error, Result};
-pub use health::Health;
+pub use health::{Health, OpenSteps};
 pub use options::{
     CollectionConfig, Durability, Hit, IdFilter, Metric, Options, Quantization, SearchOptions,
 };

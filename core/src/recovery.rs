@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use fletchdb_index::{Calibration, Hnsw, IndexError, Slot};
 use fletchdb_storage::catalog::{Catalog, CollectionId, CollectionRecord};
@@ -30,6 +31,7 @@ use rustc_hash::FxHashMap;
 use crate::collection::{collection_dir, CollectionInner};
 use crate::error::{Error, Result};
 use crate::graph_files;
+use crate::health::OpenSteps;
 use crate::ids::Ids;
 use crate::options::{CollectionConfig, Options};
 use crate::payload::store::Payloads;
@@ -48,6 +50,8 @@ pub(crate) struct Recovered {
     pub(crate) replayed: u64,
     /// The LSN of the checkpoint the open started from.
     pub(crate) checkpoint_lsn: u64,
+    /// How long each step took.
+    pub(crate) steps: OpenSteps,
 }
 
 /// Step 1's result: the catalog and what it says.
@@ -88,11 +92,20 @@ struct Pending {
 
 /// Opens the database at `path`: the steps above.
 pub(crate) fn recover(path: &Path, options: &Options) -> Result<Recovered> {
+    let mut steps = OpenSteps::default();
+    let t = Instant::now();
     let start = load_catalog(path)?;
+    steps.catalog = t.elapsed();
+    let t = Instant::now();
     let mut pending = map_stores(path, &start)?;
+    steps.stores = t.elapsed();
+    let t = Instant::now();
     let (wal, replayed) = replay_log(path, options, &start, &mut pending)?;
+    steps.replay = t.elapsed();
+    let t = Instant::now();
     let collections = load_graphs(pending, start.catalog.path(), options.background_linking)?;
     remove_orphan_dirs(path, &collections);
+    steps.linking = t.elapsed();
     Ok(Recovered {
         lock: start.lock,
         catalog: start.catalog,
@@ -100,6 +113,7 @@ pub(crate) fn recover(path: &Path, options: &Options) -> Result<Recovered> {
         collections,
         replayed,
         checkpoint_lsn: start.lsn,
+        steps,
     })
 }
 

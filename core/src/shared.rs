@@ -24,7 +24,7 @@ use crate::checkpoint::Checkpoints;
 use crate::collection::{collection_dir, CollectionInner, Collections};
 use crate::compact;
 use crate::error::{Error, Result};
-use crate::health::{Health, HealthLog};
+use crate::health::{Health, HealthLog, OpenSteps};
 use crate::ids::Ids;
 use crate::options::{CollectionConfig, Options};
 use crate::payload::store::Payloads;
@@ -51,6 +51,10 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Log records replayed when the database was opened.
     replayed: u64,
+    /// How long each step of the open took.
+    open_steps: OpenSteps,
+    /// How long the open took, set as it returns.
+    opened_in: std::sync::OnceLock<std::time::Duration>,
     health: HealthLog,
     background: Mutex<Option<Background>>,
     /// Taken (released) by [`close`](Self::close).
@@ -82,16 +86,17 @@ impl Shared {
             collections,
             replayed,
             checkpoint_lsn,
+            steps,
         } = recovery::recover(path, &options)?;
         let elapsed = started.elapsed().as_millis();
         if elapsed >= SLOW_RECOVERY_MS {
             log::warn!(
-                "opening {} took {elapsed} ms ({replayed} log records replayed)",
+                "opening {} took {elapsed} ms ({replayed} log records replayed; {steps})",
                 path.display()
             );
         } else {
             log::debug!(
-                "opened {} in {elapsed} ms ({replayed} log records replayed)",
+                "opened {} in {elapsed} ms ({replayed} log records replayed; {steps})",
                 path.display()
             );
         }
@@ -104,6 +109,8 @@ impl Shared {
             gate: RwLock::new(()),
             closed: AtomicBool::new(false),
             replayed,
+            open_steps: steps,
+            opened_in: std::sync::OnceLock::new(),
             health: HealthLog::default(),
             background: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
@@ -135,6 +142,7 @@ impl Shared {
                     }
                 }
             });
+        let _ = shared.opened_in.set(started.elapsed());
         Ok(shared)
     }
 
@@ -452,7 +460,12 @@ impl Shared {
     }
 
     pub(crate) fn health(&self) -> Health {
-        self.health.snapshot(self.checkpoints.lsn(), self.replayed)
+        self.health.snapshot(
+            self.checkpoints.lsn(),
+            self.replayed,
+            self.opened_in.get().copied().unwrap_or_default(),
+            self.open_steps,
+        )
     }
 
     /// Closes the database: stops the background thread, waits out writes in flight,

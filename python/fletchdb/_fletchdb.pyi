@@ -87,6 +87,16 @@ class _Health(TypedDict):
     background_checkpoints: int
     background_errors: int
     last_background_error: Optional[str]
+    opened_ms: float
+    open_steps_ms: _OpenSteps
+
+class _OpenSteps(TypedDict):
+    """How long each step of the open took, in ms (``Database.health()["open_steps_ms"]``)."""
+
+    catalog: float
+    stores: float
+    replay: float
+    linking: float
 
 class _Stats(TypedDict):
     """What ``Collection.stats()`` returns."""

@@ -200,8 +200,10 @@ impl PyDatabase {
     /// `checkpoint_lsn` (log position of the last checkpoint, 0 before the first),
     /// `replayed_at_open` (log records the open replayed), `background_checkpoints` and
     /// `background_errors` (since the open), `last_background_error` (its message, or
-    /// None). A failed background checkpoint loses nothing (the log stays until one
-    /// succeeds), but nobody waits on it, so this is where it shows.
+    /// None), `opened_ms` (how long the open took) and `open_steps_ms` (a dict of its
+    /// steps: `catalog`, `stores` (vector stores, graphs and id maps), `replay` (the
+    /// log) and `linking`). A failed background checkpoint loses nothing (the log
+    /// stays until one succeeds), but nobody waits on it, so this is where it shows.
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = self.db.with(|db| Ok(db.health())).or_raise(py)?;
         let d = PyDict::new(py);
@@ -210,6 +212,14 @@ impl PyDatabase {
         d.set_item("background_checkpoints", h.background_checkpoints)?;
         d.set_item("background_errors", h.background_errors)?;
         d.set_item("last_background_error", h.last_background_error)?;
+        let ms = |t: std::time::Duration| t.as_secs_f64() * 1e3;
+        d.set_item("opened_ms", ms(h.opened_in))?;
+        let steps = PyDict::new(py);
+        steps.set_item("catalog", ms(h.open.catalog))?;
+        steps.set_item("stores", ms(h.open.stores))?;
+        steps.set_item("replay", ms(h.open.replay))?;
+        steps.set_item("linking", ms(h.open.linking))?;
+        d.set_item("open_steps_ms", steps)?;
         Ok(d)
     }
 

@@ -334,6 +334,8 @@ HEALTH_TYPES = {
     "background_checkpoints": int,
     "background_errors": int,
     "last_background_error": type(None),
+    "opened_ms": float,
+    "open_steps_ms": dict,
 }
 
 
@@ -347,6 +349,10 @@ def test_health(path, open_db, rng):
     with open_db(path, checkpoint_interval_s=None) as db:
         h = db.health()
         assert h["replayed_at_open"] == db.replayed_at_open > 0
+        steps = h["open_steps_ms"]
+        assert set(steps) == {"catalog", "stores", "replay", "linking"}
+        assert all(ms > 0 for ms in steps.values()), steps
+        assert sum(steps.values()) <= h["opened_ms"], h
         before = h["checkpoint_lsn"]
         db.checkpoint()
         assert db.health()["checkpoint_lsn"] > before

@@ -174,3 +174,47 @@ fn a_failed_background_checkpoint_is_counted_kept_and_retried() {
         [Some(vec![1.0, 2.0]), Some(vec![3.0, 4.0])]
     );
 }
+
+/// `health()` times the open and each of its steps; a reopen that replays the log
+/// spends time replaying it.
+#[test]
+fn health_times_the_open_and_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_checkpoint = Options {
+        checkpoint_on_close: false,
+        ..Options::default()
+    };
+    {
+        let db = Database::open(dir.path(), no_checkpoint).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(8, Metric::L2))
+            .unwrap();
+        for id in 0..300 {
+            c.insert(id, &vector(id, 0, 8)).unwrap();
+        }
+        let h = db.health();
+        assert!(h.opened_in > Duration::ZERO);
+        assert!(
+            h.open.total() <= h.opened_in,
+            "{:?} {:?}",
+            h.open,
+            h.opened_in
+        );
+        db.close().unwrap();
+    }
+    let db = Database::open(dir.path(), no_checkpoint).unwrap();
+    let h = db.health();
+    assert_eq!(h.replayed_at_open, db.replayed_at_open());
+    assert!(h.replayed_at_open >= 300, "{}", h.replayed_at_open);
+    let steps = h.open;
+    for (name, d) in [
+        ("catalog", steps.catalog),
+        ("stores", steps.stores),
+        ("replay", steps.replay),
+        ("linking", steps.linking),
+    ] {
+        assert!(d > Duration::ZERO, "{name}: {steps:?}");
+    }
+    assert!(steps.total() <= h.opened_in, "{steps:?} {:?}", h.opened_in);
+    assert!(steps.to_string().contains(" ms, log "), "{steps}");
+}
