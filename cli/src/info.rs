@@ -33,12 +33,12 @@ fn describe(db: &Database) -> Result<Value> {
         "last_checkpoint_unix_ms": null,
         "replayed_at_open": health.replayed_at_open,
         "opened_ms": ms(health.opened_in),
-        "open_steps_ms": {
-            "catalog": ms(health.open.catalog),
-            "stores": ms(health.open.stores),
-            "replay": ms(health.open.replay),
-            "linking": ms(health.open.linking),
-        },
+        "open_steps_ms": health
+            .open
+            .named()
+            .iter()
+            .map(|&(name, d)| (name.to_string(), Value::from(ms(d))))
+            .collect::<serde_json::Map<_, _>>(),
     });
     for name in db.list_collections() {
         let c = db.collection(&name)?;
@@ -89,16 +89,18 @@ fn text(r: &Value) -> String {
         "  last checkpoint: LSN {} ({at})\n",
         r["last_checkpoint_lsn"]
     );
-    let steps = &r["open_steps_ms"];
     let ms = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let steps: Vec<String> = r["open_steps_ms"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, t)| format!("{name} {:.1} ms", ms(t)))
+        .collect();
     out += &format!(
-        "  opened in {:.1} ms, {} log records replayed (catalog {:.1} ms, stores and graphs {:.1} ms, log {:.1} ms, linking {:.1} ms)\n",
+        "  opened in {:.1} ms, {} log records replayed ({})\n",
         ms(&r["opened_ms"]),
         r["replayed_at_open"],
-        ms(&steps["catalog"]),
-        ms(&steps["stores"]),
-        ms(&steps["replay"]),
-        ms(&steps["linking"])
+        steps.join(", ")
     );
     let empty = Vec::new();
     let collections = r["collections"].as_array().unwrap_or(&empty);

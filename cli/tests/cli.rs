@@ -91,7 +91,7 @@ fn info_as_text_and_json() {
     );
     assert!(text.contains("450 live"), "{text}");
     assert!(
-        text.contains("opened in ") && text.contains("stores and graphs"),
+        text.contains("opened in ") && text.contains(" ms, stores "),
         "{text}"
     );
     let v: Value = serde_json::from_str(&ok(&[&"info", &db, &"--json"])).unwrap();

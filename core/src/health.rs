@@ -56,9 +56,10 @@ pub struct Health {
 ///     linking: Duration::from_millis(5),
 /// };
 /// assert_eq!(steps.total(), Duration::from_millis(48));
+/// assert_eq!(steps.named()[1], ("stores", Duration::from_millis(40)));
 /// assert_eq!(
 ///     steps.to_string(),
-///     "catalog 2.0 ms, stores and graphs 40.0 ms, log 1.0 ms, linking 5.0 ms"
+///     "catalog 2.0 ms, stores 40.0 ms, replay 1.0 ms, linking 5.0 ms"
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,23 +76,30 @@ pub struct OpenSteps {
 }
 
 impl OpenSteps {
+    /// The steps in order, each with its name (the field's): what reports of an open
+    /// (its log line, `fletchdb info`, Python's `health()`) list.
+    pub fn named(&self) -> [(&'static str, Duration); 4] {
+        [
+            ("catalog", self.catalog),
+            ("stores", self.stores),
+            ("replay", self.replay),
+            ("linking", self.linking),
+        ]
+    }
+
     /// The four steps together.
     pub fn total(&self) -> Duration {
-        self.catalog + self.stores + self.replay + self.linking
+        self.named().iter().map(|&(_, d)| d).sum()
     }
 }
 
 impl std::fmt::Display for OpenSteps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        write!(
-            f,
-            "catalog {:.1} ms, stores and graphs {:.1} ms, log {:.1} ms, linking {:.1} ms",
-            ms(self.catalog),
-            ms(self.stores),
-            ms(self.replay),
-            ms(self.linking)
-        )
+        for (i, (name, d)) in self.named().into_iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{name} {:.1} ms", d.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
     }
 }
 

@@ -215,10 +215,9 @@ impl PyDatabase {
         let ms = |t: std::time::Duration| t.as_secs_f64() * 1e3;
         d.set_item("opened_ms", ms(h.opened_in))?;
         let steps = PyDict::new(py);
-        steps.set_item("catalog", ms(h.open.catalog))?;
-        steps.set_item("stores", ms(h.open.stores))?;
-        steps.set_item("replay", ms(h.open.replay))?;
-        steps.set_item("linking", ms(h.open.linking))?;
+        for (name, t) in h.open.named() {
+            steps.set_item(name, ms(t))?;
+        }
         d.set_item("open_steps_ms", steps)?;
         Ok(d)
     }
