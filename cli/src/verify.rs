@@ -4,9 +4,10 @@
 //! log record from the first segment on (length, checksum, sequence; a torn tail is the
 //! normal end of a crash, damage before durable records is not), every vector segment's
 //! header and length, each id map in force (checksum and layout) and each graph in force
-//! (checksum, then every structural field
-//! and link). Opening does not read the stored vectors: this then reads every live
-//! vector with its checksum and every payload. The first damage found ends it with the
+//! (checksum, then every structural field and upper-layer link). Opening reads neither
+//! the graphs' layer-0 lists (each run of them is checked where first read) nor the
+//! stored vectors: this then checks every list not read yet (`Collection::check_graph`),
+//! and reads every live vector with its checksum and every payload. The first damage found ends it with the
 //! file and byte offset the database names.
 
 use std::path::Path;
@@ -22,6 +23,7 @@ pub fn run(path: &Path) -> Result<()> {
     let mut vectors = 0usize;
     for name in db.list_collections() {
         let c = db.collection(&name)?;
+        c.check_graph()?;
         let ids = c.ids()?;
         for chunk in ids.chunks(BATCH) {
             let got = c.get_batch(chunk)?;

@@ -254,6 +254,9 @@ fn save(
         })
         .collect::<Result<_>>()?;
     for (c, _) in work {
+        // Lists of the graph loaded at open that nothing has read yet: checked here,
+        // on every core, rather than one by one as the save reads them.
+        c.index.check_lists().map_err(|e| c.graph_error(e))?;
         if c.index.deleted_len() > 0 {
             let heal = c.index.heal();
             c.free.freed(heal.freed.iter().map(|s| s.0));

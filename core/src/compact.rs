@@ -340,7 +340,7 @@ fn move_batch(
             c.name
         );
         let tos: Vec<Slot> = moves.iter().map(|m| m.1).collect();
-        c.index.insert_batch(&tos)?;
+        c.index.insert_batch(&tos).map_err(|e| c.graph_error(e))?;
         for &(from, _) in &moves {
             c.index.delete(from)?;
         }

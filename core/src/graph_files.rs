@@ -11,6 +11,7 @@
 //! (`ids/<cid>`); their state says so (see [`State`]), and the next checkpoint moves it.
 
 use std::io;
+use std::path::Path;
 
 use fletchdb_index::{Calibration, GraphMemory, Hnsw, HnswConfig, IndexError, VectorSource};
 use fletchdb_storage::idmap::{self, IdMapFile};
@@ -187,20 +188,27 @@ pub(crate) fn load<V: VectorSource>(
     vectors: V,
     config: &HnswConfig,
 ) -> Result<Hnsw<V>> {
-    Hnsw::load_in_place(Box::new(GraphFile(bytes)), vectors, config).map_err(|e| {
-        let file = dir.path().join(name(lsn));
-        match e {
-            IndexError::Corruption { offset, reason } => {
-                Error::corruption(file, offset as u64, reason)
-            }
-            IndexError::UnsupportedVersion { found, supported } => Error::UnsupportedVersion {
-                file,
+    Hnsw::load_in_place(Box::new(GraphFile(bytes)), vectors, config)
+        .map_err(|e| index_error(e, Some(&dir.path().join(name(lsn)))))
+}
+
+/// An index's error as the database reports it: damage in a graph loaded from
+/// `loaded_from` (found by the load, or later where a list is first read, see
+/// [`Hnsw::check_lists`]) is [`Error::Corruption`] naming that file.
+pub(crate) fn index_error(e: IndexError, loaded_from: Option<&Path>) -> Error {
+    match (e, loaded_from) {
+        (IndexError::Corruption { offset, reason }, Some(file)) => {
+            Error::corruption(file, offset as u64, reason)
+        }
+        (IndexError::UnsupportedVersion { found, supported }, Some(file)) => {
+            Error::UnsupportedVersion {
+                file: file.to_path_buf(),
                 found,
                 supported,
-            },
-            other => other.into(),
+            }
         }
-    })
+        (other, _) => other.into(),
+    }
 }
 
 /// Removes graph and id map files (and leftover temporaries) other than generation

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use fletchdb_index::{Calibration, Hnsw, IndexError, Slot};
 use fletchdb_storage::catalog::{Catalog, CollectionId, CollectionRecord};
-use fletchdb_storage::io::OsDir;
+use fletchdb_storage::io::{OsDir, StorageDir};
 use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
 use fletchdb_storage::wal::{Wal, WalOptions};
 use fletchdb_storage::DirLock;
@@ -399,6 +399,9 @@ fn load_graphs(
 /// the log's).
 fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<CollectionInner> {
     let index = p.index;
+    let graph_file = p
+        .generation
+        .map(|g| p.files.path().join(graph_files::name(g)));
     // Before the replayed inserts, so that they encode codes with the calibration the
     // first run fitted. With background linking the background thread encodes the
     // graph's slots (`Shared::start_codes`): walks score the f32 vectors until then.
@@ -425,7 +428,11 @@ fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<Collection
     } else {
         missing
             .par_iter()
-            .try_for_each(|&s| link(&index, Slot(s)))?;
+            .try_for_each(|&s| link(&index, Slot(s)))
+            .map_err(|e| match e {
+                Error::Index(e) => graph_files::index_error(e, graph_file.as_deref()),
+                other => other,
+            })?;
         Unlinked::default()
     };
     for &slot in p.removed.iter().filter(|&&s| p.ids.id_of(s).is_none()) {
@@ -462,6 +469,7 @@ fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<Collection
         payloads,
         unlinked,
     )
+    .map(|c| c.loaded_from(graph_file))
 }
 
 /// Inserts a replayed slot into the graph; one already there is no error (replay is

@@ -374,7 +374,7 @@ impl Collection {
             .zip(prepared.par_iter())
             .map(|(r, v)| r.write(v).map(Slot))
             .collect::<Result<Vec<Slot>, _>>()?;
-        c.index.insert_batch(&slots)?;
+        c.index.insert_batch(&slots).map_err(|e| c.graph_error(e))?;
         {
             let mut map = c.ids.write();
             for (&id, slot) in ids.iter().zip(&slots) {

@@ -277,7 +277,8 @@ impl<V: VectorSource> Hnsw<V> {
         if let Some(c) = codes {
             c.write(slot, v);
         }
-        let done = with_walk_kernel!(self.config.metric, codes, K => self.insert_with::<K>(slot));
+        let done = with_walk_kernel!(self.config.metric, codes, K => self.insert_with::<K>(slot))
+            .and_then(|()| self.nodes.lists_failure());
         drop(linking);
         if done.is_ok() {
             self.activate_codes_when_due();
@@ -571,7 +572,46 @@ impl<V: VectorSource> Hnsw<V> {
             c.encode_query(&scratch.query, &mut scratch.coded);
         }
         with_walk_kernel!(self.config.metric, codes, K => self.run::<K, F>(scratch, &request, out));
-        Ok(())
+        // A walk that met a damaged list (and read it as empty) answers nothing.
+        self.nodes.lists_failure().inspect_err(|_| out.clear())
+    }
+
+    /// Checks now every list of a loaded graph that no operation has read yet, as the
+    /// first to read each would (see [`load_in_place`](Self::load_in_place)), on rayon's
+    /// pool; what `fletchdb verify` runs. Once a damaged list is found, every search,
+    /// insert and save fails with that error.
+    ///
+    /// ```
+    /// use fletchdb_index::{Hnsw, HnswConfig, IndexError, InMemoryVectors, Metric};
+    /// let index = Hnsw::in_memory(2, HnswConfig::new(Metric::L2))?;
+    /// for i in 0..40 {
+    ///     index.add(&[i as f32, 0.5])?;
+    /// }
+    /// let mut bytes = Vec::new();
+    /// index.save(&mut bytes)?;
+    /// let store = InMemoryVectors::new(2)?;
+    /// for i in 0..40 {
+    ///     store.push(&[i as f32, 0.5])?;
+    /// }
+    /// // Damage the last word of the last list (8 bytes of checksums follow, one
+    /// // for each 32 slots, then the file's checksum and a zero word).
+    /// let lists_end = bytes.len() - 16;
+    /// bytes[lists_end - 4] ^= 1;
+    /// let words: Vec<u64> = bytes
+    ///     .chunks_exact(8)
+    ///     .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+    ///     .collect();
+    /// let loaded = Hnsw::load_in_place(Box::new(words), store, index.config())?;
+    /// let err = loaded.check_lists().unwrap_err();
+    /// assert!(matches!(err, IndexError::Corruption { .. }));
+    /// assert!(loaded.search(&[3.0, 0.5], 1, 16).is_err());
+    /// # Ok::<(), IndexError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`IndexError::Corruption`] with the offset of the first damage found.
+    pub fn check_lists(&self) -> Result<(), IndexError> {
+        self.nodes.check_lists()
     }
 
     /// Searches many queries (`queries` holds them back to back) in parallel on rayon,

@@ -41,6 +41,7 @@
 
 mod buckets;
 mod candidates;
+mod checks;
 mod codes;
 mod distance;
 mod error;

@@ -23,13 +23,15 @@
 //! not.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 use once_cell::race::OnceBox;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use crate::checks::ListChecks;
+use crate::error::IndexError;
 use crate::image::Lists0;
 
 /// log2 of the nodes per chunk.
@@ -195,6 +197,8 @@ pub(crate) struct Nodes {
     stride0: usize,
     /// `1 + M`: one upper-layer list.
     stride_up: usize,
+    /// A loaded graph's checks of the lists it adopted, made on first read.
+    checks: OnceLock<ListChecks>,
 }
 
 impl Nodes {
@@ -208,6 +212,7 @@ impl Nodes {
             grow: Mutex::new(()),
             stride0: 1 + 2 * m,
             stride_up: 1 + m,
+            checks: OnceLock::new(),
         }
     }
 
@@ -290,6 +295,7 @@ impl Nodes {
     pub(crate) fn adopt(
         &self,
         lists: Vec<Lists0>,
+        checks: ListChecks,
         node: impl Fn(u32) -> Option<(usize, bool)> + Sync,
     ) -> bool {
         let _grow = self.grow.lock();
@@ -323,6 +329,9 @@ impl Nodes {
                 (meta, live)
             })
             .unzip();
+        if self.checks.set(checks).is_err() {
+            return false;
+        }
         let previous = self.dir.swap(
             Owned::new(Directory {
                 links0: lists,
@@ -335,6 +344,28 @@ impl Nodes {
         // SAFETY: as in `ensure`.
         unsafe { guard.defer_destroy(previous) };
         true
+    }
+}
+
+impl Nodes {
+    /// Checks every adopted list not checked yet (see `checks.rs`), a chunk per task,
+    /// then says whether any was damaged.
+    pub(crate) fn check_lists(&self) -> Result<(), IndexError> {
+        let Some(checks) = self.checks.get() else {
+            return Ok(());
+        };
+        let guard = epoch::pin();
+        let lists = &self.load(&guard).links0;
+        (0..checks.chunks().min(lists.len()))
+            .into_par_iter()
+            .for_each(|c| checks.check_chunk(c, &lists[c]));
+        checks.failure()
+    }
+
+    /// The first damage the checks of adopted lists found, if any.
+    #[inline]
+    pub(crate) fn lists_failure(&self) -> Result<(), IndexError> {
+        self.checks.get().map_or(Ok(()), ListChecks::failure)
     }
 }
 
@@ -391,7 +422,13 @@ impl<'g> View<'g> {
             return None;
         }
         let start = (slot & (CHUNK - 1)) * self.nodes.stride0;
-        self.dir.links0[chunk].get(start..start + self.nodes.stride0)
+        let lists = &self.dir.links0[chunk];
+        if let Some(checks) = self.nodes.checks.get() {
+            if !checks.checked(chunk, slot) {
+                checks.check(chunk, slot, lists);
+            }
+        }
+        lists.get(start..start + self.nodes.stride0)
     }
 
     /// The node's state and locks, or `None` if its chunk does not exist.

@@ -1,10 +1,10 @@
 //! Saving the graph to bytes and loading it back, without re-inserting anything.
 //!
-//! Layout, version 2 (all integers little-endian):
+//! Layout, version 3 (all integers little-endian):
 //!
 //! ```text
 //! 0   magic  b"FLETCHGR"
-//! 8   u32    format version (2)
+//! 8   u32    format version (3)
 //! 12  u8     metric code, then 3 zero bytes
 //! 16  u32    m
 //! 20  u32    ef_construction
@@ -24,14 +24,20 @@
 //! lists: per chunk of 1,024 slots (the last: up to the bound), per slot (1 + 2m) ×
 //!     u32: count, then 2m neighbour slots (zeros past the count, and for a slot with
 //!     no node); zeros to a multiple of 8
-//!     chunks × u32: CRC32C of each chunk's lists, then zeros to a multiple of 8
-//! end u32    CRC32C of every byte before the lists, then of the chunks' CRCs (with
+//!     runs × u32: CRC32C of each run of 32 slots' lists (the last: up to the bound),
+//!     then zeros to a multiple of 8
+//! end u32    CRC32C of every byte before the lists, then of the runs' CRCs (with
 //!     their padding); then a zero u32, so that the file is a whole number of words
 //! ```
 //!
+//! Version 2 is the same but for one CRC32C per chunk of 1,024 slots' lists instead of
+//! per 32; it still loads, and checks a whole chunk where version 3 checks a run.
+//!
 //! The layer-0 lists are the in-memory layout (`nodes.rs`), a chunk at a page-aligned
 //! offset, so a load from a [`GraphMemory`] (a private mapping of the file) uses them
-//! where they lie ([`Hnsw::load_in_place`]) and checks them rather than copying them.
+//! where they lie ([`Hnsw::load_in_place`]) rather than copying them, and checks each
+//! run of them where it is first read (`checks.rs`), so that an open reads only the
+//! header, the records and the checksums.
 //! A last chunk of fewer than 1,024 slots is copied instead (later inserts fill it),
 //! so that a small graph's file is small (about 4.5 KB for 3 nodes, not 139 KB).
 //! Version 1 (the node records with every layer's list, 48 bytes of header, one CRC32C
@@ -40,6 +46,7 @@
 //! Loading checks the checksums first and then every field anyway (a checksum can
 //! collide, and no input may make the loader panic): counts within the layer's
 //! capacity, neighbours that exist on that layer, an entry point on the top level.
+//! [`Hnsw::load`], which copies, checks the layer-0 lists too before it returns.
 //! A snapshot taken while inserts run is consistent: node states are read first and
 //! links to nodes outside that snapshot are left out.
 //!
@@ -58,19 +65,25 @@ use rayon::prelude::*;
 
 use crossbeam_epoch as epoch;
 
+use crate::checks::ListChecks;
 use crate::distance::Metric;
 use crate::error::IndexError;
 use crate::hnsw::{Entry, Hnsw, HnswConfig, MAX_SLOTS};
 use crate::image::{GraphMemory, Image, Lists0};
 use crate::nodes::{neighbours, store_neighbours, View, CHUNK, MAX_LEVEL};
-use crate::sound::{lists_sound, Lists, Present};
+use crate::sound::Present;
 use crate::vectors::VectorSource;
 
 const MAGIC: &[u8; 8] = b"FLETCHGR";
 /// The version [`Hnsw::save`] writes.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// The version with a checksum per chunk's lists, still loaded.
+const VERSION_2: u32 = 2;
 /// The first version, still loaded.
 const VERSION_1: u32 = 1;
+/// Slots whose layer-0 lists one checksum covers in version 3: a load checks them when
+/// first read (`checks.rs`), so a first query checks only the runs it reads.
+const RUN: usize = 32;
 /// Header bytes of version 1, and the part version 2 shares.
 const HEADER_1: usize = 48;
 /// Header bytes of version 2.
@@ -84,7 +97,7 @@ const DELETED: u8 = 2;
 /// `levels[slot]` of a slot with no node.
 const NO_LEVEL: u8 = u8::MAX;
 
-fn corrupt(offset: usize, reason: &str) -> IndexError {
+pub(crate) fn corrupt(offset: usize, reason: &str) -> IndexError {
     IndexError::Corruption {
         offset,
         reason: reason.to_string(),
@@ -159,12 +172,12 @@ impl Records {
     }
 }
 
-/// Checks the ids of `slot`'s list at `layer` (read by `next`, which gives each id
-/// with its offset), pushing them onto `ids` (cleared first).
-fn check_list(
-    records: &Records,
+/// Checks the ids of `slot`'s list (read by `next`, which gives each id with its
+/// offset) against `on_layer`, which says whether a slot is a node of the list's layer,
+/// pushing them onto `ids` (cleared first).
+pub(crate) fn check_list(
+    on_layer: impl Fn(u32) -> bool,
     slot: u32,
-    layer: usize,
     count: usize,
     mut next: impl FnMut() -> Result<(usize, u32), IndexError>,
     ids: &mut Vec<u32>,
@@ -173,7 +186,7 @@ fn check_list(
     let mut seen = [0u64; 4];
     for _ in 0..count {
         let (at, id) = next()?;
-        if records.level_of(id).is_none_or(|l| (l as usize) < layer) {
+        if !on_layer(id) {
             return Err(corrupt(at, "link to a node missing from its layer"));
         }
         if id == slot {
@@ -307,7 +320,7 @@ impl<V: VectorSource> Hnsw<V> {
         // The lists, a chunk at a time, each with its checksum.
         let stride0 = 1 + 2 * self.config.m;
         let mut chunk = vec![0u8; CHUNK * stride0 * 4];
-        let mut sums = Vec::with_capacity(chunks * 4);
+        let mut sums = Vec::with_capacity(bound.div_ceil(RUN) * 4);
         for c in 0..chunks {
             chunk.clear();
             chunk.resize((bound - c * CHUNK).min(CHUNK) * stride0 * 4, 0);
@@ -324,8 +337,12 @@ impl<V: VectorSource> Hnsw<V> {
                 }
             }
             w.write_all(&chunk)?;
-            sums.extend_from_slice(&crc32c::crc32c(&chunk).to_le_bytes());
+            for run in chunk.chunks(RUN * stride0 * 4) {
+                sums.extend_from_slice(&crc32c::crc32c(run).to_le_bytes());
+            }
         }
+        // Reading every list checked every run not checked yet.
+        self.nodes.lists_failure()?;
         let lists_len = bound * stride0 * 4;
         w.write_all(&[0u8; 8][..lists_len.next_multiple_of(8) - lists_len])?;
         sums.resize(sums.len().next_multiple_of(8), 0);
@@ -383,9 +400,16 @@ impl<V: VectorSource> Hnsw<V> {
     }
 
     /// [`load_expecting`](Self::load_expecting) from `memory`, which the index keeps: a
-    /// version 2 graph's layer-0 lists are used where they lie in it (checked, not
-    /// copied), and later inserts write there. A database passes a private mapping of
-    /// the file, so that opening reads only what its checks touch.
+    /// version 2 or 3 graph's layer-0 lists are used where they lie in it (not copied),
+    /// and later inserts write there. A database passes a private mapping of the file,
+    /// so that opening reads only the header, the node records and the checksums.
+    ///
+    /// The layer-0 lists are checked as a load checks them, but where they are first
+    /// read: each run of 32 slots (1,024 in version 2) by the first search, insert or
+    /// save that reads a list of it, or all at once by
+    /// [`check_lists`](Self::check_lists). A damaged run is never read: that operation
+    /// and every later search, insert and save fail with its
+    /// [`IndexError::Corruption`].
     ///
     /// ```
     /// use fletchdb_index::{Hnsw, HnswConfig, IndexError, InMemoryVectors, Metric};
@@ -412,7 +436,8 @@ impl<V: VectorSource> Hnsw<V> {
     /// ```
     ///
     /// # Errors
-    /// As [`load_expecting`](Self::load_expecting).
+    /// As [`load_expecting`](Self::load_expecting), but for damage in the layer-0 lists,
+    /// found later as above.
     pub fn load_in_place(
         memory: Box<dyn GraphMemory>,
         vectors: V,
@@ -421,7 +446,7 @@ impl<V: VectorSource> Hnsw<V> {
         let image = Image::new(memory);
         match version(image.bytes())? {
             VERSION_1 => Self::load_v1(image.bytes(), vectors, Some(expected)),
-            _ => Self::load_v2(image, vectors, Some(expected)),
+            v => Self::load_v2(image, v, vectors, Some(expected)),
         }
     }
 
@@ -430,10 +455,13 @@ impl<V: VectorSource> Hnsw<V> {
         vectors: V,
         expected: Option<&HnswConfig>,
     ) -> Result<Self, IndexError> {
-        match version(bytes)? {
+        let index = match version(bytes)? {
             VERSION_1 => Self::load_v1(bytes, vectors, expected),
-            _ => Self::load_v2(Image::copy_of(bytes), vectors, expected),
-        }
+            v => Self::load_v2(Image::copy_of(bytes), v, vectors, expected),
+        }?;
+        // A copy is checked whole here; memory loaded in place, as it is read.
+        index.check_lists()?;
+        Ok(index)
     }
 
     /// An empty index for a file's header, checked against `expected` and `vectors`.
@@ -522,9 +550,8 @@ impl<V: VectorSource> Hnsw<V> {
                     for layer in first..=level as usize {
                         let count = r.u16()? as usize;
                         check_list(
-                            records,
+                            |id| records.level_of(id).is_some_and(|l| l as usize >= layer),
                             slot32,
-                            layer,
                             count,
                             || Ok((r.pos, r.u32()?)),
                             &mut ids,
@@ -573,8 +600,11 @@ impl<V: VectorSource> Hnsw<V> {
         Ok(index)
     }
 
+    /// Loads version 2 or 3 (`version`), whose layer-0 lists are checked as they are
+    /// first read, each run of slots that one checksum covers at once (`checks.rs`).
     fn load_v2(
         image: Image,
+        version: u32,
         vectors: V,
         expected: Option<&HnswConfig>,
     ) -> Result<Self, IndexError> {
@@ -591,6 +621,8 @@ impl<V: VectorSource> Hnsw<V> {
         if chunks != header.bound.div_ceil(CHUNK) {
             return Err(corrupt(56, "chunk count does not match the slot bound"));
         }
+        let run = if version == VERSION_2 { CHUNK } else { RUN };
+        let runs = header.bound.div_ceil(run);
         // Where everything lies; the file must end just after it.
         let layout = || -> Option<(usize, usize, usize, usize)> {
             let lists = HEADER
@@ -603,10 +635,7 @@ impl<V: VectorSource> Hnsw<V> {
                 .checked_mul(4)?
                 .checked_add(lists)?;
             let sums = lists_end.checked_next_multiple_of(8)?;
-            let end = chunks
-                .checked_mul(4)?
-                .next_multiple_of(8)
-                .checked_add(sums)?;
+            let end = runs.checked_mul(4)?.next_multiple_of(8).checked_add(sums)?;
             Some((lists, chunk_bytes, sums, end))
         };
         let Some((lists, chunk_bytes, sums, end)) = layout() else {
@@ -638,58 +667,19 @@ impl<V: VectorSource> Hnsw<V> {
         if r.pos != HEADER + records_len {
             return Err(corrupt(r.pos, "trailing bytes after the last node"));
         }
-        // Each chunk's lists: its checksum, then every list in it, checked as the
-        // records' lists are (`check_list`) where the quick test (`sound.rs`) does not
-        // pass them all. (Checking the links against a bit per present node instead of
-        // `levels`, one at a time, made no difference: 70-75 ms against 71-84 at
-        // 1,000,000 nodes, on two threads.)
         let present = Present::new(records.levels.len(), |s| records.levels[s] != NO_LEVEL);
-        (0..chunks)
-            .into_par_iter()
-            .try_for_each(|c| -> Result<(), IndexError> {
-                let at = lists + c * chunk_bytes;
-                let words = &bytes[at..(at + chunk_bytes).min(lists_end)];
-                if crc32c::crc32c(words) != read_u32(bytes, sums + 4 * c) {
-                    return Err(corrupt(
-                        at,
-                        &format!("checksum mismatch in chunk {c}'s lists"),
-                    ));
-                }
-                let quick = Lists {
-                    bytes: words,
-                    first: (c * CHUNK) as u32,
-                    stride: stride0,
-                };
-                if lists_sound(&quick, &present, records.present <= 1) == Some(true) {
-                    return Ok(());
-                }
-                let mut ids = Vec::with_capacity(2 * m);
-                for i in 0..words.len() / (stride0 * 4) {
-                    let slot = (c * CHUNK + i) as u32;
-                    let list = at + i * stride0 * 4;
-                    let count = read_u32(bytes, list) as usize;
-                    if records.level_of(slot).is_none() {
-                        if count != 0 {
-                            return Err(corrupt(list, "a list for a slot with no node"));
-                        }
-                        continue;
-                    }
-                    if count > 2 * m {
-                        return Err(corrupt(list, "neighbour count above capacity"));
-                    }
-                    let mut pos = list;
-                    let next = || {
-                        pos += 4;
-                        Ok((pos, read_u32(bytes, pos)))
-                    };
-                    check_list(&records, slot, 0, count, next, &mut ids)?;
-                    if ids.is_empty() && records.present > 1 {
-                        return Err(corrupt(list, "isolated node"));
-                    }
-                }
-                Ok(())
-            })?;
-        // Checked. Chunks that cannot be used in place (a last one of fewer than 1,024
+        let sums: Box<[u32]> = (0..runs).map(|r| read_u32(bytes, sums + 4 * r)).collect();
+        let checks = ListChecks::new(
+            run,
+            header.bound,
+            stride0,
+            lists,
+            sums,
+            present,
+            records.present <= 1,
+        )
+        .ok_or_else(|| corrupt(56, "lists that cannot be checked"))?;
+        // Chunks that cannot be used in place (a last one of fewer than 1,024
         // slots; every one where the machine is big-endian) are copied first, while
         // the image is still read as bytes; from here on the others are used in place.
         let full = CHUNK * stride0;
@@ -718,7 +708,7 @@ impl<V: VectorSource> Hnsw<V> {
             let deleted = records.deleted.get(s as usize).copied().unwrap_or(false);
             (level != NO_LEVEL).then_some((level as usize, deleted))
         };
-        if !index.nodes.adopt(lists0, node) {
+        if !index.nodes.adopt(lists0, checks, node) {
             return Err(corrupt(lists, "lists of the wrong length"));
         }
         index.restore_nodes(&record_bytes, &records, 1, false)?;
@@ -740,7 +730,7 @@ fn copy_lists(stored: &[u8], len: usize) -> Lists0 {
     lists
 }
 
-/// The format version of a graph file's bytes: 1 or 2.
+/// The format version of a graph file's bytes: 1, 2 or 3.
 fn version(bytes: &[u8]) -> Result<u32, IndexError> {
     if bytes.len() < 12 {
         return Err(corrupt(bytes.len(), "shorter than a graph header"));
@@ -749,7 +739,7 @@ fn version(bytes: &[u8]) -> Result<u32, IndexError> {
         return Err(corrupt(0, "not a FletchDB graph file (bad magic)"));
     }
     match read_u32(bytes, 8) {
-        v @ (VERSION_1 | VERSION) => Ok(v),
+        v @ (VERSION_1 | VERSION_2 | VERSION) => Ok(v),
         found => Err(IndexError::UnsupportedVersion {
             found,
             supported: VERSION,

@@ -1,8 +1,8 @@
-//! A quick yes-or-no test that a run of layer-0 lists from a graph file (format 2) passes
-//! every check a load makes of them, with AVX-512: sixteen links a register, their
-//! presence read with one gather, duplicates found by comparing each register with
-//! its rotations. Where it says no, or cannot tell (no AVX-512, lists of more than
-//! [`MAX_LINKS`] links), the load checks the lists one link at a time with
+//! A quick yes-or-no test that a run of layer-0 lists from a graph file (format 2 or 3)
+//! passes every check a load makes of them, with AVX-512: sixteen links a register,
+//! their presence read with one gather, duplicates found by comparing each register
+//! with its rotations. Where it says no, or cannot tell (no AVX-512, lists of more than
+//! [`MAX_LINKS`] links), the run's check (`checks.rs`) goes one link at a time with
 //! `persist.rs`'s `check_list`, which finds the first fault and names its offset: this
 //! only spares that walk for lists that are sound.
 //!
@@ -40,7 +40,7 @@ impl Present {
         }
     }
 
-    fn has(&self, slot: u32) -> bool {
+    pub(crate) fn has(&self, slot: u32) -> bool {
         slot < self.len
             && self
                 .words

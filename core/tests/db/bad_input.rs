@@ -242,12 +242,33 @@ fn damaged_files_are_reported_not_trusted() {
         .find(|p| p.extension().is_some_and(|e| e == "hnsw"))
         .expect("a graph file after a clean close");
     let mut bytes = std::fs::read(&graph).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
+    // The header, which the open reads.
+    bytes[20] ^= 0x40;
     std::fs::write(&graph, &bytes).unwrap();
     match Database::open(dir.path(), Options::default()) {
         Err(Error::Corruption { file, .. }) => assert_eq!(file, graph),
-        other => panic!("damaged graph: {other:?}"),
+        other => panic!("damaged graph header: {other:?}"),
+    }
+    bytes[20] ^= 0x40;
+    // The layer-0 lists, which it checks where first read: the search that reads the
+    // damaged run fails, and so does everything after it.
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&graph, &bytes).unwrap();
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let c = db.collection("c").unwrap();
+        let corrupt = |r: fletchdb::Result<_>| match r {
+            Err(Error::Corruption { file, .. }) => assert_eq!(file, graph),
+            other => panic!("damaged graph lists: {other:?}"),
+        };
+        let every_list = SearchOptions {
+            ef: 200,
+            ..Default::default()
+        };
+        corrupt(c.search(&vector(7, 0, 4), 10, &every_list).map(drop));
+        corrupt(c.check_graph());
+        corrupt(c.search(&vector(7, 0, 4), 1, &Default::default()).map(drop));
     }
     bytes[mid] ^= 0x40;
     std::fs::write(&graph, &bytes).unwrap();

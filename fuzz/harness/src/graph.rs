@@ -1,10 +1,11 @@
 //! `graph_file`: bytes as an HNSW graph snapshot, loaded over fixed vectors.
 //!
-//! Bytes 8..12 holding 2 make the input a version 2 snapshot, written compactly: the
-//! 64-byte header, the node records, then the layer-0 lists (layout in
+//! Bytes 8..12 holding 3 (or 2) make the input a version 3 (or 2) snapshot, written
+//! compactly: the 64-byte header, the node records, then the layer-0 lists (layout in
 //! `index/src/persist.rs`). The harness lays them out as the file does (the padding,
 //! lists cut or filled with zeros to the bound, when the header's sizes are small
-//! enough to allocate) and computes every checksum. Any other input is a
+//! enough to allocate) and computes every checksum: one per 32 slots' lists in version
+//! 3, per 1,024 in version 2. Any other input is a
 //! version 1 snapshot without its trailing checksum: the 48-byte header, then node
 //! records; the harness writes the version and appends the CRC32C. Either way the
 //! harness writes the magic (bytes 0..8, so the fuzzer need not find it), so that the
@@ -13,9 +14,13 @@
 //!
 //! Checked: [`Hnsw::load`] returns an index or a typed error, never panics. A loaded
 //! index passes [`Hnsw::check_integrity`]; its searches return live slots, closest first,
-//! at their true distances; it takes an insert and a delete and still passes.
+//! at their true distances; it takes an insert and a delete and still passes. A version
+//! 2 or 3 file is also loaded in place ([`Hnsw::load_in_place`], which checks the
+//! layer-0 lists only as they are read): it answers as the copy does where the copy
+//! loads, and where the copy is refused, either the load in place is too or a search
+//! or [`Hnsw::check_lists`] finds the damage.
 
-use fletchdb_index::{Hnsw, InMemoryVectors, IndexError, Metric, VectorSource};
+use fletchdb_index::{Hnsw, HnswConfig, InMemoryVectors, IndexError, Metric, VectorSource};
 
 /// Components per vector.
 pub(crate) const DIM: usize = 4;
@@ -53,14 +58,19 @@ pub fn graph_file(data: &[u8]) {
     }
     bytes[..8].copy_from_slice(b"FLETCHGR");
     let metric = bytes.get(12).and_then(|&c| Metric::from_code(c));
-    if bytes[8..12] == 2u32.to_le_bytes() {
+    let version = word(&bytes, 8);
+    if version == 2 || version == 3 {
         bytes = expand(bytes);
     } else {
         bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
         let crc = crc32c::crc32c(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
     }
-    let index = match Hnsw::load(&bytes, source(metric.unwrap_or(Metric::L2))) {
+    let loaded = Hnsw::load(&bytes, source(metric.unwrap_or(Metric::L2)));
+    if version == 2 || version == 3 {
+        in_place(&bytes, metric, loaded.as_ref().ok());
+    }
+    let index = match loaded {
         Ok(index) => index,
         Err(e) => {
             assert!(
@@ -106,6 +116,66 @@ pub fn graph_file(data: &[u8]) {
         );
     }
     check_search(&index, metric, &vector(3));
+}
+
+/// Loads a version 2 or 3 file in place with the configuration its header names, and
+/// checks it against `copied`, the same bytes loaded by copy (`None` if refused).
+fn in_place(bytes: &[u8], metric: Option<Metric>, copied: Option<&Hnsw<InMemoryVectors>>) {
+    let Some(metric) = metric else { return };
+    if !bytes.len().is_multiple_of(8) {
+        return;
+    }
+    let config = HnswConfig {
+        metric,
+        m: word(bytes, 16),
+        ef_construction: word(bytes, 20),
+        seed: bytes
+            .get(24..32)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default())),
+    };
+    let words: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        .collect();
+    let index = match Hnsw::load_in_place(Box::new(words), source(metric), &config) {
+        Ok(index) => index,
+        Err(e) => {
+            assert!(copied.is_none(), "loaded by copy but not in place: {e:?}");
+            return;
+        }
+    };
+    let queries = [[2.5, 1.0, 0.75, 2.0], vector(3)];
+    match copied {
+        Some(copy) => {
+            for q in &queries {
+                let here = index.search(q, 5, 2 * SLOTS);
+                assert_eq!(
+                    here.ok(),
+                    copy.search(q, 5, 2 * SLOTS).ok(),
+                    "in place and copied answer apart"
+                );
+            }
+            index
+                .check_lists()
+                .unwrap_or_else(|e| panic!("in place finds damage the copy did not: {e}"));
+        }
+        None => {
+            let mut found = false;
+            for q in &queries {
+                match index.search(q, 5, 2 * SLOTS) {
+                    Ok(hits) => assert!(!found, "a search answered after damage: {hits:?}"),
+                    Err(e) => {
+                        assert!(matches!(e, IndexError::Corruption { .. }), "{e:?}");
+                        found = true;
+                    }
+                }
+            }
+            assert!(
+                matches!(index.check_lists(), Err(IndexError::Corruption { .. })),
+                "refused by copy, but in place finds no damage"
+            );
+        }
+    }
 }
 
 /// Searches `query` with k = 5 and ef = every slot, and checks what comes back.
@@ -155,17 +225,24 @@ const HEADER: usize = 64;
 const PAGE: usize = 4096;
 /// Slots a chunk of lists holds.
 const CHUNK: usize = 1024;
+/// Slots one checksum covers in version 3 (in version 2, a chunk).
+const RUN: usize = 32;
 
 fn word(b: &[u8], at: usize) -> usize {
     b.get(at..at + 4)
         .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
 }
 
-/// A version 2 file from its compact form (see the module documentation): unchanged
+/// A version 2 or 3 file from its compact form (see the module documentation): unchanged
 /// if its header is cut short or its sizes are past what this harness allocates
 /// (the loader then refuses its length).
 pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
     let (m, bound, chunks) = (word(&compact, 16), word(&compact, 36), word(&compact, 56));
+    let (run, runs) = if word(&compact, 8) == 2 {
+        (CHUNK, chunks.min(bound.div_ceil(CHUNK)))
+    } else {
+        (RUN, bound.div_ceil(RUN))
+    };
     let records = compact.get(48..56).map_or(usize::MAX, |b| {
         u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize
     });
@@ -183,9 +260,9 @@ pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&given[..given.len().min(stored)]);
     out.resize((lists + stored).next_multiple_of(8), 0);
     let mut sums = Vec::new();
-    for c in 0..chunks.min(bound.div_ceil(CHUNK)) {
-        let at = lists + c * CHUNK * (1 + 2 * m) * 4;
-        let crc = crc32c::crc32c(&out[at..(at + CHUNK * (1 + 2 * m) * 4).min(lists + stored)]);
+    for r in 0..runs {
+        let at = lists + r * run * (1 + 2 * m) * 4;
+        let crc = crc32c::crc32c(&out[at..(at + run * (1 + 2 * m) * 4).min(lists + stored)]);
         sums.extend_from_slice(&crc.to_le_bytes());
     }
     sums.resize(sums.len().next_multiple_of(8), 0);
@@ -196,7 +273,7 @@ pub(crate) fn expand(compact: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// The compact form of a version 2 file: its header, records and lists (the inverse
+/// The compact form of a version 2 or 3 file: its header, records and lists (the inverse
 /// of [`expand`] for a file it wrote).
 pub(crate) fn compact(file: &[u8]) -> Vec<u8> {
     let (m, bound) = (word(file, 16), word(file, 36));

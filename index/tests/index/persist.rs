@@ -23,6 +23,42 @@ fn same_vectors(index: &Hnsw<InMemoryVectors>) -> InMemoryVectors {
     copy
 }
 
+/// A saved graph as the words of a buffer, the memory `Hnsw::load_in_place` takes.
+fn words(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+        .collect()
+}
+
+/// The graph a fixture file was saved from, built again: `n` clustered 8-d vectors
+/// added one at a time, then every 17th slot deleted.
+fn fixture_twin(n: usize) -> (Hnsw<InMemoryVectors>, Vec<f32>) {
+    let base = clustered(n, 8, 6, 0.6, 5);
+    let index = Hnsw::in_memory(8, HnswConfig::new(Metric::L2)).unwrap();
+    for v in base.chunks(8) {
+        index.add(v).unwrap();
+    }
+    for s in (0..n as u32).step_by(17) {
+        index.delete(Slot(s)).unwrap();
+    }
+    (index, base)
+}
+
+/// `loaded` is the graph `index` (built from `base`): it passes its integrity check,
+/// counts the same nodes and answers every query alike.
+fn same_graph(loaded: &Hnsw<InMemoryVectors>, index: &Hnsw<InMemoryVectors>, base: &[f32]) {
+    loaded.check_integrity().unwrap();
+    assert_eq!(loaded.len(), index.len());
+    assert_eq!(loaded.deleted_len(), index.deleted_len());
+    for q in queries_near(base, 8, 50, 9).chunks(8) {
+        assert_eq!(
+            loaded.search(q, 10, 40).unwrap(),
+            index.search(q, 10, 40).unwrap()
+        );
+    }
+}
+
 #[test]
 fn save_then_load_gives_identical_results() {
     for metric in [Metric::L2, Metric::Cosine] {
@@ -67,24 +103,24 @@ fn empty_index_round_trips() {
     assert!(loaded.search(&[1.0, 2.0, 3.0], 5, 10).unwrap().is_empty());
 }
 
-/// Where a version 2 file's parts lie: (the lists' offset, bytes a whole chunk, where
-/// the lists end, the chunk checksums' offset), from its header.
+/// Where a version 3 file's parts lie: (the lists' offset, bytes of a run of 32 slots'
+/// lists, where the lists end, the runs' checksums' offset), from its header.
 fn layout(bytes: &[u8]) -> (usize, usize, usize, usize) {
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let (m, bound) = (word(16), word(36));
     let records = u64::from_le_bytes(bytes[48..56].try_into().unwrap()) as usize;
     let lists = (64 + records).next_multiple_of(4096);
     let end = lists + bound * (1 + 2 * m) * 4;
-    (lists, 1024 * (1 + 2 * m) * 4, end, end.next_multiple_of(8))
+    (lists, 32 * (1 + 2 * m) * 4, end, end.next_multiple_of(8))
 }
 
-/// Recomputes a version 2 file's checksums (each chunk's and the last), so that a
+/// Recomputes a version 3 file's checksums (each run's and the last), so that a
 /// change to it is judged by the loader's other checks.
 fn reseal(b: &mut [u8]) {
-    let (lists, chunk, lists_end, sums) = layout(b);
+    let (lists, run, lists_end, sums) = layout(b);
     let end = b.len() - 8;
-    for (c, at) in (lists..lists_end).step_by(chunk).enumerate() {
-        let crc = crc32c::crc32c(&b[at..(at + chunk).min(lists_end)]);
+    for (c, at) in (lists..lists_end).step_by(run).enumerate() {
+        let crc = crc32c::crc32c(&b[at..(at + run).min(lists_end)]);
         b[sums + 4 * c..sums + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
     }
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..lists]), &b[sums..end]);
@@ -171,7 +207,7 @@ fn structurally_bad_input_with_valid_checksums_is_an_error_not_a_panic() {
         Hnsw::load(&future, same_vectors(&index)),
         Err(IndexError::UnsupportedVersion {
             found: 99,
-            supported: 2
+            supported: 3
         })
     ));
     // A graph of another configuration than the caller expects is refused.
@@ -192,29 +228,149 @@ fn structurally_bad_input_with_valid_checksums_is_an_error_not_a_panic() {
 fn a_version_1_file_still_loads() {
     let bytes = include_bytes!("../fixtures/graph-v1.bin");
     assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
-    // Built as the fixture was: one add at a time, then every 17th slot deleted.
-    let base = clustered(600, 8, 6, 0.6, 5);
-    let index = Hnsw::in_memory(8, HnswConfig::new(Metric::L2)).unwrap();
-    for v in base.chunks(8) {
-        index.add(v).unwrap();
-    }
-    for s in (0..600).step_by(17) {
-        index.delete(Slot(s)).unwrap();
-    }
-    let loaded = Hnsw::load(bytes, same_vectors(&index)).unwrap();
-    loaded.check_integrity().unwrap();
-    assert_eq!(loaded.len(), index.len());
-    assert_eq!(loaded.deleted_len(), index.deleted_len());
-    for q in queries_near(&base, 8, 50, 9).chunks(8) {
-        assert_eq!(
-            loaded.search(q, 10, 40).unwrap(),
-            index.search(q, 10, 40).unwrap()
-        );
-    }
+    let (index, base) = fixture_twin(600);
+    same_graph(
+        &Hnsw::load(bytes, same_vectors(&index)).unwrap(),
+        &index,
+        &base,
+    );
     // Damage in a version 1 file is found too.
     let mut bad = bytes.to_vec();
     bad[100] ^= 1;
     assert!(Hnsw::load(&bad, same_vectors(&index)).is_err());
+}
+
+/// A graph saved by format version 2 (a checksum per 1,024 slots' lists, written by
+/// the code before version 3 and kept as a file) still loads, copied or in place, and
+/// answers as the same graph built again; damage in its lists is still found.
+#[test]
+fn a_version_2_file_still_loads() {
+    let bytes = include_bytes!("../fixtures/graph-v2.bin");
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+    let (index, base) = fixture_twin(1_100);
+    let in_place = |bytes: &[u8]| {
+        Hnsw::load_in_place(Box::new(words(bytes)), same_vectors(&index), index.config())
+    };
+    same_graph(
+        &Hnsw::load(bytes, same_vectors(&index)).unwrap(),
+        &index,
+        &base,
+    );
+    same_graph(&in_place(bytes).unwrap(), &index, &base);
+    // A link word in the first chunk's lists (used in place), then in the last's
+    // (copied): copied, the load finds it; in place, the first read of that chunk does.
+    let (lists, ..) = layout(bytes);
+    for at in [lists + 8, bytes.len() - 16 - 4 * 33] {
+        let mut bad = bytes.to_vec();
+        bad[at] ^= 1;
+        assert!(matches!(
+            Hnsw::load(&bad, same_vectors(&index)),
+            Err(IndexError::Corruption { .. })
+        ));
+        let loaded = in_place(&bad).unwrap();
+        assert!(matches!(
+            loaded.check_lists(),
+            Err(IndexError::Corruption { .. })
+        ));
+    }
+}
+
+/// Memory loaded in place is checked as it is read, a run of 32 slots at a time: a
+/// damaged run does not stop the load, but the first search that reads it fails with
+/// its offset, and so does every search and save after it, while nothing reads the
+/// damaged links (no wrong answer, no panic).
+#[test]
+fn damaged_lists_loaded_in_place_fail_the_search_that_reads_them() {
+    let (index, base) = build(3_000, 8, Metric::L2);
+    let mut bytes = Vec::new();
+    index.save(&mut bytes).unwrap();
+    let (lists, run, ..) = layout(&bytes);
+    let stride = run / 32;
+    let load = |b: &[u8]| {
+        Hnsw::load_in_place(Box::new(words(b)), same_vectors(&index), index.config()).unwrap()
+    };
+    // Undamaged: every search agrees with the index saved, and nothing fails.
+    let clean = load(&bytes);
+    for q in queries_near(&base, 8, 30, 5).chunks(8) {
+        assert_eq!(
+            clean.search(q, 10, 64).unwrap(),
+            index.search(q, 10, 64).unwrap()
+        );
+    }
+    clean.check_lists().unwrap();
+    // Slot 1,500's first link now names a slot far out of range (its run's checksum
+    // no longer matches).
+    let slot = 1_500;
+    let at = lists + slot * stride + 4;
+    let mut bad = bytes.clone();
+    bad[at..at + 4].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    let damaged = load(&bad);
+    let queries = queries_near(&base, 8, 200, 6);
+    let mut failed = 0;
+    for q in queries.chunks(8) {
+        match damaged.search(q, 10, 64) {
+            Ok(hits) => {
+                assert_eq!(failed, 0, "a search answered after the damage was found");
+                assert_eq!(hits, index.search(q, 10, 64).unwrap());
+            }
+            Err(IndexError::Corruption { offset, reason }) => {
+                assert_eq!(offset, lists + (slot / 32 * 32) * stride, "{reason}");
+                failed += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // The run is read by some search, or at the latest by the full check or a save.
+    let err = damaged.check_lists().unwrap_err();
+    assert!(matches!(err, IndexError::Corruption { .. }), "{err}");
+    assert!(damaged.save(&mut Vec::new()).is_err());
+    assert!(damaged.search(&queries[..8], 10, 64).is_err());
+    // Sound structure under a matching checksum is still checked link by link.
+    let mut resealed = bad.clone();
+    reseal(&mut resealed);
+    let damaged = load(&resealed);
+    match damaged.check_lists().unwrap_err() {
+        IndexError::Corruption { offset, .. } => assert_eq!(offset, at),
+        e => panic!("{e}"),
+    }
+}
+
+/// Searches and inserts on many threads right after a load in place, while the runs
+/// they read are checked for the first time: a writer never changes a run another
+/// thread is checking (which would read as damage), and every answer is the graph's.
+#[test]
+fn first_reads_on_many_threads_check_each_run_once_and_find_no_damage() {
+    for round in 0..4u64 {
+        let (index, base) = build(5_000, 8, Metric::L2);
+        let mut bytes = Vec::new();
+        index.save(&mut bytes).unwrap();
+        let words = words(&bytes);
+        let loaded =
+            Hnsw::load_in_place(Box::new(words), same_vectors(&index), index.config()).unwrap();
+        let extra = clustered(2_000, 8, 20, 0.6, 100 + round);
+        let queries = queries_near(&base, 8, 100, 7 + round);
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let (loaded, extra) = (&loaded, &extra);
+                s.spawn(move || {
+                    for v in extra.chunks(8).skip(t).step_by(2) {
+                        loaded.add(v).unwrap();
+                    }
+                });
+            }
+            for t in 0..2 {
+                let (loaded, queries) = (&loaded, &queries);
+                s.spawn(move || {
+                    for q in queries.chunks(8).skip(t).step_by(2) {
+                        assert_eq!(loaded.search(q, 10, 64).unwrap().len(), 10);
+                    }
+                });
+            }
+        });
+        loaded.check_lists().unwrap();
+        loaded.check_integrity().unwrap();
+        assert_eq!(loaded.len(), 7_000);
+    }
 }
 
 /// A graph loaded in place keeps working in the memory it was given: inserts after
@@ -230,10 +386,7 @@ fn a_graph_loaded_in_place_takes_inserts_and_saves_again() {
         0,
         "a saved graph is a whole number of words"
     );
-    let words: Vec<u64> = bytes
-        .chunks_exact(8)
-        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
-        .collect();
+    let words = words(&bytes);
     let vectors = same_vectors(&index);
     let loaded = Hnsw::load_in_place(Box::new(words), vectors, index.config()).unwrap();
     loaded.check_integrity().unwrap();

@@ -36,7 +36,8 @@
 //! (by the model's evaluator, `meta.rs`); searches, with and without a filter, return
 //! only ids it holds (and the filter matches), at their true distances, or report
 //! corruption. The opened database then takes an insert with a payload and a
-//! checkpoint, and reopens to the same state. With no damage at all, the state is
+//! checkpoint (or reports corruption: a graph's layer-0 lists are checked where first
+//! read, not at open), and reopens to the same state. With no damage at all, the state is
 //! exactly the one written.
 
 use std::collections::BTreeMap;
@@ -196,13 +197,21 @@ pub fn open_damaged(data: &[u8]) {
         .expect("known");
     let mut v = vec![0.5f32; w.config.dim];
     let p = payload(NEW_ID, 1);
-    db.collection(&name)
+    // A graph's layer-0 lists are checked where first read, so damage to them may
+    // surface only here (as corruption, and only if there is some).
+    let inserted = db
+        .collection(&name)
         .expect("listed collection")
-        .insert_with(&[NEW_ID], &v, std::slice::from_ref(&p))
-        .unwrap_or_else(|e| panic!("insert into an opened database: {e}"));
+        .insert_with(&[NEW_ID], &v, std::slice::from_ref(&p));
+    if let Err(e) = inserted {
+        check_read_error(&e, damaged, "insert into an opened database");
+        return;
+    }
     w.config.metric.prepare(&mut v).expect("non-zero");
-    db.checkpoint()
-        .unwrap_or_else(|e| panic!("checkpoint of an opened database: {e}"));
+    if let Err(e) = db.checkpoint() {
+        check_read_error(&e, damaged, "checkpoint of an opened database");
+        return;
+    }
     db.close().expect("close");
     let mut want = state;
     want.get_mut(&name)

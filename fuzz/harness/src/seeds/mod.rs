@@ -194,7 +194,7 @@ fn wal_input(flags: u8, segs: &[(u64, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// Graphs saved by the real index over `graph_file`'s vectors, in the harness's compact
-/// form of version 2.
+/// form of version 3.
 fn graph_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let save = |metric: Metric, m: usize, nodes: usize, delete: &[u32]| -> Vec<u8> {
         let store = InMemoryVectors::new(crate::graph::DIM).expect("dim");
@@ -219,15 +219,16 @@ fn graph_seeds() -> Vec<(&'static str, Vec<u8>)> {
         index.save(&mut bytes).expect("save");
         crate::graph::compact(&bytes)
     };
-    // Version 2, in the harness's compact form. (The version 1 seeds, written by the
-    // index before version 2, stay in the committed corpus as `seed-<name>`.)
+    // Version 3, in the harness's compact form. (The version 1 and 2 seeds, written by
+    // the index before version 3, stay in the committed corpus as `seed-<name>` and
+    // `seed-v2-<name>`.)
     vec![
-        ("v2-l2-m4-40", save(Metric::L2, 4, 40, &[])),
-        ("v2-l2-m2-25-deleted", save(Metric::L2, 2, 25, &[0, 3, 17])),
-        ("v2-cosine-m8-20", save(Metric::Cosine, 8, 20, &[5])),
-        ("v2-ip-m16-12", save(Metric::InnerProduct, 16, 12, &[])),
-        ("v2-one-node", save(Metric::L2, 4, 1, &[])),
-        ("v2-empty", save(Metric::L2, 16, 0, &[])),
+        ("v3-l2-m4-40", save(Metric::L2, 4, 40, &[])),
+        ("v3-l2-m2-25-deleted", save(Metric::L2, 2, 25, &[0, 3, 17])),
+        ("v3-cosine-m8-20", save(Metric::Cosine, 8, 20, &[5])),
+        ("v3-ip-m16-12", save(Metric::InnerProduct, 16, 12, &[])),
+        ("v3-one-node", save(Metric::L2, 4, 1, &[])),
+        ("v3-empty", save(Metric::L2, 16, 0, &[])),
     ]
 }
 
