@@ -219,7 +219,7 @@ impl Collection {
     /// db.close()?;
     /// let db = Database::open(dir.path(), Default::default())?;
     /// db.collection("docs")?.check_graph()?;
-    /// # Ok::<(), fletchdb::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
