@@ -177,6 +177,12 @@ unsafe impl GraphMemory for GraphFile {
     fn len(&self) -> usize {
         self.0.len()
     }
+    fn will_need(&self, range: std::ops::Range<usize>) {
+        self.0.will_need(range);
+    }
+    fn random_access(&self, range: std::ops::Range<usize>) {
+        self.0.random_access(range);
+    }
 }
 
 /// Loads generation `lsn`'s bytes over `vectors`, refusing a graph of another

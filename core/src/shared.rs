@@ -300,7 +300,9 @@ impl Shared {
         }
         for c in self.all_collections() {
             if !c.dropped.load(Ordering::Acquire) {
+                // The codes first: until they are in, walks read vectors from disk.
                 c.index.start_codes();
+                c.index.read_ahead();
             }
         }
     }

@@ -25,4 +25,8 @@ impl VectorSource for StoreVectors {
     fn vector(&self, slot: Slot) -> &[f32] {
         self.store.vector(slot.0).unwrap_or(&[])
     }
+
+    fn will_need(&self, slots: &[u32]) {
+        self.store.will_need(slots);
+    }
 }

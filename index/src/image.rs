@@ -28,6 +28,16 @@ pub unsafe trait GraphMemory: Send + Sync + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Hints that bytes `range` are about to be read in order: memory still on disk
+    /// can start reading them all now. Does nothing by default.
+    fn will_need(&self, range: std::ops::Range<usize>) {
+        let _ = range;
+    }
+    /// Hints that bytes `range` are read here and there, so that memory still on disk
+    /// reads only what is touched, not what lies around it. Does nothing by default.
+    fn random_access(&self, range: std::ops::Range<usize>) {
+        let _ = range;
+    }
 }
 
 /// A buffer of words: `len` is its length in bytes (a multiple of 8).
@@ -54,7 +64,7 @@ unsafe impl GraphMemory for Vec<u64> {
 pub(crate) struct Image {
     ptr: NonNull<u8>,
     len: usize,
-    _memory: Box<dyn GraphMemory>,
+    memory: Box<dyn GraphMemory>,
 }
 
 // SAFETY: the bytes belong to the image alone (`GraphMemory`'s promise); they are read
@@ -68,11 +78,17 @@ impl Image {
     pub(crate) fn new(mut memory: Box<dyn GraphMemory>) -> Image {
         let len = memory.len();
         let ptr = NonNull::new(memory.as_mut_ptr()).unwrap_or(NonNull::dangling());
-        Image {
-            ptr,
-            len,
-            _memory: memory,
-        }
+        Image { ptr, len, memory }
+    }
+
+    /// Passes [`GraphMemory::will_need`] on to the memory.
+    pub(crate) fn will_need(&self, range: std::ops::Range<usize>) {
+        self.memory.will_need(range);
+    }
+
+    /// Passes [`GraphMemory::random_access`] on to the memory.
+    pub(crate) fn random_access(&self, range: std::ops::Range<usize>) {
+        self.memory.random_access(range);
     }
 
     /// A copy of `bytes` in a buffer of words.
@@ -91,7 +107,7 @@ impl Image {
     /// The bytes, to check them. The caller must not hold them once a [`Lists0`] of
     /// this image exists (a load checks everything before handing out chunks).
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len` bytes owned by `_memory` for as long as `self`
+        // SAFETY: `ptr` points to `len` bytes owned by `memory` for as long as `self`
         // lives; nothing writes them while they are read as bytes (see above).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }

@@ -68,7 +68,7 @@ use crossbeam_epoch as epoch;
 use crate::checks::ListChecks;
 use crate::distance::Metric;
 use crate::error::IndexError;
-use crate::hnsw::{Entry, Hnsw, HnswConfig, MAX_SLOTS};
+use crate::hnsw::{Entry, Hnsw, HnswConfig, COLD_SEARCHES, MAX_SLOTS};
 use crate::image::{GraphMemory, Image, Lists0};
 use crate::nodes::{neighbours, store_neighbours, View, CHUNK, MAX_LEVEL};
 use crate::sound::Present;
@@ -507,6 +507,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// Sets the entry point and counts of an index whose nodes are restored.
     fn finish_load(&mut self, header: &Header, records: &Records) {
         self.indegrees.take();
+        self.cold.store(COLD_SEARCHES, Ordering::Relaxed);
         if let Some(t) = records.top {
             self.set_entry(Entry {
                 slot: header.entry_slot,
@@ -641,6 +642,9 @@ impl<V: VectorSource> Hnsw<V> {
         let Some((lists, chunk_bytes, sums, end)) = layout() else {
             return Err(corrupt(48, "sizes out of range"));
         };
+        // The header and records are read now, in order; the lists, where walks go.
+        image.will_need(0..lists.min(bytes.len()));
+        image.random_access(lists.min(bytes.len())..bytes.len());
         if bytes.len() != end + 8 {
             return Err(corrupt(
                 bytes.len().min(end),
@@ -695,6 +699,7 @@ impl<V: VectorSource> Hnsw<V> {
         // handed out.
         let record_bytes = bytes[..HEADER + records_len].to_vec();
         let image = Arc::new(image);
+        *index.lists_ahead.lock() = Some((image.clone(), lists..lists_end));
         let lists0 = copies
             .into_iter()
             .enumerate()

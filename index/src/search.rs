@@ -23,7 +23,7 @@
 //! 12,500; whole vectors up front, 15,000; whole vectors 4 ahead, 17,000 (2 ahead and
 //! 8 ahead were no better).
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crossbeam_epoch as epoch;
 
@@ -397,6 +397,9 @@ impl<V: VectorSource> Hnsw<V> {
     /// out the vector being read.
     #[inline(always)]
     pub(crate) fn score<K: Kernel>(&self, q: &[K::Elem], ids: &[u32], mut f: impl FnMut(u32, f32)) {
+        if !K::CODED && self.cold.load(Ordering::Relaxed) > 0 {
+            self.vectors.will_need(ids);
+        }
         for &n in ids.iter().take(K::AHEAD) {
             crate::prefetch::prefetch_slice(K::row(self, n));
         }

@@ -43,4 +43,14 @@ pub trait VectorSource: Send + Sync {
     fn prefetch(&self, slot: Slot) {
         crate::prefetch::prefetch_slice(self.vector(slot));
     }
+
+    /// Hints that `slots`' vectors are about to be read, so that a source whose vectors
+    /// may still be on disk starts reading them all now rather than one at a time as
+    /// they are touched. A walk asks this of each batch it scores for its first
+    /// searches after a load, and the encoder of compact codes of each block ahead
+    /// of the one it encodes. Does nothing by default (vectors in memory).
+    #[inline(always)]
+    fn will_need(&self, slots: &[u32]) {
+        let _ = slots;
+    }
 }

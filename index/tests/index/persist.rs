@@ -462,3 +462,73 @@ fn saves_taken_while_threads_insert_always_load() {
     });
     assert!(saves > 1, "only {saves} saves overlapped the inserts");
 }
+
+/// A vector source that counts the slots it is asked to read ahead.
+struct Counting {
+    inner: InMemoryVectors,
+    hinted: std::sync::atomic::AtomicUsize,
+}
+
+impl fletchdb_index::VectorSource for Counting {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn vector(&self, slot: Slot) -> &[f32] {
+        self.inner.vector(slot)
+    }
+    fn will_need(&self, slots: &[u32]) {
+        self.hinted
+            .fetch_add(slots.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A loaded graph's first searches ask the vector source for each batch before
+/// scoring it (its vectors may be on disk), until the compact codes are in (their
+/// encoding, which asks for every vector a block ahead, read them all) or a thousand
+/// searches have run; a graph built in memory never asks.
+#[test]
+fn a_loaded_graph_asks_for_its_vectors_ahead_while_they_may_be_cold() {
+    use fletchdb_index::{Quantization, VectorSource};
+    use std::sync::atomic::Ordering::Relaxed;
+    let (index, base) = build(3_000, 8, Metric::L2);
+    let mut bytes = Vec::new();
+    index.save(&mut bytes).unwrap();
+    let counting = || Counting {
+        inner: same_vectors(&index),
+        hinted: Default::default(),
+    };
+    let queries = queries_near(&base, 8, 20, 3);
+    let q = &queries[..8];
+    // Built here: nothing to ask for.
+    let built = Hnsw::new(*index.config(), counting()).unwrap();
+    for s in 0..100 {
+        built.insert(Slot(s)).unwrap();
+    }
+    built.search(q, 10, 64).unwrap();
+    assert_eq!(built.vectors().hinted.load(Relaxed), 0);
+    // Loaded: every batch scored is asked for, the answers unchanged.
+    let loaded = Hnsw::load(&bytes, counting()).unwrap();
+    assert_eq!(
+        loaded.search(q, 10, 64).unwrap(),
+        index.search(q, 10, 64).unwrap()
+    );
+    let first = loaded.vectors().hinted.load(Relaxed);
+    assert!(first >= 64, "{first} slots asked for");
+    // The codes' encoding asks for every slot, then searches stop asking.
+    loaded.quantize(Quantization::F16, None).unwrap();
+    let encoded = loaded.vectors().hinted.load(Relaxed);
+    assert!(encoded >= first + 3_000, "{encoded}");
+    loaded.search(q, 10, 64).unwrap();
+    assert_eq!(loaded.vectors().hinted.load(Relaxed), encoded);
+    // Without codes, the asking stops after a thousand searches.
+    let loaded = Hnsw::load(&bytes, counting()).unwrap();
+    for q in queries.chunks(8).cycle().take(1_000) {
+        loaded.search(q, 10, 16).unwrap();
+    }
+    let done = loaded.vectors().hinted.load(Relaxed);
+    loaded.search(q, 10, 16).unwrap();
+    assert_eq!(loaded.vectors().hinted.load(Relaxed), done);
+}

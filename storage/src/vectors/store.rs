@@ -335,6 +335,27 @@ impl VectorStore {
         self.table.get(slot)
     }
 
+    /// Asks the kernel to start reading `slots`' vectors from disk now, so that reading
+    /// them after overlaps the reads instead of waiting for each page in turn: what a
+    /// graph walk just after a cold open does for each batch it scores, and what a
+    /// reader of many slots does first. Slots not stored are skipped; it changes
+    /// nothing but the page cache.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = VectorStore::open(dir.path(), 2, VectorStoreOptions::default())?;
+    /// for i in 0..10 {
+    ///     store.reserve()?.write(&[i as f32, 1.0])?;
+    /// }
+    /// store.will_need(&[0, 1, 2, 7, 99]);
+    /// assert_eq!(store.vector(7), Some(&[7.0, 1.0][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn will_need(&self, slots: &[u32]) {
+        self.table.will_need(slots);
+    }
+
     /// [`vector`](Self::vector), checked against the slot's checksum: for vectors
     /// handed to a user, where damage must be reported, never returned.
     ///
