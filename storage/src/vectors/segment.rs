@@ -142,11 +142,12 @@ impl Segment {
             .map_raw(&file)
             .map_err(|e| StorageError::io(&path, e))?;
         // Searches read slots all over the file: without this, each page fault on a
-        // cold file read `read_ahead_kb` around it (8 MiB on this VM), and a first
-        // query after a cold open read most of a 1M × 128-d store, 343-388 ms (two
-        // opens); with it, and the walk asking for its pages ahead (`will_need`),
-        // 41-97 ms (see `SegmentTable::will_need`). Readers of whole ranges ask for
-        // them with `will_need`. Only advice: a kernel that refuses it reads as before.
+        // cold file read `read_ahead_kb` around it (8 MiB on this VM), and the first
+        // query after a cold open of a 1M × 128-d store read most of it, answering
+        // 364-464 ms after the open began; with it, and the walk asking for its pages
+        // ahead (`will_need`), 111-388 ms, median about 155 (2026-12-04). Readers of
+        // whole ranges ask for them with `will_need`. Only advice: a kernel that
+        // refuses it reads as before.
         let _ = map.advise(memmap2::Advice::Random);
         let data = NonNull::new(map.as_mut_ptr().wrapping_add(HEADER_LEN).cast::<f32>())
             .ok_or_else(|| StorageError::io(&path, std::io::Error::other("mmap returned null")))?;
