@@ -491,7 +491,7 @@ impl fletchdb_index::VectorSource for Counting {
 /// searches have run; a graph built in memory never asks.
 #[test]
 fn a_loaded_graph_asks_for_its_vectors_ahead_while_they_may_be_cold() {
-    use fletchdb_index::{Quantization, VectorSource};
+    use fletchdb_index::Quantization;
     use std::sync::atomic::Ordering::Relaxed;
     let (index, base) = build(3_000, 8, Metric::L2);
     let mut bytes = Vec::new();
