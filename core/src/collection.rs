@@ -271,8 +271,18 @@ impl Collection {
     pub fn get_batch(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>> {
         self.check_live()?;
         let map = self.c.ids.read();
-        ids.iter()
-            .map(|&id| match map.slot_of(id) {
+        let slots: Vec<Option<u32>> = ids.iter().map(|&id| map.slot_of(id)).collect();
+        // The store is mapped for random access: on a cold disk each vector read below
+        // would wait for its own page. Asked for first, in slot order, they are read
+        // together (ranges of neighbouring slots as one).
+        let mut wanted: Vec<u32> = slots.iter().flatten().copied().collect();
+        if wanted.len() > 1 {
+            wanted.sort_unstable();
+            self.c.store().will_need(&wanted);
+        }
+        slots
+            .into_iter()
+            .map(|slot| match slot {
                 Some(slot) => Ok(self.c.store().vector_verified(slot)?.map(<[f32]>::to_vec)),
                 None => Ok(None),
             })
