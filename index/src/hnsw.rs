@@ -494,7 +494,16 @@ impl<V: VectorSource> Hnsw<V> {
                 }
             }
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // One core left for the searches that come meanwhile. After a cold 1M × 128-d
+        // open on two cores, two encoder threads made the first query wait 124-585 ms
+        // (five opens; 92-102 with no encoding at all), one 151-168 ms (four), with the
+        // codes in at 0.39-0.41 s instead of 0.33-0.36 (warm: 0.17-0.18 s against 0.14;
+        // `db_bench open`, 2026-12-04). Running them under `SCHED_IDLE` instead gave
+        // 153-269 ms.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .saturating_sub(1)
+            .max(1);
         let part = claimed.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             for chunk in claimed.chunks(part) {

@@ -129,6 +129,9 @@ impl<V: VectorSource> Hnsw<V> {
             loop {
                 let mut moved = false;
                 if let Some(list) = view.links(cur, layer) {
+                    if !K::CODED && self.cold.load(Ordering::Relaxed) > 0 {
+                        self.will_need_list(list);
+                    }
                     for n in neighbours(list) {
                         if !keep(view, n) {
                             continue;
@@ -388,6 +391,15 @@ impl<V: VectorSource> Hnsw<V> {
                 }
             }
         }
+    }
+
+    /// Asks the vector source for the vectors of `list`'s neighbours (see `Hnsw::cold`):
+    /// the descent scores them one by one, and on a cold disk would wait for each.
+    #[cold]
+    #[inline(never)]
+    fn will_need_list(&self, list: &[AtomicU32]) {
+        let ids: Vec<u32> = neighbours(list).collect();
+        self.vectors.will_need(&ids);
     }
 
     /// Computes the distance from `q` to each of `ids`, in order, and hands it to `f`.
