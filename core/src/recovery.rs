@@ -428,11 +428,7 @@ fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<Collection
     } else {
         missing
             .par_iter()
-            .try_for_each(|&s| link(&index, Slot(s)))
-            .map_err(|e| match e {
-                Error::Index(e) => graph_files::index_error(e, graph_file.as_deref()),
-                other => other,
-            })?;
+            .try_for_each(|&s| link(&index, Slot(s), graph_file.as_deref()))?;
         Unlinked::default()
     };
     for &slot in p.removed.iter().filter(|&&s| p.ids.id_of(s).is_none()) {
@@ -473,11 +469,16 @@ fn load_graph(p: Pending, catalog: &Path, background: bool) -> Result<Collection
 }
 
 /// Inserts a replayed slot into the graph; one already there is no error (replay is
-/// idempotent).
-pub(crate) fn link(index: &Hnsw<StoreVectors>, slot: Slot) -> Result<()> {
+/// idempotent). Damage the insert meets in the lists of the graph loaded from
+/// `graph_file` is `Corruption` naming that file.
+pub(crate) fn link(
+    index: &Hnsw<StoreVectors>,
+    slot: Slot,
+    graph_file: Option<&Path>,
+) -> Result<()> {
     match index.insert(slot) {
         Ok(()) | Err(IndexError::SlotOccupied(_)) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(graph_files::index_error(e, graph_file)),
     }
 }
 

@@ -122,7 +122,7 @@ impl CollectionInner {
             return Ok(false);
         }
         let linked = chunk.par_iter().try_for_each(|&s| {
-            link(&self.index, Slot(s))?;
+            link(&self.index, Slot(s), self.graph_file.as_deref())?;
             if self.ids.read().id_of(s).is_none() {
                 let _ = self.index.delete(Slot(s));
             }
