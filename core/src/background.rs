@@ -45,11 +45,9 @@ impl Background {
                     let Some(db) = db.upgrade() else { return };
                     db.start_codes();
                     // Straight on while replayed vectors wait for their graph.
-                    wait = if db.link_round() {
-                        Duration::ZERO
-                    } else {
-                        poll
-                    };
+                    let more = db.link_round();
+                    let more = db.links_round() || more;
+                    wait = if more { Duration::ZERO } else { poll };
                     db.checkpoint_if_due();
                 }
             })?;

@@ -21,6 +21,7 @@ use crate::free_slots::FreeSlots;
 use crate::graph_files;
 use crate::ids::{IdMap, Ids};
 use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
+use crate::payload::links::{LinkRequest, LinkState};
 use crate::payload::matches::Matches;
 use crate::payload::store::Payloads;
 use crate::source::StoreVectors;
@@ -63,6 +64,9 @@ pub(crate) struct CollectionInner {
     /// The graph file the index was loaded from, whose lists it checks as it first
     /// reads them: what a [`graph_error`](Self::graph_error) names.
     pub(crate) graph_file: Option<PathBuf>,
+    /// Values whose links searches asked for, for the background thread
+    /// (`filter_links.rs`).
+    pub(crate) links_wanted: Mutex<Vec<LinkRequest>>,
 }
 
 impl CollectionInner {
@@ -101,6 +105,7 @@ impl CollectionInner {
             last_compaction_ms: AtomicU64::new(0),
             unlinked,
             graph_file: None,
+            links_wanted: Mutex::new(Vec::new()),
         })
     }
 
@@ -352,7 +357,29 @@ impl Collection {
                 let unlinked = unlinked.as_deref();
                 match (options.filter, matches) {
                     (None, None) => c.search_into(query, request, unlinked, out)?,
-                    (None, Some(m)) => c.search_into(query, request.filter(&m), unlinked, out)?,
+                    (None, Some(m)) => {
+                        // One equality on a wide value: links among its records, if built.
+                        let state = match (options.matching, &payloads) {
+                            (Some(w), Some(p)) => p.index().link_state(w),
+                            _ => LinkState::NotLinkable,
+                        };
+                        let request = request.filter(&m);
+                        match state {
+                            LinkState::Usable(links, stale) => {
+                                if stale {
+                                    c.want_links(options.matching);
+                                }
+                                c.search_into(query, request.links(links), unlinked, out)?
+                            }
+                            LinkState::Wanted => {
+                                c.want_links(options.matching);
+                                c.search_into(query, request, unlinked, out)?
+                            }
+                            LinkState::NotLinkable | LinkState::Building => {
+                                c.search_into(query, request, unlinked, out)?
+                            }
+                        }
+                    }
                     (Some(IdFilter::Ids(list)), None) => {
                         let set: SlotSet = {
                             let ids = c.ids.read();

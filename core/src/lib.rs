@@ -44,6 +44,7 @@ mod collection;
 mod compact;
 mod database;
 mod error;
+mod filter_links;
 mod free_slots;
 mod graph_files;
 mod health;

@@ -307,6 +307,30 @@ impl Shared {
         }
     }
 
+    /// The background thread's step for filters: builds the links a search asked for
+    /// in one collection (`filter_links.rs`). Returns true if more wait. A failure is
+    /// logged; searches go on by the usual plans and ask again.
+    pub(crate) fn links_round(&self) -> bool {
+        if self.check_open().is_err() {
+            return false;
+        }
+        let mut more = false;
+        for c in self.all_collections() {
+            if c.dropped.load(Ordering::Acquire) {
+                continue;
+            }
+            match c.links_round() {
+                Ok(m) => more |= m,
+                Err(e) => log::warn!(
+                    "building filter links of {:?} in {} failed: {e}",
+                    c.name,
+                    self.path.display()
+                ),
+            }
+        }
+        more
+    }
+
     /// The background thread's linking step: one chunk of one collection's replayed
     /// vectors into its graph. Returns true if more wait. A failure is logged and kept
     /// for [`health`](Self::health); the chunk is retried at the next step.

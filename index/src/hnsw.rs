@@ -732,6 +732,7 @@ impl<V: VectorSource> Hnsw<V> {
             filter,
             plan: FilterPlan::Exact,
             rescore: crate::request::DEFAULT_RESCORE,
+            links: None,
         };
         self.search_into(query, request, &mut out)?;
         Ok(out)

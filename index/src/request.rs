@@ -1,6 +1,7 @@
 //! [`SearchRequest`]: what one search asks for: `k`, `ef`, an optional filter, a plan.
 
 use crate::filter::Filter;
+use crate::links::FilterLinks;
 use crate::plan::FilterPlan;
 
 /// What a search asks for: the `k` nearest live slots, exploring `ef` candidates (at
@@ -40,6 +41,7 @@ pub struct SearchRequest<'f, F: ?Sized = dyn Filter> {
     pub(crate) filter: Option<&'f F>,
     pub(crate) plan: FilterPlan,
     pub(crate) rescore: usize,
+    pub(crate) links: Option<&'f FilterLinks>,
 }
 
 /// How many candidates per result a walk over compact codes re-scores exactly, unless a
@@ -62,6 +64,7 @@ impl SearchRequest<'static> {
             filter: None,
             plan: FilterPlan::Auto,
             rescore: DEFAULT_RESCORE,
+            links: None,
         }
     }
 }
@@ -69,13 +72,30 @@ impl SearchRequest<'static> {
 impl<'f, F: ?Sized> SearchRequest<'f, F> {
     /// The same request, returning only slots `filter` admits (replacing any filter
     /// set before).
-    pub fn filter<'g, G: Filter + ?Sized>(self, filter: &'g G) -> SearchRequest<'g, G> {
+    pub fn filter<'g, G: Filter + ?Sized>(self, filter: &'g G) -> SearchRequest<'g, G>
+    where
+        'f: 'g,
+    {
         SearchRequest {
             k: self.k,
             ef: self.ef,
             filter: Some(filter),
             plan: self.plan,
             rescore: self.rescore,
+            links: self.links,
+        }
+    }
+
+    /// The same request, walking `links` among the filter's members when the filter
+    /// admits too many to scan ([`FilterLinks`], built by
+    /// [`Hnsw::link_members`](crate::Hnsw::link_members) over exactly the slots the
+    /// filter admits, then kept by [`FilterLinks::forget`]). Used only with a filter
+    /// that has [`words`](Filter::words): the admitted slots without links are found
+    /// from them and scored exactly.
+    pub fn links(self, links: &'f FilterLinks) -> Self {
+        SearchRequest {
+            links: Some(links),
+            ..self
         }
     }
 
@@ -117,6 +137,7 @@ impl<F: ?Sized> std::fmt::Debug for SearchRequest<'_, F> {
             .field("filtered", &self.filter.is_some())
             .field("plan", &self.plan)
             .field("rescore", &self.rescore)
+            .field("links", &self.links.map(FilterLinks::members))
             .finish()
     }
 }

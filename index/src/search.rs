@@ -30,6 +30,7 @@ use crossbeam_epoch as epoch;
 use crate::distance::Kernel;
 use crate::filter::Filter;
 use crate::hnsw::Hnsw;
+use crate::links::FilterLinks;
 use crate::nodes::{neighbours, View};
 use crate::scratch::{Scratch, Walk};
 use crate::types::{Neighbor, Slot};
@@ -54,6 +55,24 @@ use crate::visited::VisitedSet;
 ///   their sign bits: at 41-58 %, recall unchanged and 0.26-0.39 instead of
 ///   0.40-0.54, the keys costing more than the codes they saved.
 const FAR_EF: (usize, usize) = (2, 1);
+
+/// Where a walk of the admitted subgraph reads a node's layer-0 list: with links among
+/// the filter's members ([`FilterLinks`]), a member's list among them; anything else
+/// (not a member, or forgotten since) the graph's own.
+pub(crate) struct ListsOf<'l>(Option<&'l FilterLinks>);
+
+impl<'l> ListsOf<'l> {
+    #[inline(always)]
+    fn get<'g>(&self, view: &mut View<'g>, n: u32) -> Option<&'g [AtomicU32]>
+    where
+        'l: 'g,
+    {
+        match self.0.and_then(|l| l.list(n)) {
+            Some(list) => Some(list),
+            None => view.links(n, 0),
+        }
+    }
+}
 
 /// Which nodes a walk may return.
 pub(crate) trait Admit {
@@ -204,6 +223,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// had recall 0.68 and `pos = noun` (23 %) 0.70, its candidate list filled with the
     /// closer nodes of the other source.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn search_admitted<K: Kernel, F: Filter + ?Sized>(
         &self,
         scratch: &mut Scratch,
@@ -211,9 +231,11 @@ impl<V: VectorSource> Hnsw<V> {
         ef: usize,
         filter: &F,
         seeds: usize,
+        links: Option<&FilterLinks>,
         out: &mut Vec<Neighbor>,
     ) {
         let Some(entry) = self.entry() else { return };
+        let lists = ListsOf(links);
         let guard = epoch::pin();
         let mut view = self.nodes.view(&guard);
         let Scratch {
@@ -280,8 +302,8 @@ impl<V: VectorSource> Hnsw<V> {
             list.insert(ep_d, ep);
         } else {
             // Around the descent's end: its admitted neighbours within two hops.
-            if let Some(links) = view.links(ep, 0) {
-                self.gather_admitted(&mut view, visited, links, fresh, budget, &admits);
+            if let Some(first) = lists.get(&mut view, ep) {
+                self.gather_admitted(&mut view, visited, first, fresh, budget, &admits, &lists);
                 self.score::<K>(q, fresh, |n, d| {
                     list.insert(d, n);
                 });
@@ -313,14 +335,32 @@ impl<V: VectorSource> Hnsw<V> {
                 list.insert(d, n);
             });
         }
+        if let (Some(l), Some(words)) = (links, filter.words()) {
+            // Admitted slots without links (added since the links were built, or
+            // forgotten) are scored here: no member's list leads to them.
+            fresh.clear();
+            for (w, &bits) in words.iter().enumerate() {
+                let mut b = bits & !l.valid_bits(w) & view.live_bits(w);
+                while b != 0 {
+                    let s = (w * 64) as u32 + b.trailing_zeros();
+                    b &= b - 1;
+                    if visited.insert(s) {
+                        fresh.push(s);
+                    }
+                }
+            }
+            self.score::<K>(q, fresh, |n, d| {
+                list.insert(d, n);
+            });
+        }
         while let Some((c, c_d)) = list.next_unexpanded() {
             if list.is_full() && c_d > list.bound() {
                 break;
             }
-            let Some(links) = view.links(c, 0) else {
+            let Some(first) = lists.get(&mut view, c) else {
                 continue;
             };
-            self.gather_admitted(&mut view, visited, links, fresh, budget, &admits);
+            self.gather_admitted(&mut view, visited, first, fresh, budget, &admits, &lists);
             self.score::<K>(q, fresh, |n, d| {
                 list.insert(d, n);
             });
@@ -337,14 +377,16 @@ impl<V: VectorSource> Hnsw<V> {
     /// read (once), not when it is met two hops away, so a later expansion can still
     /// cross it.
     #[inline(always)]
-    fn gather_admitted(
+    #[allow(clippy::too_many_arguments)]
+    fn gather_admitted<'g>(
         &self,
-        view: &mut View<'_>,
+        view: &mut View<'g>,
         visited: &mut VisitedSet,
         links: &[AtomicU32],
         fresh: &mut Vec<u32>,
         budget: usize,
-        admits: &impl Fn(&mut View<'_>, u32) -> bool,
+        admits: &impl Fn(&mut View<'g>, u32) -> bool,
+        lists: &ListsOf<'g>,
     ) {
         fresh.clear();
         for n in neighbours(links) {
@@ -363,7 +405,7 @@ impl<V: VectorSource> Hnsw<V> {
                 if fresh.len() < budget && visited.insert(n) {
                     fresh.push(n);
                 }
-            } else if let Some(list) = view.links(n, 0) {
+            } else if let Some(list) = lists.get(view, n) {
                 // Read below unless the budget fills first: start the loads now. On
                 // minilm-mix-dev (ef 64, two interleaved rounds) this took the walks at
                 // 8-58 % selectivity from 0.29-0.63 to 0.36-0.80 of the unfiltered speed
@@ -379,7 +421,7 @@ impl<V: VectorSource> Hnsw<V> {
             if admits(view, n) || !visited.insert(n) {
                 continue;
             }
-            let Some(second) = view.links(n, 0) else {
+            let Some(second) = lists.get(view, n) else {
                 continue;
             };
             for m in neighbours(second) {

@@ -4,6 +4,7 @@ pub(crate) mod codec;
 mod dense;
 mod filter;
 pub(crate) mod index;
+pub(crate) mod links;
 pub(crate) mod matches;
 mod numbers;
 pub(crate) mod store;

@@ -56,6 +56,12 @@ impl Payloads {
         &self.index
     }
 
+    /// The index, to start or install links among a value's records
+    /// (`payload/links.rs`).
+    pub(crate) fn index_mut(&mut self) -> &mut MetaIndex {
+        &mut self.index
+    }
+
     /// The stored bytes of `id`'s payload; empty if it has none.
     pub(crate) fn bytes(&self, id: u64) -> &[u8] {
         self.stored.get(&id).map_or(&[], |b| b)

@@ -765,3 +765,112 @@ fn filtered_searches_writers_and_checkpoints_run_together() {
         done.store(true, std::sync::atomic::Ordering::Release);
     });
 }
+
+#[test]
+fn wide_values_are_walked_by_their_links_through_writes_and_reopen() {
+    // 14,000 clustered 64-d cosine vectors; `side` is "a" for three in four (10,500
+    // records: links, walked at ef 32) and "b" for the rest; searched against brute
+    // force over the matches before and after writes the links do not know.
+    let dir = tempfile::tempdir().unwrap();
+    let metric = Metric::Cosine;
+    const DIM: usize = 64;
+    let point = |id: u64, seed: u32| -> Vec<f32> {
+        let centre = vector(id % 40, 1, DIM);
+        let noise = vector(id, seed, DIM);
+        centre
+            .iter()
+            .zip(&noise)
+            .map(|(c, n)| c + 0.4 * n)
+            .collect()
+    };
+    let side = |i: u64| if i.is_multiple_of(4) { "b" } else { "a" };
+    let tag = |s: &str| Payload::new().with_metadata(json!({ "side": s }));
+    let a = Where::from_json(&json!({"side": "a"})).unwrap();
+    let opts = SearchOptions {
+        ef: 32,
+        matching: Some(&a),
+        ..SearchOptions::default()
+    };
+    let mut model: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+    let check = |c: &fletchdb::Collection, model: &BTreeMap<u64, Vec<f32>>| {
+        let mut found = 0;
+        for q in 0..50u64 {
+            let query = point(q * 7 + 3, 9);
+            let hits = c.search(&query, 10, &opts).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert!(
+                hits.iter().all(|h| model.contains_key(&h.id)),
+                "a non-matching hit"
+            );
+            let truth = crate::common::exact(model, &query, 10, metric);
+            found += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        eprintln!("{found} of 500");
+        assert!(found >= 475, "{found} of 500");
+    };
+    {
+        let db = Database::open(dir.path(), Options::default()).unwrap();
+        let c = db
+            .create_collection("v", CollectionConfig::new(DIM, metric))
+            .unwrap();
+        let ids: Vec<u64> = (0..14_000).collect();
+        let vectors: Vec<f32> = ids.iter().flat_map(|&id| point(id, 0)).collect();
+        let payloads: Vec<Payload> = ids.iter().map(|&i| tag(side(i))).collect();
+        c.insert_with(&ids, &vectors, &payloads).unwrap();
+        for &id in ids.iter().filter(|&&i| side(i) == "a") {
+            model.insert(id, stored(point(id, 0), metric));
+        }
+        // (No search before this one: a search asks the background thread for links.)
+        assert!(c.prepare_filter(&a).unwrap());
+        assert!(!c.prepare_filter(&a).unwrap(), "the links are current");
+        let b = Where::from_json(&json!({"side": "b"})).unwrap();
+        assert!(!c.prepare_filter(&b).unwrap(), "3,500 records get no links");
+        let stats = c.stats().unwrap();
+        assert_eq!(stats.filter_links.0, 1);
+        assert!(stats.filter_links.1 > 10_500 * 4);
+        check(&c, &model);
+
+        // New records the links do not know: each a copy of a query, so its nearest.
+        let new: Vec<u64> = (0..50).map(|q| 100_000 + q).collect();
+        let vectors: Vec<f32> = (0..50u64).flat_map(|q| point(q * 7 + 3, 9)).collect();
+        c.insert_with(&new, &vectors, &vec![tag("a"); 50]).unwrap();
+        for (q, &id) in new.iter().enumerate() {
+            model.insert(id, stored(point(q as u64 * 7 + 3, 9), metric));
+        }
+        for q in 0..50u64 {
+            let hits = c.search(&point(q * 7 + 3, 9), 10, &opts).unwrap();
+            assert_eq!(hits[0].id, 100_000 + q, "a record added after the links");
+        }
+        // Records that left the value, by an update or a delete, never come back.
+        let moved: Vec<u64> = (1..400).filter(|&i| side(i) == "a").take(100).collect();
+        let metas = vec![Some(json!({"side": "b"}).as_object().unwrap().clone()); moved.len()];
+        c.update(&moved, Some(&metas), None).unwrap();
+        let gone: Vec<u64> = (400..1200).filter(|&i| side(i) == "a").take(200).collect();
+        c.delete_batch(&gone).unwrap();
+        for id in moved.iter().chain(&gone) {
+            model.remove(id);
+        }
+        check(&c, &model);
+        // 350 changes, past what links may lack before a search asks for them again:
+        // built again here, or by the background thread the searches above asked.
+        c.prepare_filter(&a).unwrap();
+        check(&c, &model);
+        db.close().unwrap();
+    }
+    // In memory only: built again after an open, by the background thread once a
+    // search asks.
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("v").unwrap();
+    assert_eq!(c.stats().unwrap().filter_links.0, 0);
+    check(&c, &model);
+    let start = std::time::Instant::now();
+    while c.stats().unwrap().filter_links.0 == 0 {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no links built in the background"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check(&c, &model);
+    db.close().unwrap();
+}

@@ -296,6 +296,19 @@ fn has_wide() -> bool {
         && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
 }
 
+/// True if the sign pre-scan ranks 64 bytes at a time on this CPU (the planner trusts
+/// it with more matches then).
+pub(crate) fn ranks_wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_wide()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The rows a scan ranks.
 pub(crate) enum Rows<'a> {
     /// These slots', in this order.

@@ -10,6 +10,7 @@ mod deletes;
 mod exact;
 mod filtered;
 mod heal;
+mod linked;
 mod persist;
 mod quantized;
 mod recall;

@@ -1,0 +1,262 @@
+//! [`FilterLinks`]: a graph over the members of one wide filter value (Qdrant's
+//! payload-aware links), so a search restricted to them walks among them alone.
+//!
+//! A filter admitting a tenth to a half of a collection is the hard middle: too many
+//! matches to score each (even by sign bits, a pass over memory that grows with them),
+//! and the graph's own lists, walked with the filter inside (ACORN-1's two hops,
+//! `search_admitted`), score 2,200-2,600 distances a query on minilm-mix-dev against the
+//! unfiltered walk's 1,100. Links that join each member to its nearest members, chosen
+//! by the same heuristic as the graph's, make that walk a plain one over a smaller
+//! graph.
+//!
+//! **Built** by [`Hnsw::link_members`] from the graph itself, not by inserting each
+//! member again: a member's candidates are the members among its neighbours and its
+//! neighbours' neighbours, scored exactly; the heuristic (`select.rs`) keeps `2m`; then
+//! each member's kept list is chosen again from it and from the members that kept it
+//! (the reverse links an insert adds). Cost: two passes of about `m²` list reads and a
+//! few hundred distances a member.
+//!
+//! **Kept valid** by the caller: the links are a snapshot of the members at build time.
+//! [`FilterLinks::forget`] drops a slot whose membership changed (a put, a delete, a
+//! metadata change or a move all go through it in `core`); a search then treats it as
+//! a slot without links: reached through the graph's lists, and scored exactly if the
+//! filter admits it ("fresh", see [`Hnsw::search_admitted`]). The links are in memory
+//! only; `core` builds them again after an open.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_epoch as epoch;
+
+use crate::distance::{with_kernel, Kernel};
+use crate::hnsw::Hnsw;
+use crate::nodes::neighbours;
+use crate::types::Slot;
+use crate::vectors::VectorSource;
+
+/// No member: the local index of a slot that is not one.
+const NONE: u32 = u32::MAX;
+
+/// Candidates kept, closest first, before the heuristic picks a member's links.
+const POOL_PER_LINK: usize = 4;
+
+/// Links among the members of one filter value (see the module comment), built by
+/// [`Hnsw::link_members`] and passed to a search with
+/// [`SearchRequest::links`](crate::SearchRequest::links).
+///
+/// ```
+/// use fletchdb_index::{Hnsw, HnswConfig, Metric, SearchRequest, Slot};
+///
+/// let index = Hnsw::in_memory(1, HnswConfig::new(Metric::L2))?;
+/// for i in 0..2000 {
+///     index.add(&[i as f32])?;
+/// }
+/// // Every third slot is a member; the filter is a plain bit vector of them.
+/// let members: Vec<Slot> = (0..2000).step_by(3).map(Slot).collect();
+/// let mut words = vec![0u64; 2000usize.div_ceil(64)];
+/// for s in &members {
+///     words[s.0 as usize / 64] |= 1 << (s.0 % 64);
+/// }
+/// struct Bits(Vec<u64>);
+/// impl fletchdb_index::Filter for Bits {
+///     fn admits(&self, s: Slot) -> bool {
+///         self.0.get(s.0 as usize / 64).is_some_and(|w| w & (1 << (s.0 % 64)) != 0)
+///     }
+///     fn words(&self) -> Option<&[u64]> {
+///         Some(&self.0)
+///     }
+/// }
+/// let filter = Bits(words);
+/// let links = index.link_members(&members)?;
+/// assert_eq!(links.members(), members.len());
+/// let mut hits = Vec::new();
+/// let request = SearchRequest::new(2, 32).filter(&filter).links(&links);
+/// index.search_into(&[1000.0], request, &mut hits)?;
+/// let slots: Vec<u32> = hits.iter().map(|n| n.slot.0).collect();
+/// assert_eq!(slots, [999, 1002]);
+/// # Ok::<(), fletchdb_index::IndexError>(())
+/// ```
+#[derive(Debug)]
+pub struct FilterLinks {
+    /// Words of one list: a count, then up to `2m` members.
+    width: usize,
+    /// Slot -> the member's row in `lists`, or [`NONE`].
+    local: Vec<u32>,
+    /// The members' lists, `width` words each.
+    lists: Vec<AtomicU32>,
+    /// A bit per slot: a member when built, not forgotten since.
+    valid: Vec<AtomicU64>,
+    /// Members when built.
+    members: usize,
+    /// Members forgotten since.
+    forgotten: AtomicUsize,
+}
+
+impl FilterLinks {
+    /// Members linked when built.
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// Members still linked: built, not [`forget`](Self::forget)ten since.
+    pub fn valid(&self) -> usize {
+        self.members
+            .saturating_sub(self.forgotten.load(Ordering::Relaxed))
+    }
+
+    /// Drops `slot`'s links (its membership or its vector changed): searches treat it
+    /// as a slot without links from now on. Nothing happens to a slot that was not
+    /// linked.
+    pub fn forget(&self, slot: Slot) {
+        let s = slot.0 as usize;
+        if let Some(w) = self.valid.get(s / 64) {
+            let bit = 1u64 << (s % 64);
+            if w.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+                self.forgotten.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.local.len() * 4 + self.lists.len() * 4 + self.valid.len() * 8
+    }
+
+    /// The valid bits of slots `64 * word ..` (0 past the end).
+    #[inline(always)]
+    pub(crate) fn valid_bits(&self, word: usize) -> u64 {
+        self.valid
+            .get(word)
+            .map_or(0, |w| w.load(Ordering::Acquire))
+    }
+
+    /// `slot`'s list among the members, if it is a valid member.
+    #[inline(always)]
+    pub(crate) fn list(&self, slot: u32) -> Option<&[AtomicU32]> {
+        let s = slot as usize;
+        if self.valid_bits(s / 64) & (1 << (s % 64)) == 0 {
+            return None;
+        }
+        let row = *self.local.get(s)? as usize;
+        self.lists.get(row * self.width..(row + 1) * self.width)
+    }
+}
+
+impl<V: VectorSource> Hnsw<V> {
+    /// Links `members` among themselves (see [`FilterLinks`]): each live member gets up
+    /// to `2m` links to its nearest members, chosen from its neighbours within two hops
+    /// in the graph and from the members that chose it. Slots that are not live (or
+    /// past the graph) are left out. Runs on the calling thread.
+    ///
+    /// # Errors
+    /// [`IndexError::Corruption`](crate::IndexError::Corruption) if a list it reads in a
+    /// loaded graph is damaged.
+    pub fn link_members(&self, members: &[Slot]) -> Result<FilterLinks, crate::IndexError> {
+        let links = with_kernel!(self.config.metric, K => self.link_members_with::<K>(members));
+        self.nodes.lists_failure()?;
+        Ok(links)
+    }
+
+    fn link_members_with<K: Kernel>(&self, members: &[Slot]) -> FilterLinks {
+        let guard = epoch::pin();
+        let mut view = self.nodes.view(&guard);
+        let bound = self.slot_bound().min(view.capacity());
+        let mut local = vec![NONE; bound];
+        let mut slots: Vec<u32> = Vec::with_capacity(members.len());
+        for &Slot(s) in members {
+            let i = s as usize;
+            if i < bound && local[i] == NONE && view.live(s) {
+                local[i] = slots.len() as u32;
+                slots.push(s);
+            }
+        }
+        let cap = 2 * self.config.m;
+        let width = 1 + cap;
+        let pool = cap * POOL_PER_LINK;
+        // A stamp per slot: the member whose candidates are being gathered.
+        let mut seen = vec![NONE; bound];
+        let mut cands: Vec<(u32, f32)> = Vec::new();
+        let mut kept: Vec<u32> = Vec::with_capacity(cap);
+        let mut chosen: Vec<Vec<u32>> = Vec::with_capacity(slots.len());
+        let is_member = |n: u32| local.get(n as usize).is_some_and(|&l| l != NONE);
+        // First pass: from the graph, two hops.
+        for (i, &x) in slots.iter().enumerate() {
+            seen[x as usize] = i as u32;
+            cands.clear();
+            let row = K::row(self, x);
+            let mut push = |n: u32, cands: &mut Vec<(u32, f32)>| {
+                if let Some(st) = seen.get_mut(n as usize) {
+                    if *st != i as u32 && is_member(n) {
+                        *st = i as u32;
+                        cands.push((n, K::distance(row, K::row(self, n))));
+                    }
+                }
+            };
+            let mut direct = 0;
+            if let Some(first) = view.links(x, 0) {
+                for n in neighbours(first) {
+                    push(n, &mut cands);
+                }
+                direct = cands.len();
+                for n in neighbours(first) {
+                    if let Some(second) = view.links(n, 0) {
+                        for m in neighbours(second) {
+                            push(m, &mut cands);
+                        }
+                    }
+                }
+            }
+            // The closest of all, and every member the graph links `x` to: among those
+            // are its long links, which the closest alone would lose.
+            let (ones, twos) = cands.split_at_mut(direct);
+            twos.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+            let keep = direct + twos.len().min(pool.saturating_sub(ones.len()));
+            cands.truncate(keep);
+            closest(&mut cands, usize::MAX);
+            self.select::<K>(&cands, cap, &mut kept);
+            chosen.push(kept.clone());
+        }
+        // The reverse links: who chose each member.
+        let mut chose_me: Vec<Vec<u32>> = vec![Vec::new(); slots.len()];
+        for (i, list) in chosen.iter().enumerate() {
+            for &n in list {
+                chose_me[local[n as usize] as usize].push(slots[i]);
+            }
+        }
+        // Second pass: each list chosen again from both.
+        let lists: Vec<AtomicU32> = (0..slots.len() * width)
+            .map(|_| AtomicU32::new(0))
+            .collect();
+        for (i, &x) in slots.iter().enumerate() {
+            let row = K::row(self, x);
+            cands.clear();
+            for &n in chosen[i].iter().chain(&chose_me[i]) {
+                if !cands.iter().any(|&(c, _)| c == n) {
+                    cands.push((n, K::distance(row, K::row(self, n))));
+                }
+            }
+            closest(&mut cands, pool);
+            self.select::<K>(&cands, cap, &mut kept);
+            let list = &lists[i * width..(i + 1) * width];
+            crate::nodes::store_neighbours(list, &kept);
+        }
+        let mut valid: Vec<AtomicU64> =
+            (0..bound.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        for &s in &slots {
+            *valid[s as usize / 64].get_mut() |= 1 << (s % 64);
+        }
+        FilterLinks {
+            width,
+            local,
+            lists,
+            valid,
+            members: slots.len(),
+            forgotten: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Sorts `cands` by distance and keeps the closest `n`.
+fn closest(cands: &mut Vec<(u32, f32)>, n: usize) {
+    cands.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+    cands.truncate(n);
+}
