@@ -17,11 +17,12 @@ use roaring::RoaringBitmap;
 
 use crate::database::Handle;
 use crate::error::{Error, Result};
+use crate::filter_links::LinksWanted;
 use crate::free_slots::FreeSlots;
 use crate::graph_files;
 use crate::ids::{IdMap, Ids};
 use crate::options::{CollectionConfig, Hit, IdFilter, SearchOptions};
-use crate::payload::links::{LinkRequest, LinkState};
+use crate::payload::links::{filter_key, LinkState};
 use crate::payload::matches::Matches;
 use crate::payload::store::Payloads;
 use crate::source::StoreVectors;
@@ -64,9 +65,8 @@ pub(crate) struct CollectionInner {
     /// The graph file the index was loaded from, whose lists it checks as it first
     /// reads them: what a [`graph_error`](Self::graph_error) names.
     pub(crate) graph_file: Option<PathBuf>,
-    /// Values whose links searches asked for, for the background thread
-    /// (`filter_links.rs`).
-    pub(crate) links_wanted: Mutex<Vec<LinkRequest>>,
+    /// Filters searches asked links for (`filter_links.rs`).
+    pub(crate) links_wanted: Mutex<LinksWanted>,
 }
 
 impl CollectionInner {
@@ -105,7 +105,7 @@ impl CollectionInner {
             last_compaction_ms: AtomicU64::new(0),
             unlinked,
             graph_file: None,
-            links_wanted: Mutex::new(Vec::new()),
+            links_wanted: Mutex::new(LinksWanted::default()),
         })
     }
 
@@ -358,26 +358,30 @@ impl Collection {
                 match (options.filter, matches) {
                     (None, None) => c.search_into(query, request, unlinked, out)?,
                     (None, Some(m)) => {
-                        // One equality on a wide value: links among its records, if built.
-                        let state = match (options.matching, &payloads) {
-                            (Some(w), Some(p)) => p.index().link_state(w),
-                            _ => LinkState::NotLinkable,
+                        // A wide filter: links among its records, if built.
+                        let (state, key) = match (options.matching, &payloads) {
+                            (Some(w), Some(p)) => {
+                                let key = filter_key(w);
+                                let exact = m.has_words();
+                                (p.linked().state(&key, m.len(), exact), Some(key))
+                            }
+                            _ => (LinkState::NotLinkable, None),
                         };
                         let request = request.filter(&m);
-                        match state {
-                            LinkState::Usable(links, stale) => {
-                                if stale {
-                                    c.want_links(options.matching);
+                        match (state, key) {
+                            (LinkState::Usable(links, stale), key) => {
+                                if let (true, Some(w), Some(key)) = (stale, options.matching, key) {
+                                    c.want_links(w, key, true);
                                 }
                                 c.search_into(query, request.links(links), unlinked, out)?
                             }
-                            LinkState::Wanted => {
-                                c.want_links(options.matching);
+                            (LinkState::Wanted, Some(key)) => {
+                                if let Some(w) = options.matching {
+                                    c.want_links(w, key, false);
+                                }
                                 c.search_into(query, request, unlinked, out)?
                             }
-                            LinkState::NotLinkable | LinkState::Building => {
-                                c.search_into(query, request, unlinked, out)?
-                            }
+                            _ => c.search_into(query, request, unlinked, out)?,
                         }
                     }
                     (Some(IdFilter::Ids(list)), None) => {

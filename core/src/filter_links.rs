@@ -1,68 +1,105 @@
-//! Building links among a wide value's records (see `payload/links.rs`): asked for by
-//! searches and built by the background thread a value per round, or built at once by
+//! Building links among a wide filter's records (see `payload/links.rs`): asked for by
+//! searches and built by the background thread a filter per round, or built at once by
 //! [`Collection::prepare_filter`].
+
+use rustc_hash::FxHashMap;
 
 use crate::collection::{Collection, CollectionInner};
 use crate::error::Result;
-use crate::payload::links::{linkable, LinkState};
-use crate::payload::{ScalarKey, Where};
+use crate::payload::links::{filter_key, LinkState, ASK_BEFORE_BUILD};
+use crate::payload::matches::Matches;
+use crate::payload::Where;
 
-/// Most values waiting for links in one collection; searches asking for more are not
-/// noted (they ask again).
-const MAX_WANTED: usize = 64;
+/// Most filters counted at once; past it the counts start again (a filter asked for
+/// often is soon counted again).
+const MAX_COUNTED: usize = 1024;
+
+/// The filters searches asked links for: how often each was asked, and those asked
+/// often enough, waiting for the background thread.
+#[derive(Debug, Default)]
+pub(crate) struct LinksWanted {
+    asked: FxHashMap<String, u32>,
+    queue: Vec<(String, Where)>,
+}
 
 impl CollectionInner {
-    /// Notes that a search with `w` (one equality) wants links.
-    pub(crate) fn want_links(&self, w: Option<&Where>) {
-        let Some((key, v)) = w.and_then(linkable) else {
-            return;
-        };
+    /// Notes that a search with `w` (whose [`filter_key`] is `key`) wants links; queued
+    /// for the background thread once asked [`ASK_BEFORE_BUILD`] times, or at once
+    /// (`now`: its links are stale).
+    pub(crate) fn want_links(&self, w: &Where, key: String, now: bool) {
         let mut wanted = self.links_wanted.lock();
-        if wanted.len() < MAX_WANTED && !wanted.iter().any(|(k, x)| k == key && *x == v) {
-            wanted.push((key.to_owned(), v));
+        if wanted.queue.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if wanted.asked.len() >= MAX_COUNTED {
+            wanted.asked.clear();
+        }
+        let n = wanted.asked.entry(key.clone()).or_insert(0);
+        *n += 1;
+        if now || *n >= ASK_BEFORE_BUILD {
+            wanted.asked.remove(&key);
+            wanted.queue.push((key, w.clone()));
         }
     }
 
-    /// Builds links among the records of `key = v` on this thread, the payloads
-    /// unlocked meanwhile. False if the value has too few records or a build of it is
-    /// in progress.
-    pub(crate) fn build_links(&self, key: &str, v: &ScalarKey) -> Result<bool> {
-        let Some(slots) = self.payloads.write().index_mut().start_links(key, v) else {
-            return Ok(false);
+    /// Builds links among the records `w` matches on this thread, the payloads
+    /// unlocked meanwhile. False if it has too few matches, cannot use links, or a
+    /// build of it is in progress.
+    pub(crate) fn build_links(&self, w: &Where) -> Result<bool> {
+        let key = filter_key(w);
+        let live = self.ids.read().len();
+        let slots = {
+            let mut payloads = self.payloads.write();
+            let m = Matches::of(w, payloads.index(), live).for_search(0);
+            if matches!(
+                payloads.linked().state(&key, m.len(), m.has_words()),
+                LinkState::NotLinkable
+            ) {
+                return Ok(false);
+            }
+            let mut slots = Vec::with_capacity(m.len());
+            m.for_each(self.store().len() as u32, |s| {
+                slots.push(fletchdb_index::Slot(s))
+            });
+            drop(m);
+            if !payloads.linked_mut().start(&key) {
+                return Ok(false);
+            }
+            slots
         };
         let built = self.index.link_members(&slots);
         let mut payloads = self.payloads.write();
         match built {
             Ok(links) => {
-                payloads.index_mut().finish_links(key, v, Some(links));
+                payloads.linked_mut().finish(&key, Some(links));
                 Ok(true)
             }
             Err(e) => {
-                payloads.index_mut().finish_links(key, v, None);
+                payloads.linked_mut().finish(&key, None);
                 Err(self.graph_error(e))
             }
         }
     }
 
-    /// The background thread's step: builds the links one search asked for. True if
-    /// more wait.
+    /// The background thread's step: builds the links searches asked for with one
+    /// filter. True if more wait.
     pub(crate) fn links_round(&self) -> Result<bool> {
-        let next = self.links_wanted.lock().pop();
-        if let Some((key, v)) = next {
-            self.build_links(&key, &v)?;
+        let next = self.links_wanted.lock().queue.pop();
+        if let Some((_, w)) = next {
+            self.build_links(&w)?;
         }
-        Ok(!self.links_wanted.lock().is_empty())
+        Ok(!self.links_wanted.lock().queue.is_empty())
     }
 }
 
 impl Collection {
-    /// Builds now what makes searches with `filter` fast, if anything: links among
-    /// the records of a value that many records hold, when `filter` is one equality
-    /// (`{"key": value}`, or `$in` with one value) on a value held by 8,192 records or
-    /// more. Without this, the first such search asks the background thread to build
-    /// them, and searches run by the usual plans (the same results, slower) until
-    /// they are in. Returns true if it built links; false if `filter` cannot use any,
-    /// or those it has are current.
+    /// Builds now what makes searches with `filter` fast, if anything: links among the
+    /// records it matches, when it matches 8,192 or more as an exact set (any filter
+    /// but a numeric range of more than 65,536 records). Without this, searches with
+    /// the filter ask the background thread to build them (the second does), and run
+    /// by the usual plans (the same results, slower) until they are in. Links are kept
+    /// for the 16 filters used last, in memory. Returns true if it built links; false
+    /// if `filter` cannot use any, or those it has are current.
     ///
     /// ```
     /// use fletchdb::{CollectionConfig, Database, Metric, Options, Payload, SearchOptions, Where};
@@ -94,14 +131,20 @@ impl Collection {
     /// [`Error::Closed`](crate::Error::Closed).
     pub fn prepare_filter(&self, filter: &Where) -> Result<bool> {
         self.check_live()?;
-        let wanted = match self.c.payloads.read().index().link_state(filter) {
-            LinkState::Wanted | LinkState::Usable(_, true) => linkable(filter),
-            _ => None,
-        }
-        .map(|(k, v)| (k.to_owned(), v));
-        match wanted {
-            Some((key, v)) => self.c.build_links(&key, &v),
-            None => Ok(false),
+        let key = filter_key(filter);
+        let live = self.len();
+        let wanted = {
+            let payloads = self.c.payloads.read();
+            let m = Matches::of(filter, payloads.index(), live).for_search(0);
+            matches!(
+                payloads.linked().state(&key, m.len(), m.has_words()),
+                LinkState::Wanted | LinkState::Usable(_, true)
+            )
+        };
+        if wanted {
+            self.c.build_links(filter)
+        } else {
+            Ok(false)
         }
     }
 }

@@ -36,9 +36,8 @@ pub struct CollectionStats {
     /// collection has fitted its calibration, and after an open until the background
     /// thread has encoded them (searches walk the `f32` vectors meanwhile).
     pub code_bytes: usize,
-    /// Metadata values with links among their records (see
-    /// [`Collection::prepare_filter`]), and the bytes of memory those links hold. They
-    /// are kept in memory only.
+    /// Filters with links among their records (see [`Collection::prepare_filter`]),
+    /// and the bytes of memory those links hold. They are kept in memory only.
     pub filter_links: (usize, usize),
     /// Bytes of the collection's vector segment files.
     pub vector_bytes: u64,
@@ -111,10 +110,7 @@ impl Collection {
             free_slots: c.free.len(),
             slots: c.store().len(),
             code_bytes: c.index.codes_bytes(),
-            filter_links: {
-                let (bytes, values) = c.payloads.read().index().links_held();
-                (values, bytes)
-            },
+            filter_links: c.payloads.read().linked().held(),
             vector_bytes,
             graph_bytes,
             id_map_bytes,

@@ -107,6 +107,8 @@ class _Stats(TypedDict):
     free_slots: int
     slots: int
     code_bytes: int
+    filter_links: int
+    filter_links_bytes: int
     vector_bytes: int
     graph_bytes: int
     id_map_bytes: int
@@ -359,6 +361,12 @@ class Collection:
         the first missing id."""
     def count(self, where: Optional[_Where] = None) -> int:
         """How many records match ``where``; all of them when it is None."""
+    def prepare_filter(self, where: _Where) -> bool:
+        """Builds now the links that make searches with ``where`` fast, if it can use any:
+        one equality (``{"key": value}``) on a value held by 8,192 records or more.
+        Otherwise the first such search asks the background thread to build them, and
+        searches run by the usual plans until they are in. Returns True if it built
+        links; False if the filter cannot use any or they are current."""
     def ids(self, where: Optional[_Where] = None) -> npt.NDArray[np.uint64]:
         """The ids of the records that match ``where`` (all ids when it is None),
         ascending."""
@@ -402,7 +410,9 @@ class Collection:
         the graph: searched exactly until the background thread inserts them),
         ``tombstones`` (deleted or replaced
         vectors the next checkpoint heals the graph around), ``free_slots`` (taken by new
-        vectors before the store grows), ``slots``, ``vector_bytes``, ``graph_bytes``,
+        vectors before the store grows), ``slots``, ``code_bytes``, ``filter_links`` and
+        ``filter_links_bytes`` (values with links among their records, see
+        ``prepare_filter``, and their memory), ``vector_bytes``, ``graph_bytes``,
         ``id_map_bytes``, ``other_bytes`` (apparent sizes), ``log_bytes`` (the database's log),
         ``last_checkpoint_lsn`` and ``last_checkpoint_at`` (Unix seconds, or None), and
         ``last_compaction_at`` (since the database was opened, or None)."""

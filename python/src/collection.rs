@@ -305,6 +305,18 @@ impl PyCollection {
         .or_raise(py)
     }
 
+    /// Builds now the links that make searches with this `where` fast, if it can use
+    /// any: one equality (`{"key": value}`) on a value held by 8,192 records or more.
+    /// Otherwise the first such search asks the background thread to build them, and
+    /// searches run by the usual plans until they are in. Returns True if it built
+    /// links; False if the filter cannot use any or they are current.
+    #[pyo3(signature = (r#where))]
+    fn prepare_filter(&self, py: Python<'_>, r#where: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let filter = payload::where_filter(r#where)?;
+        py.detach(|| self.handle.with(|c| c.prepare_filter(&filter)))
+            .or_raise(py)
+    }
+
     /// The ids of the records that match the `where` filter (all ids when it is None),
     /// ascending, as a uint64 array.
     #[pyo3(signature = (r#where = None))]
@@ -446,7 +458,9 @@ impl PyCollection {
     /// vectors the next checkpoint heals the graph around), `free_slots` (freed, taken by
     /// new vectors before the store grows), `slots`, `code_bytes` (memory of the compact
     /// traversal codes; 0 right after an open until the background thread has encoded
-    /// them), `vector_bytes`, `graph_bytes`, `id_map_bytes`,
+    /// them), `filter_links` and `filter_links_bytes` (metadata values with links among
+    /// their records, see `prepare_filter`, and the memory they hold),
+    /// `vector_bytes`, `graph_bytes`, `id_map_bytes`,
     /// `other_bytes` (the collection's files, apparent sizes), `log_bytes` (the
     /// database's log), `last_checkpoint_lsn` and `last_checkpoint_at` (seconds since the
     /// Unix epoch, or None), and `last_compaction_at` (this collection's last compaction
@@ -462,6 +476,8 @@ impl PyCollection {
         d.set_item("free_slots", s.free_slots)?;
         d.set_item("slots", s.slots)?;
         d.set_item("code_bytes", s.code_bytes)?;
+        d.set_item("filter_links", s.filter_links.0)?;
+        d.set_item("filter_links_bytes", s.filter_links.1)?;
         d.set_item("vector_bytes", s.vector_bytes)?;
         d.set_item("graph_bytes", s.graph_bytes)?;
         d.set_item("id_map_bytes", s.id_map_bytes)?;

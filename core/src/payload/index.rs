@@ -11,9 +11,6 @@
 //! unindexes the one it replaced, a delete unindexes, a compaction's move re-indexes
 //! the moved record at its new slot.
 
-use std::sync::Arc;
-
-use fletchdb_index::{FilterLinks, Slot};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
@@ -31,33 +28,18 @@ pub(crate) struct KeyIndex {
     pub(crate) elements: FxHashMap<ScalarKey, RoaringBitmap>,
     /// Numeric scalar values.
     pub(crate) numbers: Numbers,
-    /// Links among the slots of a wide scalar value (`payload/links.rs`).
-    pub(crate) links: FxHashMap<ScalarKey, Arc<FilterLinks>>,
-    /// Slots whose membership of a value changed while links for it were built.
-    pub(crate) building: FxHashMap<ScalarKey, RoaringBitmap>,
 }
 
 impl KeyIndex {
     fn is_empty(&self) -> bool {
         self.scalars.is_empty() && self.elements.is_empty()
     }
-
-    /// `slot` joins or leaves value `v`: links among `v`'s slots forget it, and a build
-    /// of them in progress will.
-    fn changed(&mut self, v: &ScalarKey, slot: u32) {
-        if let Some(l) = self.links.get(v) {
-            l.forget(Slot(slot));
-        }
-        if let Some(b) = self.building.get_mut(v) {
-            b.insert(slot);
-        }
-    }
 }
 
 /// The metadata indexes of one collection (see the module comment).
 #[derive(Debug, Default)]
 pub(crate) struct MetaIndex {
-    pub(crate) keys: FxHashMap<String, KeyIndex>,
+    keys: FxHashMap<String, KeyIndex>,
 }
 
 impl MetaIndex {
@@ -82,9 +64,7 @@ impl MetaIndex {
                     };
                     let k = self.keys.entry(key.clone()).or_default();
                     k.scalars.insert(slot);
-                    let v = s.key();
-                    k.changed(&v, slot);
-                    k.eq.entry(v).or_default().insert(slot);
+                    k.eq.entry(s.key()).or_default().insert(slot);
                     if let Some(v) = s.as_f64() {
                         k.numbers.set(slot, v);
                     }
@@ -113,11 +93,7 @@ impl MetaIndex {
                         continue;
                     };
                     k.scalars.remove(slot);
-                    let v = s.key();
-                    k.changed(&v, slot);
-                    if remove_from(&mut k.eq, &v, slot) {
-                        k.links.remove(&v);
-                    }
+                    remove_from(&mut k.eq, &s.key(), slot);
                     k.numbers.remove(slot);
                 }
             }
@@ -128,14 +104,12 @@ impl MetaIndex {
     }
 }
 
-/// Removes `slot` from `map[key]`, dropping the bitmap once empty; true if it did.
-fn remove_from(map: &mut FxHashMap<ScalarKey, RoaringBitmap>, key: &ScalarKey, slot: u32) -> bool {
+/// Removes `slot` from `map[key]`, dropping the bitmap once empty.
+fn remove_from(map: &mut FxHashMap<ScalarKey, RoaringBitmap>, key: &ScalarKey, slot: u32) {
     if let Some(b) = map.get_mut(key) {
         b.remove(slot);
         if b.is_empty() {
             map.remove(key);
-            return true;
         }
     }
-    false
 }

@@ -1,54 +1,63 @@
-//! Links among the slots of a wide metadata value ([`FilterLinks`], Qdrant's
-//! payload-aware links): which values get them, when a search may use them, and how a
-//! build is started and installed around the writes that go on meanwhile.
+//! [`Linked`]: links among the records of wide filters ([`FilterLinks`], Qdrant's
+//! payload-aware links, here per filter): which filters get them, when a search may use
+//! them, and how a build is started and installed around the writes that go on
+//! meanwhile.
 //!
-//! A `where` that is one equality (`{"source": "wordnet"}`) on a value held by at least
-//! [`LINK_FROM`] live records is searched by walking links among those records alone,
-//! once they are built; until then (and for every other filter) the planner's usual
-//! plans run. The first such search asks the background thread to build them
-//! (`Collection::search`); [`Collection::prepare_filter`](crate::Collection::prepare_filter)
-//! builds them at once.
+//! A `where` matching at least [`LINK_FROM`] live records, as an exact set of slots
+//! (any filter but a range too wide to list), is searched by walking links among its
+//! records alone once they are built; until then the planner's usual plans run. A
+//! filter gets links once searches have asked with it [`ASK_BEFORE_BUILD`] times (a
+//! filter used once, a date range that moves with every query, costs no build), built
+//! by the background thread (`filter_links.rs`);
+//! [`Collection::prepare_filter`](crate::Collection::prepare_filter) builds them at once.
+//! At most [`MAX_LINKED`] filters keep links; the least recently used goes first.
 //!
-//! The links are a snapshot of the value's slots. Every change of a slot's membership
-//! goes through [`MetaIndex`]'s `add` and `remove` (a put, an update, a delete, a
-//! compaction's move), which makes the links forget that slot; a search scores the
-//! value's slots without links exactly. Once more than [`REBUILD_AFTER`] are, the next
-//! search asks for a new build; past [`USABLE_TO`], searches stop using the old links.
-//! They are kept in memory only, and built again after an open when searches ask.
+//! The links are a snapshot of the filter's slots. Every write changes slots through
+//! [`Payloads`](crate::payload::store::Payloads) (a put, a metadata update, a delete, a
+//! compaction's move), which calls [`Linked::changed`]: every filter's links forget the
+//! slot, so they only ever hold slots that still match, with the vector they were
+//! built with. A search scores the filter's slots without links exactly (`Hnsw`'s
+//! linked walk does). Once more than [`REBUILD_AFTER`] are, searches ask for a new
+//! build; past [`USABLE_TO`], they stop using the old links. Links are kept in memory
+//! only, and built again after an open when searches ask.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fletchdb_index::{FilterLinks, Slot};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 
-use crate::payload::index::MetaIndex;
-use crate::payload::{ScalarKey, Where};
+use crate::payload::Where;
 
-/// Fewest live records of a value for links among them: below, the planner scans the
-/// matches (exactly, or by sign bits) at half the unfiltered speed or better.
+/// Fewest matches for links: below, the planner scans the matches (exactly, or by sign
+/// bits) at half the unfiltered speed or better.
 pub(crate) const LINK_FROM: usize = 8192;
 
-/// A value's slots without links (added or changed since the build) past which a
+/// A filter's matches without links (added or changed since the build) past which a
 /// search asks for the links to be built again.
 pub(crate) const REBUILD_AFTER: usize = 128;
 
-/// A value's slots without links past which searches no longer use the links: each is
-/// scored exactly, a distance each (an unfiltered walk computes about 1,100).
+/// Matches without links past which searches no longer use the links: each is scored
+/// exactly, a distance each (an unfiltered walk computes about 1,100).
 pub(crate) const USABLE_TO: usize = 512;
 
-/// The key and value of a filter that links could serve: one equality.
-pub(crate) fn linkable(w: &Where) -> Option<(&str, ScalarKey)> {
-    match w {
-        Where::Eq(key, v) => Some((key.as_str(), v.key())),
-        Where::In(key, vs) if vs.len() == 1 => Some((key.as_str(), vs[0].key())),
-        _ => None,
-    }
+/// Searches with a filter before its links are built.
+pub(crate) const ASK_BEFORE_BUILD: u32 = 2;
+
+/// Most filters with links in one collection.
+pub(crate) const MAX_LINKED: usize = 16;
+
+/// The identity of a filter's links: its parsed form, written out (`{"k": v}` and
+/// `{"k": {"$eq": v}}` share it).
+pub(crate) fn filter_key(w: &Where) -> String {
+    format!("{w:?}")
 }
 
-/// What links a filter has.
+/// What links a search's filter has.
 #[derive(Debug)]
 pub(crate) enum LinkState<'a> {
-    /// None apply: not one equality, or too few records.
+    /// None apply: too few matches, or not an exact set.
     NotLinkable,
     /// Links fit to use, and whether they should be built again.
     Usable(&'a FilterLinks, bool),
@@ -58,25 +67,49 @@ pub(crate) enum LinkState<'a> {
     Building,
 }
 
-impl MetaIndex {
-    /// The links `w` may use, or whether to build them (see the module comment).
-    pub(crate) fn link_state(&self, w: &Where) -> LinkState<'_> {
-        let Some((key, v)) = linkable(w) else {
-            return LinkState::NotLinkable;
-        };
-        let Some(k) = self.key(key) else {
-            return LinkState::NotLinkable;
-        };
-        let members = k.eq.get(&v).map_or(0, |b| b.len() as usize);
-        if members < LINK_FROM {
+/// One filter's links.
+#[derive(Debug)]
+struct Entry {
+    links: Arc<FilterLinks>,
+    /// [`Linked::tick`] when a search last used them.
+    used: AtomicU64,
+}
+
+/// Every filter's links in one collection (see the module comment).
+#[derive(Debug, Default)]
+pub(crate) struct Linked {
+    by_filter: FxHashMap<String, Entry>,
+    /// Slots changed while a filter's links were being built.
+    building: FxHashMap<String, RoaringBitmap>,
+    tick: AtomicU64,
+}
+
+impl Linked {
+    /// `slot` changed (its record, metadata or vector): every filter's links forget it,
+    /// and builds in progress will.
+    pub(crate) fn changed(&mut self, slot: u32) {
+        for e in self.by_filter.values() {
+            e.links.forget(Slot(slot));
+        }
+        for b in self.building.values_mut() {
+            b.insert(slot);
+        }
+    }
+
+    /// The links a filter with `key` and `matches` matching slots (`exact`: as a set
+    /// the walk can read) may use, or whether to build them.
+    pub(crate) fn state(&self, key: &str, matches: usize, exact: bool) -> LinkState<'_> {
+        if matches < LINK_FROM || !exact {
             return LinkState::NotLinkable;
         }
-        let building = k.building.contains_key(&v);
-        match k.links.get(&v) {
-            Some(l) => {
-                let unlinked = members.saturating_sub(l.valid());
+        let building = self.building.contains_key(key);
+        match self.by_filter.get(key) {
+            Some(e) => {
+                let unlinked = matches.saturating_sub(e.links.valid());
                 if unlinked <= USABLE_TO {
-                    LinkState::Usable(l, unlinked > REBUILD_AFTER && !building)
+                    let now = self.tick.fetch_add(1, Ordering::Relaxed);
+                    e.used.store(now, Ordering::Relaxed);
+                    LinkState::Usable(&e.links, unlinked > REBUILD_AFTER && !building)
                 } else if building {
                     LinkState::Building
                 } else {
@@ -88,44 +121,48 @@ impl MetaIndex {
         }
     }
 
-    /// Starts a build of links for `key = v`: the slots to link, or `None` if one is in
-    /// progress or the value has too few records. Changes from now on are noted for
-    /// [`finish_links`](Self::finish_links).
-    pub(crate) fn start_links(&mut self, key: &str, v: &ScalarKey) -> Option<Vec<Slot>> {
-        let k = self.keys.get_mut(key)?;
-        let members = k.eq.get(v)?;
-        if members.len() < LINK_FROM as u64 || k.building.contains_key(v) {
-            return None;
+    /// Starts a build for `key`: false if one is in progress. Changes from now on are
+    /// noted for [`finish`](Self::finish).
+    pub(crate) fn start(&mut self, key: &str) -> bool {
+        if self.building.contains_key(key) {
+            return false;
         }
-        let slots = members.iter().map(Slot).collect();
-        k.building.insert(v.clone(), RoaringBitmap::new());
-        Some(slots)
+        self.building.insert(key.to_owned(), RoaringBitmap::new());
+        true
     }
 
-    /// Installs `links` built for `key = v` (`None`: the build failed), after making
-    /// them forget the slots that changed meanwhile.
-    pub(crate) fn finish_links(&mut self, key: &str, v: &ScalarKey, links: Option<FilterLinks>) {
-        let Some(k) = self.keys.get_mut(key) else {
-            return;
-        };
-        let changed = k.building.remove(v).unwrap_or_default();
-        let (Some(links), true) = (links, k.eq.contains_key(v)) else {
-            return;
-        };
+    /// Installs `links` built for `key` (`None`: the build failed), after making them
+    /// forget the slots that changed meanwhile; drops the least recently used past
+    /// [`MAX_LINKED`].
+    pub(crate) fn finish(&mut self, key: &str, links: Option<FilterLinks>) {
+        let changed = self.building.remove(key).unwrap_or_default();
+        let Some(links) = links else { return };
         for s in &changed {
             links.forget(Slot(s));
         }
-        k.links.insert(v.clone(), Arc::new(links));
+        let now = self.tick.fetch_add(1, Ordering::Relaxed);
+        self.by_filter.insert(
+            key.to_owned(),
+            Entry {
+                links: Arc::new(links),
+                used: AtomicU64::new(now),
+            },
+        );
+        while self.by_filter.len() > MAX_LINKED {
+            let oldest = self
+                .by_filter
+                .iter()
+                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.by_filter.remove(&k);
+            }
+        }
     }
 
-    /// Bytes held by links, and how many values have them.
-    pub(crate) fn links_held(&self) -> (usize, usize) {
-        self.keys
-            .values()
-            .flat_map(|k| k.links.values())
-            .fold((0, 0), |(b, n), l| (b + l.bytes(), n + 1))
+    /// How many filters have links, and the bytes they hold.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let bytes = self.by_filter.values().map(|e| e.links.bytes()).sum();
+        (self.by_filter.len(), bytes)
     }
 }
-
-/// A value a search asked links for: its key and value.
-pub(crate) type LinkRequest = (String, ScalarKey);

@@ -162,6 +162,12 @@ impl<'a> Matches<'a> {
         }
     }
 
+    /// True if a walk can read its slots as a bit vector ([`Filter::words`]), without
+    /// setting a range's bits to find out.
+    pub(crate) fn has_words(&self) -> bool {
+        matches!(self, Matches::Dense(..) | Matches::Range { .. })
+    }
+
     /// How many slots it admits: exact for a set, estimated for a predicate.
     pub(crate) fn len(&self) -> usize {
         match self {

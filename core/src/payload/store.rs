@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::payload::codec::Payload;
 use crate::payload::index::MetaIndex;
+use crate::payload::links::Linked;
 use crate::payload::Metadata;
 
 /// The payloads of one collection (see the module comment).
@@ -18,6 +19,8 @@ use crate::payload::Metadata;
 pub(crate) struct Payloads {
     stored: FxHashMap<u64, Box<[u8]>>,
     index: MetaIndex,
+    /// Links among wide filters' records, told of every slot that changes.
+    linked: Linked,
     /// True once any payload was stored (or the catalog held one at open): until then
     /// a checkpoint has no payload rows to remove.
     ever: bool,
@@ -56,10 +59,14 @@ impl Payloads {
         &self.index
     }
 
-    /// The index, to start or install links among a value's records
-    /// (`payload/links.rs`).
-    pub(crate) fn index_mut(&mut self) -> &mut MetaIndex {
-        &mut self.index
+    /// Links among wide filters' records (`payload/links.rs`).
+    pub(crate) fn linked(&self) -> &Linked {
+        &self.linked
+    }
+
+    /// [`linked`](Self::linked), to start or install a build.
+    pub(crate) fn linked_mut(&mut self) -> &mut Linked {
+        &mut self.linked
     }
 
     /// The stored bytes of `id`'s payload; empty if it has none.
@@ -91,7 +98,9 @@ impl Payloads {
     ) {
         if let Some(old) = old {
             self.unindex(id, old);
+            self.linked.changed(old);
         }
+        self.linked.changed(slot);
         if let Some(meta) = meta {
             self.index.add(slot, meta);
         }
@@ -106,11 +115,14 @@ impl Payloads {
     /// `id`, at `slot`, is gone.
     pub(crate) fn delete(&mut self, id: u64, slot: u32) {
         self.unindex(id, slot);
+        self.linked.changed(slot);
         self.stored.remove(&id);
     }
 
     /// `id`'s record moved from slot `from` to `to` (a compaction), payload unchanged.
     pub(crate) fn moved(&mut self, id: u64, from: u32, to: u32) {
+        self.linked.changed(from);
+        self.linked.changed(to);
         if let Some(meta) = self.get(id).metadata {
             self.index.remove(from, &meta);
             self.index.add(to, &meta);
