@@ -363,7 +363,7 @@ impl Collection {
                             (Some(w), Some(p)) => {
                                 let key = filter_key(w);
                                 let exact = m.has_words();
-                                (p.linked().state(&key, m.len(), exact), Some(key))
+                                (p.linked().state(&key, m.len(), live, exact), Some(key))
                             }
                             _ => (LinkState::NotLinkable, None),
                         };

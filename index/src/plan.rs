@@ -23,6 +23,10 @@
 //! widened list filled with them (recall 0.68 at 41 % selectivity). So a caller's filter
 //! is scanned exactly up to [`EXACT_PER_EF`] matches per unit of ef, and otherwise walks
 //! only the admitted subgraph ([`Hnsw::search_admitted`], ACORN-1).
+//!
+//! A request may carry links among its filter's members (`links.rs`, built by `core`
+//! for wide filters): then a filter admitting more than [`LINKS_FROM_PER_EF`] per unit
+//! of ef walks those instead ([`Plan::Linked`]).
 
 use crossbeam_epoch as epoch;
 

@@ -363,8 +363,8 @@ class Collection:
         """How many records match ``where``; all of them when it is None."""
     def prepare_filter(self, where: _Where) -> bool:
         """Builds now the links that make searches with ``where`` fast, if it can use any:
-        one equality (``{"key": value}``) on a value held by 8,192 records or more.
-        Otherwise the first such search asks the background thread to build them, and
+        a filter matching 8,192 records or more, and at most half of them.
+        Otherwise the second such search asks the background thread to build them, and
         searches run by the usual plans until they are in. Returns True if it built
         links; False if the filter cannot use any or they are current."""
     def ids(self, where: Optional[_Where] = None) -> npt.NDArray[np.uint64]:

@@ -306,8 +306,8 @@ impl PyCollection {
     }
 
     /// Builds now the links that make searches with this `where` fast, if it can use
-    /// any: one equality (`{"key": value}`) on a value held by 8,192 records or more.
-    /// Otherwise the first such search asks the background thread to build them, and
+    /// any: a filter matching 8,192 records or more, and at most half of them.
+    /// Otherwise the second such search asks the background thread to build them, and
     /// searches run by the usual plans until they are in. Returns True if it built
     /// links; False if the filter cannot use any or they are current.
     #[pyo3(signature = (r#where))]

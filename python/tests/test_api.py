@@ -410,8 +410,8 @@ def test_stats_and_slot_reuse(path, open_db, rng):
         assert s["last_checkpoint_lsn"] > 0
         assert abs(s["last_checkpoint_at"] - time.time()) < 600
         assert set(s) == {
-            "live", "unlinked", "tombstones", "free_slots", "slots", "code_bytes", "vector_bytes",
-            "graph_bytes", "id_map_bytes", "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
+            "live", "unlinked", "tombstones", "free_slots", "slots", "code_bytes", "filter_links",
+            "filter_links_bytes", "vector_bytes", "graph_bytes", "id_map_bytes", "other_bytes", "log_bytes", "last_checkpoint_lsn", "last_checkpoint_at",
             "last_compaction_at",
         }
 

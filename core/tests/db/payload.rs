@@ -470,15 +470,7 @@ fn where_filters_keep_recall_under_every_plan() {
     let c = db
         .create_collection("v", CollectionConfig::new(DIM, metric))
         .unwrap();
-    let point = |id: u64, seed: u32| -> Vec<f32> {
-        let centre = vector(id % 40, 1, DIM);
-        let noise = vector(id, seed, DIM);
-        centre
-            .iter()
-            .zip(&noise)
-            .map(|(c, n)| c + 0.4 * n)
-            .collect()
-    };
+    let point = clustered;
     let ids: Vec<u64> = (0..12_000).collect();
     let vectors: Vec<f32> = ids.iter().flat_map(|&id| point(id, 0)).collect();
     let payloads: Vec<Payload> = ids
@@ -533,6 +525,18 @@ fn where_filters_keep_recall_under_every_plan() {
         short.extend((found < 475).then(|| format!("{w}: {found} of 500")));
     }
     assert!(short.is_empty(), "{short:?}");
+}
+
+/// A `DIM`-d vector near one of 40 cluster centres (`id % 40`), its noise drawn by
+/// `seed`.
+fn clustered(id: u64, seed: u32) -> Vec<f32> {
+    let centre = vector(id % 40, 1, DIM);
+    let noise = vector(id, seed, DIM);
+    centre
+        .iter()
+        .zip(&noise)
+        .map(|(c, n)| c + 0.4 * n)
+        .collect()
 }
 
 /// Options for the regression tests below: no background checkpoint, so each one is
@@ -768,22 +772,15 @@ fn filtered_searches_writers_and_checkpoints_run_together() {
 
 #[test]
 fn wide_values_are_walked_by_their_links_through_writes_and_reopen() {
-    // 14,000 clustered 64-d cosine vectors; `side` is "a" for three in four (10,500
-    // records: links, walked at ef 40) and "b" for the rest; searched against brute
-    // force over the matches before and after writes the links do not know.
+    // 24,000 clustered 64-d cosine vectors; `side` is "a" for two in five (9,600
+    // records: links, walked at ef 40) and "b" for the rest (14,400: more than half, no
+    // links); searched against brute force over the matches before and after writes
+    // the links do not know.
     let dir = tempfile::tempdir().unwrap();
     let metric = Metric::Cosine;
     const DIM: usize = 64;
-    let point = |id: u64, seed: u32| -> Vec<f32> {
-        let centre = vector(id % 40, 1, DIM);
-        let noise = vector(id, seed, DIM);
-        centre
-            .iter()
-            .zip(&noise)
-            .map(|(c, n)| c + 0.4 * n)
-            .collect()
-    };
-    let side = |i: u64| if i.is_multiple_of(4) { "b" } else { "a" };
+    let point = clustered;
+    let side = |i: u64| if i % 5 < 2 { "a" } else { "b" };
     let tag = |s: &str| Payload::new().with_metadata(json!({ "side": s }));
     let a = Where::from_json(&json!({"side": "a"})).unwrap();
     let opts = SearchOptions {
@@ -805,16 +802,18 @@ fn wide_values_are_walked_by_their_links_through_writes_and_reopen() {
             let truth = crate::common::exact(model, &query, 10, metric);
             found += hits.iter().filter(|h| truth.contains(&h.id)).count();
         }
-        // Recall of the linked walk on this data at ef 40 was 0.966-0.982 over twelve
-        // runs (the graph differs run to run): the bound leaves room for that.
-        assert!(found >= 465, "{found} of 500");
+        // The filter takes whole clusters, so many queries start away from their
+        // matches: recall of the linked walk here at ef 40 was 0.944-0.972 over five
+        // runs (the graph differs run to run; the walk of the graph itself, 0.996-1.000).
+        // The bound leaves room for that: this test is about which records come back.
+        assert!(found >= 455, "{found} of 500");
     };
     {
         let db = Database::open(dir.path(), Options::default()).unwrap();
         let c = db
             .create_collection("v", CollectionConfig::new(DIM, metric))
             .unwrap();
-        let ids: Vec<u64> = (0..14_000).collect();
+        let ids: Vec<u64> = (0..24_000).collect();
         let vectors: Vec<f32> = ids.iter().flat_map(|&id| point(id, 0)).collect();
         let payloads: Vec<Payload> = ids.iter().map(|&i| tag(side(i))).collect();
         c.insert_with(&ids, &vectors, &payloads).unwrap();
@@ -825,10 +824,13 @@ fn wide_values_are_walked_by_their_links_through_writes_and_reopen() {
         assert!(c.prepare_filter(&a).unwrap());
         assert!(!c.prepare_filter(&a).unwrap(), "the links are current");
         let b = Where::from_json(&json!({"side": "b"})).unwrap();
-        assert!(!c.prepare_filter(&b).unwrap(), "3,500 records get no links");
+        assert!(
+            !c.prepare_filter(&b).unwrap(),
+            "more than half the records: no links"
+        );
         let stats = c.stats().unwrap();
         assert_eq!(stats.filter_links.0, 1);
-        assert!(stats.filter_links.1 > 10_500 * 4);
+        assert!(stats.filter_links.1 > 9_600 * 4);
         check(&c, &model);
 
         // New records the links do not know: each a copy of a query, so its nearest.
@@ -874,4 +876,69 @@ fn wide_values_are_walked_by_their_links_through_writes_and_reopen() {
     }
     check(&c, &model);
     db.close().unwrap();
+}
+
+#[test]
+fn links_are_built_and_used_while_writers_change_what_matches() {
+    // 30,000 records, "third" for every third id. Two searchers walk `third = true`
+    // (10,000 records: links at ef 16) while a writer upserts and deletes the first
+    // 2,000 ids round by round (new slots the links do not know, records leaving the
+    // filter), and a thread builds the links again and again: every hit must be a
+    // third id whose stored metadata, read after, still says so.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let c = db
+        .create_collection("docs", CollectionConfig::new(DIM, Metric::L2))
+        .unwrap();
+    let tag = |id: u64, r: u32| {
+        Payload::new().with_metadata(json!({"third": id.is_multiple_of(3), "r": r}))
+    };
+    let ids: Vec<u64> = (0..30_000).collect();
+    let vectors: Vec<f32> = ids.iter().flat_map(|&id| clustered(id, 0)).collect();
+    let payloads: Vec<Payload> = ids.iter().map(|&id| tag(id, 100)).collect();
+    c.insert_with(&ids, &vectors, &payloads).unwrap();
+    let even = Where::from_json(&json!({"third": true})).unwrap();
+    assert!(c.prepare_filter(&even).unwrap());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let _stop = StopOnDrop(&done);
+        for r in 0..2u64 {
+            let (c, done, even) = (&c, &done, &even);
+            s.spawn(move || {
+                let opts = SearchOptions {
+                    ef: 16,
+                    matching: Some(even),
+                    ..SearchOptions::default()
+                };
+                let mut n = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    let hits = c
+                        .search(&clustered(r * 1_000_000 + n, 3), 10, &opts)
+                        .unwrap();
+                    let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+                    for (id, m) in ids.iter().zip(c.get_metadata(&ids).unwrap()) {
+                        assert_eq!(id % 3, 0, "{id} came back for third = true");
+                        assert!(m.is_none_or(|m| m["third"] == json!(true)));
+                    }
+                    n += 1;
+                }
+            });
+        }
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                c.prepare_filter(&even).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        for round in 1..=6u32 {
+            let ids: Vec<u64> = (0..1_000).map(|i| i + u64::from(round % 3) * 500).collect();
+            let vectors: Vec<f32> = ids.iter().flat_map(|&id| clustered(id, round)).collect();
+            let payloads: Vec<Payload> = ids.iter().map(|&id| tag(id, round)).collect();
+            c.upsert_with(&ids, &vectors, &payloads).unwrap();
+            let old = Where::from_json(&json!({"r": round.saturating_sub(2)})).unwrap();
+            c.delete_where(&old).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+    });
+    assert!(c.stats().unwrap().filter_links.0 >= 1);
 }
