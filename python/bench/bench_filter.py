@@ -45,7 +45,8 @@ to its index's labels) and searches every query of the batch with that allowed s
 its filter cost per query falls as the batch grows: compare at the same `--queries`.
 
 Links: before timing a filter, FletchDB builds its links among the filter's records
-(`prepare_filter`; filters of 8,192 matches or more), as its background thread does after
+(`prepare_filter`; filters of 8,192 matches or more and at most half the rows), as its
+background thread does after
 a filter's second search; the build time goes to stderr.
 
 Parameters: FletchDB m 16, ef_construction 200, searched with `--ef` (64). Chroma keeps
@@ -331,8 +332,8 @@ def main():
                   f"Chroma", file=sys.stderr)
         # FletchDB's links among a wide filter's records, built now as its background
         # thread would after the filter's second search (none for fewer than 8,192).
-        built, _, _ = timed(lambda: fcol.prepare_filter(where))
-        if nm >= 8192:
+        built, _, linked = timed(lambda: fcol.prepare_filter(where))
+        if linked:
             print(f"{fname}: FletchDB's links built in {built:.2f} s", file=sys.stderr)
         kk = min(k, nm)
         if kk:
