@@ -694,15 +694,15 @@ def test_readme_metadata_example_runs(tmp_path, monkeypatch):
 
 
 def test_prepare_filter_links_a_wide_value_and_searches_stay_exact_to_the_filter(db):
-    # 24,000 records, "side" = "a" for two in five: links for "a" (9,600 records) and
-    # for any other filter matching 8,192 or more and at most half, none for "b"
-    # (14,400: more than half).
+    # 24,000 records, "side" = "a" for three in seven (10,286 records, spread over the
+    # 30 clusters): links for "a" and for any other filter matching 8,192 or more and
+    # at most half, none for "b" (13,714: more than half).
     n, dim = 24_000, 16
     c = db.create_collection("wide", dim=dim, metric="cosine")
     rng = np.random.default_rng(5)
     centres = rng.standard_normal((30, dim), dtype=np.float32)
     data = centres[np.arange(n) % 30] + 0.3 * rng.standard_normal((n, dim), dtype=np.float32)
-    c.add(np.arange(n), data, metadatas=[{"side": "a" if i % 5 < 2 else "b"} for i in range(n)])
+    c.add(np.arange(n), data, metadatas=[{"side": "a" if i % 7 < 3 else "b"} for i in range(n)])
     assert c.prepare_filter({"side": "a"}) is True
     assert c.prepare_filter({"side": "a"}) is False  # current
     assert c.prepare_filter({"side": "b"}) is False  # more than half the records
@@ -714,18 +714,18 @@ def test_prepare_filter_links_a_wide_value_and_searches_stay_exact_to_the_filter
         c.prepare_filter({"side": {"$bad": 1}})
 
     queries = data[:40] + 0.05 * rng.standard_normal((40, dim), dtype=np.float32)
-    members = np.array([i for i in range(n) if i % 5 < 2])
+    members = np.array([i for i in range(n) if i % 7 < 3])
     unit = data / np.linalg.norm(data, axis=1, keepdims=True)
     ids, _ = c.search(queries, k=10, ef=40, where={"side": "a"})
-    assert all(i % 5 < 2 for row in ids for i in row)
+    assert all(i % 7 < 3 for row in ids for i in row)
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     truth = members[np.argsort(-(q @ unit[members].T), axis=1)[:, :10]]
     found = sum(len(set(g) & set(t)) for g, t in zip(ids.tolist(), truth.tolist()))
-    assert found >= 0.93 * truth.size, found
+    assert found >= 0.95 * truth.size, found
 
     # A record moved out of the value never comes back; one added is found.
-    c.update([1, 5, 6], metadatas=[{"side": "b"}] * 3)
+    c.update([1, 2, 7], metadatas=[{"side": "b"}] * 3)
     c.add([n], queries[:1], metadatas=[{"side": "a"}])
     ids, _ = c.search(queries[:5], k=10, ef=40, where={"side": "a"})
     assert ids[0][0] == n
-    assert not {1, 5, 6} & set(ids.ravel().tolist())
+    assert not {1, 2, 7} & set(ids.ravel().tolist())
