@@ -80,7 +80,7 @@ pub(crate) enum LinkState<'a> {
 #[derive(Debug)]
 struct Entry {
     links: Arc<FilterLinks>,
-    /// [`Linked::tick`] when a search last used them.
+    /// [`Linked::tick`] when a search last used them (ticks count installs).
     used: AtomicU64,
 }
 
@@ -122,8 +122,12 @@ impl Linked {
             Some(e) => {
                 let unlinked = matches.saturating_sub(e.links.valid());
                 if unlinked <= USABLE_TO {
-                    let now = self.tick.fetch_add(1, Ordering::Relaxed);
-                    e.used.store(now, Ordering::Relaxed);
+                    // A load, not an increment: every linked search comes here, and a
+                    // shared counter bumped by each would bounce its cache line between
+                    // the search threads. Ticks advance at installs, which is where
+                    // the least recently used is chosen.
+                    e.used
+                        .store(self.tick.load(Ordering::Relaxed), Ordering::Relaxed);
                     LinkState::Usable(&e.links, unlinked > REBUILD_AFTER && !building)
                 } else if building {
                     LinkState::Building
