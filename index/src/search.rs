@@ -56,6 +56,14 @@ use crate::visited::VisitedSet;
 ///   0.40-0.54, the keys costing more than the codes they saved.
 const FAR_EF: (usize, usize) = (2, 1);
 
+/// [`FAR_EF`] for a walk with links among the members ([`FilterLinks`]), whose
+/// projected links (`links.rs`, `PROJECTED`) join what the members' nearest links
+/// leave apart: 1.2 times ef. On minilm-mix-dev (`fletchdb-filter --reps 3`, ef 64,
+/// 8-41 % selectivity) recall 0.966-0.992 at 0.50-0.65 of the unfiltered speed, where
+/// twice ef without projected links gave 0.953-0.991 at 0.48-0.61; ef itself, 0.961-0.989
+/// at 0.59-0.79.
+pub(crate) const LINKED_FAR_EF: (usize, usize) = (6, 5);
+
 /// Where a walk of the admitted subgraph reads a node's layer-0 list: with links among
 /// the filter's members ([`FilterLinks`]), a member's list among them; anything else
 /// (not a member, or forgotten since) the graph's own.
@@ -230,8 +238,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// (ef 64, AMD EPYC without AVX-512) that ran filters of 8,257-58,507 matches at
     /// 0.55-0.68 of the unfiltered speed with recall 0.954-0.991, where the sign scan
     /// and this walk without links ran at 0.13-0.58. The far queries' longer list
-    /// stays: without it, 0.83-1.00 of the unfiltered speed but recall 0.897-0.924;
-    /// three times ef, recall 0.965-0.980 at 0.38-0.69.
+    /// stays, shorter ([`LINKED_FAR_EF`]) since the links hold the projected ones.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn search_admitted<K: Kernel, F: Filter + ?Sized>(
@@ -290,10 +297,15 @@ impl<V: VectorSource> Hnsw<V> {
         // 0.944-0.949 on three walks at 1.5, and recall at or above 0.95 on any build
         // is the promise, speed the aim.
         let far = !admits(&mut view, ep);
-        let len = if far { ef * FAR_EF.0 / FAR_EF.1 } else { ef };
+        let (num, den) = if links.is_some() {
+            LINKED_FAR_EF
+        } else {
+            FAR_EF
+        };
+        let len = if far { ef * num / den } else { ef };
         let lists = ListsOf(links);
         walk.list.reset(len.max(k));
-        let budget = 2 * self.config.m;
+        let budget = links.map_or(2 * self.config.m, |l| l.most().max(2 * self.config.m));
         let Walk {
             visited,
             list,
