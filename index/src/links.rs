@@ -73,8 +73,8 @@ const SHORTCUTS: usize = 4;
 /// - 16 projected links, a list of 1.2 ef: recall 0.962-0.991 at 0.58-0.69;
 /// - 24, a list of ef: 0.961-0.989 at 0.59-0.79;
 /// - 24, a list of 1.2 ef (kept, `LINKED_FAR_EF` in `search.rs`): 0.966-0.992 at
-///   0.50-0.65;
-/// - 8 and 4 (a list of 1.5 ef): 0.965-0.976 and 0.954-0.970 (one pass).
+///   0.50-0.67;
+/// - 8 and 4 (a list of 1.5 ef): 0.965-0.993 and 0.954-0.970 (one pass).
 const PROJECTED: usize = 24;
 
 /// Non-members that search the links for the projection, at most: 4,096 gave recall

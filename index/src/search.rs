@@ -59,7 +59,7 @@ const FAR_EF: (usize, usize) = (2, 1);
 /// [`FAR_EF`] for a walk with links among the members ([`FilterLinks`]), whose
 /// projected links (`links.rs`, `PROJECTED`) join what the members' nearest links
 /// leave apart: 1.2 times ef. On minilm-mix-dev (`fletchdb-filter --reps 3`, ef 64,
-/// 8-41 % selectivity) recall 0.966-0.992 at 0.50-0.65 of the unfiltered speed, where
+/// 8-41 % selectivity) recall 0.966-0.992 at 0.50-0.67 of the unfiltered speed, where
 /// twice ef without projected links gave 0.953-0.991 at 0.48-0.61; ef itself, 0.961-0.989
 /// at 0.59-0.79.
 pub(crate) const LINKED_FAR_EF: (usize, usize) = (6, 5);
