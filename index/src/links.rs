@@ -33,6 +33,7 @@ use crossbeam_epoch as epoch;
 use crate::distance::{with_kernel, Kernel};
 use crate::hnsw::Hnsw;
 use crate::nodes::neighbours;
+use crate::slot_set::SlotSet;
 use crate::types::Slot;
 use crate::vectors::VectorSource;
 
@@ -334,12 +335,7 @@ impl<V: VectorSource> Hnsw<V> {
     /// [`PROJECTED`] for why.
     fn project<K: Kernel>(&self, links: &FilterLinks, slots: &[u32]) {
         let bound = links.local.len();
-        let words: Vec<u64> = links
-            .valid
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed))
-            .collect();
-        let members = Bits(&words);
+        let members: SlotSet = slots.iter().map(|&s| Slot(s)).collect();
         let outside: Vec<u32> = {
             let guard = epoch::pin();
             let mut view = self.nodes.view(&guard);
@@ -369,14 +365,18 @@ impl<V: VectorSource> Hnsw<V> {
             let Some((first, rest)) = hits.split_first() else {
                 continue;
             };
-            let at = |s: Slot| links.local.get(s.0 as usize).map(|&l| l as usize);
-            let Some(f) = at(first.slot) else { continue };
+            let Some(&f) = links.local.get(first.slot.index()) else {
+                continue;
+            };
             for h in rest {
-                if let (Some(m), Some(l)) = (met.get_mut(f), at(h.slot)) {
-                    m.push(h.slot.0);
-                    if let Some(back) = met.get_mut(l) {
-                        back.push(first.slot.0);
-                    }
+                let Some(&l) = links.local.get(h.slot.index()) else {
+                    continue;
+                };
+                if let Some(near) = met.get_mut(f as usize) {
+                    near.push(h.slot.0);
+                }
+                if let Some(back) = met.get_mut(l as usize) {
+                    back.push(first.slot.0);
                 }
             }
         }
@@ -405,21 +405,6 @@ impl<V: VectorSource> Hnsw<V> {
             list_now.extend(add.iter().map(|a| a.0));
             crate::nodes::store_neighbours(list, &list_now);
         }
-    }
-}
-
-/// The members as a filter: their bits.
-struct Bits<'a>(&'a [u64]);
-
-impl crate::Filter for Bits<'_> {
-    fn admits(&self, s: Slot) -> bool {
-        self.0
-            .get(s.0 as usize / 64)
-            .is_some_and(|w| w & (1 << (s.0 % 64)) != 0)
-    }
-
-    fn words(&self) -> Option<&[u64]> {
-        Some(self.0)
     }
 }
 

@@ -305,7 +305,7 @@ impl<V: VectorSource> Hnsw<V> {
         let len = if far { ef * num / den } else { ef };
         let lists = ListsOf(links);
         walk.list.reset(len.max(k));
-        let budget = links.map_or(2 * self.config.m, |l| l.most().max(2 * self.config.m));
+        let budget = links.map_or(2 * self.config.m, FilterLinks::most);
         let Walk {
             visited,
             list,
