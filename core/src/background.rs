@@ -1,7 +1,8 @@
 //! The background thread: it takes a checkpoint whenever one is due (by log size or by
 //! time, see [`Checkpoints::due`](crate::checkpoint::Checkpoints)), and after an open
-//! encodes the collections' compact codes (`Hnsw::start_codes`) and links the replayed
-//! vectors into their graphs a chunk at a time (`unlinked.rs`).
+//! encodes the collections' compact codes (`Hnsw::start_codes`), builds their id
+//! indexes (`ids.rs`) and links the replayed vectors into their graphs a chunk at a
+//! time (`unlinked.rs`).
 //!
 //! It holds the database only weakly, upgrading for one round at a time, and the
 //! database stops and joins it before closing: so the thread never owns the last
@@ -44,6 +45,7 @@ impl Background {
                 while !signal.wait(wait) {
                     let Some(db) = db.upgrade() else { return };
                     db.start_codes();
+                    db.build_ids();
                     // Straight on while replayed vectors wait for their graph.
                     let more = db.link_round();
                     let more = db.links_round() || more;

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use fletchdb_index::{Calibration, GraphMemory, Hnsw, HnswConfig, IndexError, VectorSource};
 use fletchdb_storage::idmap::{self, IdMapFile};
-use fletchdb_storage::io::{read_file, replace_file, temp_name, PrivateBytes, StorageDir};
+use fletchdb_storage::io::{replace_file, temp_name, PrivateBytes, StorageDir};
 use fletchdb_storage::StorageError;
 
 use crate::error::{Error, Result};
@@ -122,8 +122,8 @@ pub(crate) fn read_ids(dir: &dyn StorageDir, lsn: u64) -> Result<IdMapFile> {
         path: path.clone(),
         source,
     };
-    let bytes = read_file(dir, &name).map_err(io)?;
-    idmap::decode(&bytes).map_err(|e| match e {
+    let bytes = dir.open(&name).and_then(|f| f.map_private()).map_err(io)?;
+    idmap::open(bytes).map_err(|e| match e {
         StorageError::Corruption { offset, detail, .. } => Error::corruption(&path, offset, detail),
         StorageError::UnsupportedVersion {
             found, supported, ..
@@ -354,7 +354,7 @@ mod tests {
             let dir = dir.crash();
             let (generation, want) = if saved { (2, &second) } else { (1, &first) };
             let map = read_ids(&dir, generation).unwrap();
-            assert_eq!(&map.ids, want, "crash at sync {after}");
+            assert_eq!(&map.ids[..], &want[..], "crash at sync {after}");
             remove_stale(&dir, Some(generation));
             assert_eq!(dir.list().unwrap(), [ids_name(generation)]);
         }

@@ -20,16 +20,18 @@
 //!
 //! A checkpoint saves `by_slot` and `mapped` as the id map file (`graph_files.rs`), and
 //! opening reads them back; `by_id` is built from them only when first needed (a
-//! write, `get`, `contains`, or the thread the database starts once it is open), since
+//! write, `get`, `contains`, or the background thread once the codes are in), since
 //! searches need only `by_slot` and `mapped`. At 1,000,000 ids (`db_bench open`, warm),
 //! reading the map from the catalog's one entry per id and building both halves took
 //! 91-120 ms at open, beside the graph's 81-109 ms on the same two cores; an open that
-//! skipped the map altogether took 72-81 ms against 106-131.
+//! skipped the map altogether took 72-81 ms against 106-131. `by_slot` is read in place
+//! from the file's private mapping until the first change copies it (`SlotIds`): the
+//! first write after an open pays that copy, 8 MB at 1,000,000 slots.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use fletchdb_storage::idmap::{self, IdMapFile};
+use fletchdb_storage::idmap::{self, IdMapFile, SlotIds};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
@@ -41,7 +43,8 @@ const STRIPES: usize = 1024;
 pub(crate) struct Ids {
     /// Built on first use (see the module comment).
     by_id: OnceLock<FxHashMap<u64, u32>>,
-    by_slot: Vec<u64>,
+    /// Read in place from the id map file until the first change (`SlotIds`).
+    by_slot: SlotIds,
     /// Bit `s % 64` of word `s / 64`: `by_id` points `by_slot[s]` at `s`.
     mapped: Vec<u64>,
     /// How many ids there are, until `by_id` is built.
@@ -57,12 +60,13 @@ impl Ids {
     pub(crate) fn from_pairs(pairs: &[(u64, u32)]) -> Ids {
         let mut by_id = FxHashMap::with_capacity_and_hasher(pairs.len(), Default::default());
         let mut ids = Ids::default();
+        let by_slot = ids.by_slot.to_mut();
         if let Some(max) = pairs.iter().map(|p| p.1).max() {
-            ids.by_slot.resize(max as usize + 1, 0);
+            by_slot.resize(max as usize + 1, 0);
         }
         for &(id, slot) in pairs {
             by_id.insert(id, slot);
-            ids.by_slot[slot as usize] = id;
+            by_slot[slot as usize] = id;
         }
         for (&id, &slot) in &by_id {
             if ids.by_slot[slot as usize] == id {
@@ -129,12 +133,13 @@ impl Ids {
     fn by_id(&self) -> &FxHashMap<u64, u32> {
         self.by_id.get_or_init(|| {
             let mut map = FxHashMap::with_capacity_and_hasher(self.loaded, Default::default());
+            let by_slot = &self.by_slot[..];
             for (w, &word) in self.mapped.iter().enumerate() {
                 let mut bits = word;
                 while bits != 0 {
                     let s = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    if let Some(&id) = self.by_slot.get(s) {
+                    if let Some(&id) = by_slot.get(s) {
                         map.insert(id, s as u32);
                     }
                 }
@@ -189,11 +194,12 @@ impl Ids {
 
     /// Points `id` at `slot`; returns the slot it had.
     pub(crate) fn set(&mut self, id: u64, slot: u32) -> Option<u32> {
-        if self.by_slot.len() <= slot as usize {
-            let len = (slot as usize + 1).max(self.by_slot.len() * 2);
-            self.by_slot.resize(len, 0);
+        let by_slot = self.by_slot.to_mut();
+        if by_slot.len() <= slot as usize {
+            let len = (slot as usize + 1).max(by_slot.len() * 2);
+            by_slot.resize(len, 0);
         }
-        self.by_slot[slot as usize] = id;
+        by_slot[slot as usize] = id;
         self.dirty.push(id);
         let old = self.by_id_mut().insert(id, slot);
         self.mark(slot, true);

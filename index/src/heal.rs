@@ -204,7 +204,7 @@ impl<V: VectorSource> Hnsw<V> {
                     .collect();
                 adjust_indegrees(&mut view, &out, &[]);
             }
-            meta.indegree.store(0, Ordering::Release);
+            meta.indegree().store(0, Ordering::Release);
             view.free(x);
         }
         self.deleted.fetch_sub(freed.len(), Ordering::AcqRel);
@@ -245,7 +245,7 @@ impl<V: VectorSource> Hnsw<V> {
         if !neighbours(list).any(is_dead) {
             return false;
         }
-        let _lock = meta.lock.lock();
+        let _lock = meta.lock().lock();
         let old: Vec<u32> = neighbours(list).collect();
         pairs.clear();
         for &x in &old {
@@ -410,7 +410,7 @@ impl<V: VectorSource> Hnsw<V> {
                     && view.meta(s).is_some_and(|m| {
                         m.state().claimed()
                             && m.state().ready()
-                            && m.indegree.load(Ordering::Acquire) == 0
+                            && m.indegree().load(Ordering::Acquire) == 0
                     })
             })
             .collect();

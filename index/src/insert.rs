@@ -154,7 +154,7 @@ impl<V: VectorSource> Hnsw<V> {
         let (Some(meta), Some(list)) = (view.meta(n), view.links(n, layer)) else {
             return;
         };
-        let _lock = meta.lock.lock();
+        let _lock = meta.lock().lock();
         if neighbours(list).any(|x| x == new) {
             return;
         }
@@ -182,7 +182,7 @@ impl<V: VectorSource> Hnsw<V> {
             drop_links(view, old, &mut keep, max);
             let orphan = view
                 .meta(new)
-                .is_some_and(|m| m.indegree.load(Ordering::Acquire) == 0);
+                .is_some_and(|m| m.indegree().load(Ordering::Acquire) == 0);
             if !keep.contains(&new) && orphan && keep.len() < max {
                 keep.push(new);
             }
@@ -219,7 +219,7 @@ impl<V: VectorSource> Hnsw<V> {
         }
         for (slot, &c) in counts.iter().enumerate() {
             if let Some(m) = view.meta(slot as u32) {
-                m.indegree.store(c, Ordering::Release);
+                m.indegree().store(c, Ordering::Release);
             }
         }
     }
@@ -243,7 +243,7 @@ pub(crate) fn drop_links(
         }
         let Some(m) = view.meta(c) else { continue };
         let dropped = m
-            .indegree
+            .indegree()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
                 (d > 1).then(|| d - 1)
             })
@@ -253,7 +253,7 @@ pub(crate) fn drop_links(
                 keep.push(c);
             } else {
                 let _ = m
-                    .indegree
+                    .indegree()
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
             }
         }
@@ -270,13 +270,13 @@ pub(crate) fn linkable(view: &mut View<'_>, slot: u32) -> bool {
 pub(crate) fn adjust_indegrees(view: &mut View<'_>, before: &[u32], after: &[u32]) {
     for &x in after.iter().filter(|x| !before.contains(x)) {
         if let Some(m) = view.meta(x) {
-            m.indegree.fetch_add(1, Ordering::AcqRel);
+            m.indegree().fetch_add(1, Ordering::AcqRel);
         }
     }
     for &x in before.iter().filter(|x| !after.contains(x)) {
         if let Some(m) = view.meta(x) {
             let _ = m
-                .indegree
+                .indegree()
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
         }
     }

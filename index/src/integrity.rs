@@ -112,7 +112,7 @@ impl<V: VectorSource> Hnsw<V> {
             for (s, &want) in indegree.iter().enumerate() {
                 let got = view
                     .meta(s as u32)
-                    .map_or(0, |m| m.indegree.load(Ordering::Acquire));
+                    .map_or(0, |m| m.indegree().load(Ordering::Acquire));
                 if got != want {
                     return Err(bad(
                         s,

@@ -286,7 +286,7 @@ impl<V: VectorSource> Hnsw<V> {
                 continue;
             }
             records.push(level as u8);
-            let _consistent = view.meta(slot as u32).map(|m| m.lock.lock());
+            let _consistent = view.meta(slot as u32).map(|m| m.lock().lock());
             for layer in 1..=level {
                 snap.list(&mut view, slot as u32, layer, &mut ids);
                 records.extend_from_slice(&(ids.len() as u16).to_le_bytes());
@@ -328,7 +328,7 @@ impl<V: VectorSource> Hnsw<V> {
                 if snap.states[slot].0 == ABSENT {
                     continue;
                 }
-                let _consistent = view.meta(slot as u32).map(|m| m.lock.lock());
+                let _consistent = view.meta(slot as u32).map(|m| m.lock().lock());
                 snap.list(&mut view, slot as u32, 0, &mut ids);
                 let at = (slot - c * CHUNK) * stride0 * 4;
                 chunk[at..at + 4].copy_from_slice(&(ids.len() as u32).to_le_bytes());
@@ -695,10 +695,8 @@ impl<V: VectorSource> Hnsw<V> {
                     .then(|| copy_lists(stored, full))
             })
             .collect();
-        // The records too: the image's bytes are not read as bytes once its lists are
-        // handed out.
-        let record_bytes = bytes[..HEADER + records_len].to_vec();
-        let image = Arc::new(image);
+        // The records are read where they lie from here on; the lists follow them.
+        let image = Arc::new(image.with_head(HEADER + records_len));
         *index.lists_ahead.lock() = Some((image.clone(), lists..lists_end));
         let lists0 = copies
             .into_iter()
@@ -716,7 +714,7 @@ impl<V: VectorSource> Hnsw<V> {
         if !index.nodes.adopt(lists0, checks, node) {
             return Err(corrupt(lists, "lists of the wrong length"));
         }
-        index.restore_nodes(&record_bytes, &records, 1, false)?;
+        index.restore_nodes(image.head(), &records, 1, false)?;
         index.finish_load(&header, &records);
         Ok(index)
     }

@@ -104,7 +104,7 @@ impl<V: VectorSource> Hnsw<V> {
                 } else {
                     Vec::new()
                 };
-                let _lock = meta.lock.lock();
+                let _lock = meta.lock().lock();
                 store_neighbours(own, &theirs);
                 if layer == 0 {
                     // `from` still links to these too, until the heal frees it.
@@ -141,7 +141,7 @@ impl<V: VectorSource> Hnsw<V> {
                 if !neighbours(list).any(|x| rename.get(x as usize).is_some_and(|&r| r != NONE)) {
                     continue;
                 }
-                let _lock = meta.lock.lock();
+                let _lock = meta.lock().lock();
                 list_ids.clear();
                 let mut dropped = false;
                 for x in neighbours(list) {
@@ -199,8 +199,8 @@ impl<V: VectorSource> Hnsw<V> {
         // Layer-0 in-links moved from `from` to `to` with the renames.
         for &(Slot(from), Slot(to)) in moves {
             if let (Some(f), Some(t)) = (view.meta(from), view.meta(to)) {
-                t.indegree
-                    .fetch_add(f.indegree.swap(0, Ordering::AcqRel), Ordering::AcqRel);
+                t.indegree()
+                    .fetch_add(f.indegree().swap(0, Ordering::AcqRel), Ordering::AcqRel);
             }
         }
 

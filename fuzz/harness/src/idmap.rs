@@ -6,9 +6,11 @@
 //!
 //! Checked: [`decode`] returns `Corruption`, `UnsupportedVersion` or a map, never
 //! panics; a map it returns has one id per slot, ids only in mapped slots, its count
-//! of mapped slots, and re-encodes to exactly the bytes decoded.
+//! of mapped slots, and re-encodes to exactly the bytes decoded. [`open`], which reads
+//! the ids where they lie in the file's bytes, gives the same map or the same error.
 
-use fletchdb_storage::idmap::{decode, encode};
+use fletchdb_storage::idmap::{decode, encode, open};
+use fletchdb_storage::io::{MemDir, StorageDir};
 use fletchdb_storage::StorageError;
 
 /// The body of the `id_map` fuzz target; see the module documentation.
@@ -22,7 +24,19 @@ pub fn id_map(data: &[u8]) {
         let crc = crc32c::crc32c(&bytes[..end]);
         bytes[end..end + 4].copy_from_slice(&crc.to_le_bytes());
     }
-    match decode(&bytes) {
+    let decoded = decode(&bytes);
+    if let Ok(file) = MemDir::new().create("ids.map") {
+        if file.write_all_at(&bytes, 0).is_ok() {
+            if let Ok(private) = file.map_private() {
+                match (open(private), &decoded) {
+                    (Ok(a), Ok(b)) => assert_eq!(&a, b, "open and decode disagree"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("open gave {a:?}, decode {b:?}"),
+                }
+            }
+        }
+    }
+    match decoded {
         Ok(map) => {
             assert_eq!(map.mapped.len(), map.ids.len().div_ceil(64));
             let mut count = 0;
