@@ -29,4 +29,8 @@ impl VectorSource for StoreVectors {
     fn will_need(&self, slots: &[u32]) {
         self.store.will_need(slots);
     }
+
+    fn resident(&self) -> bool {
+        self.store.resident()
+    }
 }

@@ -538,7 +538,12 @@ impl<V: VectorSource> Hnsw<V> {
     /// Sets the entry point and counts of an index whose nodes are restored.
     fn finish_load(&mut self, header: &Header, records: &Records) {
         self.indegrees.take();
-        self.cold.store(COLD_SEARCHES, Ordering::Relaxed);
+        let cold = if self.vectors.resident() {
+            0
+        } else {
+            COLD_SEARCHES
+        };
+        self.cold.store(cold, Ordering::Relaxed);
         if let Some(t) = records.top {
             self.set_entry(Entry {
                 slot: header.entry_slot,

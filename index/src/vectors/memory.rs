@@ -117,6 +117,11 @@ impl VectorSource for InMemoryVectors {
         // lifetime of `&self`.
         unsafe { std::slice::from_raw_parts(base.cast::<f32>(), self.dim) }
     }
+
+    /// The vectors are in this process's memory.
+    fn resident(&self) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for InMemoryVectors {

@@ -53,4 +53,14 @@ pub trait VectorSource: Send + Sync {
     fn will_need(&self, slots: &[u32]) {
         let _ = slots;
     }
+
+    /// True when the source knows its vectors are in memory, so that no read of one
+    /// waits on a disk; false when they may not be, or it cannot tell (the default).
+    /// A load asks once: on false, the loaded graph's first searches ask for their
+    /// vectors ahead ([`will_need`](Self::will_need)) and the encoder of compact codes
+    /// gives way to them; on true, neither (each hint would be a system call finding
+    /// its pages in memory, and the encoder would only come in later).
+    fn resident(&self) -> bool {
+        false
+    }
 }

@@ -463,10 +463,12 @@ fn saves_taken_while_threads_insert_always_load() {
     assert!(saves > 1, "only {saves} saves overlapped the inserts");
 }
 
-/// A vector source that counts the slots it is asked to read ahead.
+/// A vector source that counts the slots it is asked to read ahead, and says its
+/// vectors are in memory when `resident`.
 struct Counting {
     inner: InMemoryVectors,
     hinted: std::sync::atomic::AtomicUsize,
+    resident: bool,
 }
 
 impl fletchdb_index::VectorSource for Counting {
@@ -483,12 +485,16 @@ impl fletchdb_index::VectorSource for Counting {
         self.hinted
             .fetch_add(slots.len(), std::sync::atomic::Ordering::Relaxed);
     }
+    fn resident(&self) -> bool {
+        self.resident
+    }
 }
 
 /// A loaded graph's first searches ask the vector source for each batch before
 /// scoring it (its vectors may be on disk), until the compact codes are in (their
 /// encoding, which asks for every vector a block ahead, read them all) or a thousand
-/// searches have run; a graph built in memory never asks.
+/// searches have run; a graph built in memory never asks, nor one loaded over a
+/// source that knows its vectors are in memory (a warm open).
 #[test]
 fn a_loaded_graph_asks_for_its_vectors_ahead_while_they_may_be_cold() {
     use fletchdb_index::Quantization;
@@ -499,6 +505,7 @@ fn a_loaded_graph_asks_for_its_vectors_ahead_while_they_may_be_cold() {
     let counting = || Counting {
         inner: same_vectors(&index),
         hinted: Default::default(),
+        resident: false,
     };
     let queries = queries_near(&base, 8, 20, 3);
     let q = &queries[..8];
@@ -531,4 +538,18 @@ fn a_loaded_graph_asks_for_its_vectors_ahead_while_they_may_be_cold() {
     let done = loaded.vectors().hinted.load(Relaxed);
     loaded.search(q, 10, 16).unwrap();
     assert_eq!(loaded.vectors().hinted.load(Relaxed), done);
+    // Over vectors in memory: nothing asked for, the answers unchanged.
+    let warm = Hnsw::load(
+        &bytes,
+        Counting {
+            resident: true,
+            ..counting()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        warm.search(q, 10, 64).unwrap(),
+        index.search(q, 10, 64).unwrap()
+    );
+    assert_eq!(warm.vectors().hinted.load(Relaxed), 0);
 }

@@ -356,6 +356,25 @@ impl VectorStore {
         self.table.will_need(slots);
     }
 
+    /// Whether the stored vectors are in memory (the page cache), judged from a sample
+    /// of each segment's pages: true only if every sampled page is. An open asks, so
+    /// that a store just read (a warm open) is not treated as one still on disk. Reads
+    /// nothing; false where the kernel cannot tell.
+    ///
+    /// ```
+    /// use fletchdb_storage::vectors::{VectorStore, VectorStoreOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = VectorStore::open(dir.path(), 2, VectorStoreOptions::default())?;
+    /// store.reserve()?.write(&[1.0, 2.0])?;
+    /// // Just written: its pages are in memory.
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(store.resident());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resident(&self) -> bool {
+        self.table.resident()
+    }
+
     /// [`vector`](Self::vector), checked against the slot's checksum: for vectors
     /// handed to a user, where damage must be reported, never returned.
     ///
