@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p fletchdb --example db_bench -- build PATH N DIM
-//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked|first]
+//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked|first|stream]
 //! cargo run --release -p fletchdb --example db_bench -- touch PATH        # one write, close
 //! cargo run --release -p fletchdb --example db_bench -- crash PATH N      # N more, then abort
 //! cargo run --release -p fletchdb --example db_bench -- writers PATH THREADS N DIM sync|buffered|none
@@ -68,8 +68,10 @@ fn main() {
             // `open PATH linked`: with background linking off (open inserts every
             // replayed vector into the graph before it returns), for comparison.
             // `open PATH first`: stop after the first query.
+            // `open PATH stream`: searches back to back until the codes are in.
             let path = arg(1);
             let only_first = args.get(2).map(String::as_str) == Some("first");
+            let stream = args.get(2).map(String::as_str) == Some("stream");
             let options = Options {
                 background_linking: args.get(2).map(String::as_str) != Some("linked"),
                 ..Options::default()
@@ -111,10 +113,19 @@ fn main() {
             // (searches walk the f32 vectors until then).
             // (An `i8` collection under 1,024 vectors has no calibration and no codes yet.)
             let coded = c.config().quantization != Quantization::None && n >= 1_024;
+            let s = Instant::now();
+            let mut encoding = 0usize;
             while coded && c.stats().unwrap().code_bytes == 0 {
-                std::thread::sleep(Duration::from_millis(1));
+                if stream {
+                    c.search(&q[(encoding % 200) * dim..][..dim], 10, &Default::default())
+                        .unwrap();
+                    encoding += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
             let codes_at = t.elapsed();
+            let encoding_qps = encoding as f64 / s.elapsed().as_secs_f64().max(1e-9);
             // Touch every vector and the graph with searches, as a working database would.
             let s = Instant::now();
             for q in q.chunks(dim) {
@@ -122,7 +133,7 @@ fn main() {
             }
             let after_qps = 200.0 / s.elapsed().as_secs_f64();
             println!(
-                "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link), every vector in the graph at {:.2} s, codes at {:.2} s; {during} searches meanwhile ({during_qps:.0} QPS), {after_qps:.0} QPS after; {n} vectors; RSS {:.0} MiB after open, {:.0} MiB after the searches ({:.0} bytes/vector before vectors are paged in)",
+                "open {:.1} ms, first query at {:.1} ms, replayed {} records ({unlinked} left to link), every vector in the graph at {:.2} s, codes at {:.2} s; {during} searches meanwhile ({during_qps:.0} QPS), {encoding} while encoding ({encoding_qps:.0} QPS), {after_qps:.0} QPS after; {n} vectors; RSS {:.0} MiB after open, {:.0} MiB after the searches ({:.0} bytes/vector before vectors are paged in)",
                 open.as_secs_f64() * 1e3,
                 first.as_secs_f64() * 1e3,
                 db.replayed_at_open(),

@@ -3,6 +3,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_epoch as epoch;
 use parking_lot::{Mutex, RwLock};
@@ -122,9 +123,11 @@ pub struct Hnsw<V> {
     /// The compact copy asked for by [`quantize`](Self::quantize).
     wanted: OnceLock<(Quantization, Option<Calibration>)>,
     /// Searches left that ask the vector source for each batch of vectors before
-    /// scoring it ([`VectorSource::will_need`]): [`COLD_SEARCHES`] after a load, as the
-    /// vectors may still be on disk; 0 once the compact codes are in (their encoding
-    /// read every vector) or those searches are done.
+    /// scoring it ([`VectorSource::will_need`]): [`COLD_SEARCHES`] after a load over a
+    /// source that does not know its vectors are in memory ([`VectorSource::resident`]),
+    /// as they may still be on disk; 0 once the compact codes are in (their encoding
+    /// read every vector) or those searches are done. While above 0, the encoder gives
+    /// way to searches ([`YIELD_AT_MOST`]).
     pub(crate) cold: AtomicU32,
     /// The memory a graph was loaded in place from and where its layer-0 lists lie in
     /// it, until [`read_ahead`](Hnsw::read_ahead) asks for them.
@@ -145,6 +148,22 @@ const READ_AHEAD_PIECE: usize = 2 << 20;
 /// Slots the encoder of compact codes asks the vector source for at a time (2 MiB of
 /// 128-d vectors), a block ahead of the one it encodes.
 const ENCODE_BLOCK: usize = 4_096;
+
+/// How long in all each encoder thread after a load waits for searches in progress
+/// before asking for its next block of vectors ([`Hnsw::give_way`]). The first searches
+/// after a load may read their vectors and lists from disk, and the encoder reading
+/// every vector beside them made them wait on its reads. After a cold 1M × 128-d open
+/// (`db_bench open DIR first`, caches dropped, 2026-12-04, interleaved), the first
+/// query came at 86-101 ms with this, 155-253 ms without. The price, with searches
+/// back to back from the open on (`db_bench open DIR stream`): the codes came in at
+/// 0.75-0.80 s instead of 0.57-0.67. With 200 ms the cold first query was the same
+/// (90-105 ms), the codes later still (0.91-0.97 s). A warm open, whose vector source
+/// knows its vectors are in memory ([`VectorSource::resident`]), never gives way: it
+/// made the codes come in at 0.40-0.43 s instead of 0.31-0.34.
+const YIELD_AT_MOST: Duration = Duration::from_millis(100);
+
+/// How long the encoder sleeps between looks at the searches in progress.
+const GIVE_WAY_NAP: Duration = Duration::from_micros(200);
 
 /// The entry point: the node search starts from, on the top layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,12 +499,18 @@ impl<V: VectorSource> Hnsw<V> {
         // `i8_activation_by_a_plain_thread_while_rayon_inserts_does_not_deadlock`).
         // Each block's vectors asked for while the one before is encoded, so that on a
         // cold store (mapped for random access) the disk reads ahead of the encoder.
+        // While the vectors may be on disk, searches in progress come first.
+        let maybe_cold = self.cold.load(Ordering::Relaxed) > 0;
         let encode = |part: &[u32]| {
             let mut blocks = part.chunks(ENCODE_BLOCK).peekable();
             if let Some(first) = blocks.peek() {
                 self.vectors.will_need(first);
             }
+            let mut yielded = Duration::ZERO;
             while let Some(block) = blocks.next() {
+                if maybe_cold {
+                    yielded += self.give_way(YIELD_AT_MOST.saturating_sub(yielded));
+                }
                 if let Some(next) = blocks.peek() {
                     self.vectors.will_need(next);
                 }
@@ -519,6 +544,15 @@ impl<V: VectorSource> Hnsw<V> {
         let _ = self.codes.set(codes);
         // Encoding read every vector: they are in memory now.
         self.cold.store(0, Ordering::Relaxed);
+    }
+
+    /// Waits, for at most `budget`, while searches are in progress; returns how long.
+    fn give_way(&self, budget: Duration) -> Duration {
+        let start = Instant::now();
+        while self.observers.busy() && start.elapsed() < budget {
+            std::thread::sleep(GIVE_WAY_NAP);
+        }
+        start.elapsed()
     }
 
     /// Inserts many slots in parallel on rayon's pool.
@@ -861,5 +895,55 @@ impl<V> std::fmt::Debug for Hnsw<V> {
             .field("inserted", &self.inserted.load(Ordering::Relaxed))
             .field("deleted", &self.deleted.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Vectors in memory that do not say so, as a store on disk would not.
+    struct MaybeOnDisk(InMemoryVectors);
+
+    impl VectorSource for MaybeOnDisk {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn vector(&self, slot: Slot) -> &[f32] {
+            self.0.vector(slot)
+        }
+    }
+
+    /// An index of `n` 4-d vectors, saved and loaded again (as an open does).
+    fn loaded(n: usize) -> Hnsw<MaybeOnDisk> {
+        let vector = |i: usize| [i as f32, (i % 7) as f32, (i % 13) as f32, 1.0];
+        let index = Hnsw::in_memory(4, HnswConfig::new(Metric::L2)).unwrap();
+        let store = InMemoryVectors::new(4).unwrap();
+        for i in 0..n {
+            index.add(&vector(i)).unwrap();
+            store.push(&vector(i)).unwrap();
+        }
+        let mut bytes = Vec::new();
+        index.save(&mut bytes).unwrap();
+        Hnsw::load(&bytes, MaybeOnDisk(store)).unwrap()
+    }
+
+    /// After a load over vectors that may be on disk, the encoder waits while a search
+    /// is in progress, but only for [`YIELD_AT_MOST`]: a search that never ends does
+    /// not keep the codes out.
+    #[test]
+    fn the_encoder_after_a_load_gives_way_to_searches_for_a_bounded_time() {
+        let index = loaded(3_000);
+        index.quantize_deferred(Quantization::F16, None).unwrap();
+        let search = index.observers.enter();
+        let start = Instant::now();
+        assert!(index.start_codes());
+        assert!(start.elapsed() >= YIELD_AT_MOST, "{:?}", start.elapsed());
+        drop(search);
+        let near = index.search(&[5.0, 5.0, 5.0, 1.0], 1, 16).unwrap();
+        assert_eq!(near[0].slot, Slot(5));
     }
 }

@@ -55,6 +55,12 @@ impl Observers {
         }
     }
 
+    /// Whether any observation is in progress: a look that may be stale by the time it
+    /// returns, for work that only gives way to searches (the encoder after a load).
+    pub(crate) fn busy(&self) -> bool {
+        self.counts.iter().any(|c| c.load(SeqCst) != 0)
+    }
+
     /// Waits until every observation that began before this call has ended. Returns
     /// false without waiting when the calling thread is itself inside an observation
     /// (waiting would wait for itself).
