@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p fletchdb --example db_bench -- build PATH N DIM
-//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked|first|stream]
+//! cargo run --release -p fletchdb --example db_bench -- open PATH [linked|first|stream|get]
 //! cargo run --release -p fletchdb --example db_bench -- touch PATH        # one write, close
 //! cargo run --release -p fletchdb --example db_bench -- crash PATH N      # N more, then abort
 //! cargo run --release -p fletchdb --example db_bench -- writers PATH THREADS N DIM sync|buffered|none
@@ -81,6 +81,22 @@ fn main() {
             let db = Database::open(&path, options).unwrap();
             let open = t.elapsed();
             let c = db.collection("bench").unwrap();
+            if args.get(2).map(String::as_str) == Some("get") {
+                // `open PATH get`: a `get` right after the open, and the next eight.
+                let n = c.len() as u64;
+                let mut took = Vec::new();
+                for i in 1..=9u64 {
+                    let g = Instant::now();
+                    assert!(c.get(n * i / 11).unwrap().is_some());
+                    took.push(format!("{:.2}", g.elapsed().as_secs_f64() * 1e3));
+                }
+                println!(
+                    "open {:.1} ms, gets after it {} ms",
+                    open.as_secs_f64() * 1e3,
+                    took.join(", ")
+                );
+                return;
+            }
             let dim = c.config().dim;
             let q = vectors(424_242, 200, dim);
             c.search(&q[..dim], 10, &Default::default()).unwrap();

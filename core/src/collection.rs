@@ -276,7 +276,7 @@ impl Collection {
     pub fn get_batch(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>> {
         self.check_live()?;
         let map = self.c.ids.read();
-        let slots: Vec<Option<u32>> = ids.iter().map(|&id| map.slot_of(id)).collect();
+        let slots: Vec<Option<u32>> = ids.iter().map(|&id| map.find(id)).collect();
         // The store is mapped for random access: on a cold disk each vector read below
         // would wait for its own page. Asked for first, in slot order, they are read
         // together (ranges of neighbouring slots as one).
@@ -300,7 +300,7 @@ impl Collection {
     /// [`Error::CollectionNotFound`], [`Error::Closed`].
     pub fn contains(&self, id: u64) -> Result<bool> {
         self.check_live()?;
-        Ok(self.c.ids.read().slot_of(id).is_some())
+        Ok(self.c.ids.read().find(id).is_some())
     }
 
     /// The `k` nearest vectors to `query`, closest first. Fewer come back when the
@@ -391,7 +391,7 @@ impl Collection {
                         let set: SlotSet = {
                             let ids = c.ids.read();
                             list.iter()
-                                .filter_map(|&id| ids.slot_of(id))
+                                .filter_map(|&id| ids.find(id))
                                 .map(Slot)
                                 .collect()
                         };
@@ -400,7 +400,7 @@ impl Collection {
                     (Some(IdFilter::Ids(list)), Some(m)) => {
                         let slots: roaring::RoaringBitmap = {
                             let ids = c.ids.read_recursive();
-                            list.iter().filter_map(|&id| ids.slot_of(id)).collect()
+                            list.iter().filter_map(|&id| ids.find(id)).collect()
                         };
                         let m = m.restrict(slots, live);
                         c.search_into(query, request.filter(&m), unlinked, out)?;

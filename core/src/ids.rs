@@ -20,15 +20,16 @@
 //!
 //! A checkpoint saves `by_slot` and `mapped` as the id map file (`graph_files.rs`), and
 //! opening reads them back; `by_id` is built from them only when first needed (a
-//! write, `get`, `contains`, or the background thread once the codes are in), since
-//! searches need only `by_slot` and `mapped`. At 1,000,000 ids (`db_bench open`, warm),
+//! write, the ninth read (`get`, `contains`, ...: `Ids::find`), or the background thread once the codes are
+//! in), since searches need only `by_slot` and `mapped`, and the first lookups read
+//! `by_slot` instead (`SCANS_BEFORE_BUILD`). At 1,000,000 ids (`db_bench open`, warm),
 //! reading the map from the catalog's one entry per id and building both halves took
 //! 91-120 ms at open, beside the graph's 81-109 ms on the same two cores; an open that
 //! skipped the map altogether took 72-81 ms against 106-131. `by_slot` is read in place
 //! from the file's private mapping until the first change copies it (`SlotIds`): the
 //! first write after an open pays that copy, 8 MB at 1,000,000 slots.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use fletchdb_storage::idmap::{self, IdMapFile, SlotIds};
@@ -52,7 +53,27 @@ pub(crate) struct Ids {
     dirty: Vec<u64>,
     /// Slots a compaction moved vectors out of, to the slots they moved to.
     moved: FxHashMap<u32, u32>,
+    /// Lookups so far while `by_id` was not built ([`Ids::slot_of`]).
+    scans: AtomicU32,
 }
+
+/// Bit `i` set where `block[i] == id`: a fixed 64 compares the compiler vectorises.
+#[inline]
+fn equal_bits(block: &[u64; 64], id: u64) -> u64 {
+    let mut bits = 0u64;
+    for (i, &x) in block.iter().enumerate() {
+        bits |= u64::from(x == id) << i;
+    }
+    bits
+}
+
+/// How many lookups before `by_id` is built are answered by reading `by_slot`
+/// ([`Ids::scan`]) rather than by building it. At 1,000,000 ids, right after a warm
+/// open (`db_bench open DIR get`, 2026-12-04), building took 29.7-34.4 ms and a scan
+/// 0.1-3.3 ms (it reads from the last slot back to the id's): a `get` right after an
+/// open answers in a scan's time, and a run of them pays at most about 1.8 times what
+/// building at once would have cost (eight full scans, then the build).
+const SCANS_BEFORE_BUILD: u32 = 8;
 
 impl Ids {
     /// Maps from the pairs a checkpoint of the old layout stored in the catalog (the
@@ -160,8 +181,44 @@ impl Ids {
         self.by_id();
     }
 
+    /// The slot `id`'s vector is in, building `by_id` first if it is not yet: for
+    /// writes (which need it built) and for many lookups at once.
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
         self.by_id().get(&id).copied()
+    }
+
+    /// The slot `id`'s vector is in, for reads (`get`, `contains`, payloads, id
+    /// filters): before `by_id` is built, the first [`SCANS_BEFORE_BUILD`] of these
+    /// read `by_slot` instead ([`scan`](Self::scan)), and the next one builds it.
+    pub(crate) fn find(&self, id: u64) -> Option<u32> {
+        if let Some(map) = self.by_id.get() {
+            return map.get(&id).copied();
+        }
+        if self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_BUILD {
+            return self.scan(id);
+        }
+        self.by_id().get(&id).copied()
+    }
+
+    /// `id`'s slot as `by_id` would map it, found by reading `by_slot`: the last
+    /// mapped slot that names it. Compares a `mapped` word's 64 slots at a time.
+    fn scan(&self, id: u64) -> Option<u32> {
+        let by_slot = &self.by_slot[..];
+        for (w, &word) in self.mapped.iter().enumerate().rev() {
+            let start = w * 64;
+            let Some(block) = by_slot.get(start..by_slot.len().min(start + 64)) else {
+                continue;
+            };
+            let hits = match <&[u64; 64]>::try_from(block) {
+                Ok(full) => equal_bits(full, id),
+                Err(_) => (block.iter().enumerate())
+                    .fold(0, |bits, (i, &x)| bits | u64::from(x == id) << i),
+            } & word;
+            if hits != 0 {
+                return Some((start + 63 - hits.leading_zeros() as usize) as u32);
+            }
+        }
+        None
     }
 
     /// The id whose vector is in `slot`, if one still is.
@@ -377,6 +434,30 @@ mod tests {
         (at == Some(to)).then_some(id)
     }
 
+    /// A file naming an id in two slots (which no checkpoint writes) maps it to the
+    /// last, scanned or built; an id in an unmapped slot, or past the last mapped
+    /// word, is not found.
+    #[test]
+    fn a_scan_answers_as_the_built_map_on_a_file_with_an_id_twice() {
+        let mut by_slot = vec![0u64; 200];
+        by_slot[3] = 7;
+        by_slot[100] = 7;
+        by_slot[130] = 9;
+        by_slot[199] = 11;
+        let mapped = [1u64 << 3, 1 << (100 - 64), 1 << (130 - 128), 0];
+        let file = idmap::decode(&idmap::encode(&by_slot, &mapped)).unwrap();
+        let ids = Ids::from_file(file);
+        assert_eq!(
+            [7, 9, 11, 0].map(|id| ids.scan(id)),
+            [Some(100), Some(130), None, None]
+        );
+        ids.build();
+        assert_eq!(
+            [7, 9, 11].map(|id| ids.slot_of(id)),
+            [Some(100), Some(130), None]
+        );
+    }
+
     /// Random sets, removes, compaction moves and forgotten moves, with a save and a
     /// reload through the file between rounds: `mapped` answers as `by_id` would, and
     /// the reloaded map answers alike before and after its `by_id` is built.
@@ -434,6 +515,15 @@ mod tests {
                     "round {round} slot {s}, unbuilt"
                 );
             }
+            // Lookups before `by_id` is built read `by_slot`, and answer as it will.
+            for id in 0..300 {
+                assert_eq!(loaded.scan(id), ids.slot_of(id), "round {round} id {id}");
+            }
+            for id in 0..SCANS_BEFORE_BUILD as u64 + 1 {
+                assert!(loaded.by_id.get().is_none(), "round {round}: built early");
+                assert_eq!(loaded.find(id), ids.slot_of(id), "round {round} id {id}");
+            }
+            assert!(loaded.by_id.get().is_some(), "round {round}: never built");
             let mut pairs: Vec<(u64, u32)> = loaded.pairs().collect();
             let mut want: Vec<(u64, u32)> = ids.pairs().collect();
             pairs.sort_unstable();

@@ -20,7 +20,7 @@ impl Collection {
         let payloads = self.c.payloads.read();
         Ok(ids
             .iter()
-            .map(|&id| map.slot_of(id).map(|_| payloads.get(id)))
+            .map(|&id| map.find(id).map(|_| payloads.get(id)))
             .collect())
     }
 
