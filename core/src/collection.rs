@@ -276,7 +276,7 @@ impl Collection {
     pub fn get_batch(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>> {
         self.check_live()?;
         let map = self.c.ids.read();
-        let slots: Vec<Option<u32>> = ids.iter().map(|&id| map.find(id)).collect();
+        let slots: Vec<Option<u32>> = map.find_each(ids).collect();
         // The store is mapped for random access: on a cold disk each vector read below
         // would wait for its own page. Asked for first, in slot order, they are read
         // together (ranges of neighbouring slots as one).
@@ -390,17 +390,14 @@ impl Collection {
                     (Some(IdFilter::Ids(list)), None) => {
                         let set: SlotSet = {
                             let ids = c.ids.read();
-                            list.iter()
-                                .filter_map(|&id| ids.find(id))
-                                .map(Slot)
-                                .collect()
+                            ids.find_each(list).flatten().map(Slot).collect()
                         };
                         c.search_into(query, request.filter(&set), unlinked, out)?;
                     }
                     (Some(IdFilter::Ids(list)), Some(m)) => {
                         let slots: roaring::RoaringBitmap = {
                             let ids = c.ids.read_recursive();
-                            list.iter().filter_map(|&id| ids.find(id)).collect()
+                            ids.find_each(list).flatten().collect()
                         };
                         let m = m.restrict(slots, live);
                         c.search_into(query, request.filter(&m), unlinked, out)?;

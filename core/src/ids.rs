@@ -200,6 +200,18 @@ impl Ids {
         self.by_id().get(&id).copied()
     }
 
+    /// [`find`](Self::find) for each of `ids`, in order; more than
+    /// [`SCANS_BEFORE_BUILD`] of them build `by_id` first rather than scan.
+    pub(crate) fn find_each<'a>(
+        &'a self,
+        ids: &'a [u64],
+    ) -> impl Iterator<Item = Option<u32>> + 'a {
+        if ids.len() > SCANS_BEFORE_BUILD as usize {
+            self.build();
+        }
+        ids.iter().map(|&id| self.find(id))
+    }
+
     /// `id`'s slot as `by_id` would map it, found by reading `by_slot`: the last
     /// mapped slot that names it. Compares a `mapped` word's 64 slots at a time.
     fn scan(&self, id: u64) -> Option<u32> {
@@ -451,6 +463,14 @@ mod tests {
             [7, 9, 11, 0].map(|id| ids.scan(id)),
             [Some(100), Some(130), None, None]
         );
+        // A batch of up to eight reads scans; a longer one builds the map first.
+        let eight = [7, 9, 11, 0, 7, 9, 11, 0];
+        let found: Vec<_> = ids.find_each(&eight).collect();
+        assert_eq!(found[..4], [Some(100), Some(130), None, None]);
+        assert!(ids.by_id.get().is_none());
+        let nine: Vec<_> = ids.find_each(&[7; 9]).collect();
+        assert!(ids.by_id.get().is_some());
+        assert_eq!(nine, [Some(100); 9]);
         ids.build();
         assert_eq!(
             [7, 9, 11].map(|id| ids.slot_of(id)),

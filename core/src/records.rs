@@ -20,7 +20,8 @@ impl Collection {
         let payloads = self.c.payloads.read();
         Ok(ids
             .iter()
-            .map(|&id| map.find(id).map(|_| payloads.get(id)))
+            .zip(map.find_each(ids))
+            .map(|(&id, slot)| slot.map(|_| payloads.get(id)))
             .collect())
     }
 
