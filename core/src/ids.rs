@@ -20,9 +20,9 @@
 //!
 //! A checkpoint saves `by_slot` and `mapped` as the id map file (`graph_files.rs`), and
 //! opening reads them back; `by_id` is built from them only when first needed (a
-//! write, the ninth read (`get`, `contains`, ...: `Ids::find`), or the background thread once the codes are
-//! in), since searches need only `by_slot` and `mapped`, and the first lookups read
-//! `by_slot` instead (`SCANS_BEFORE_BUILD`). At 1,000,000 ids (`db_bench open`, warm),
+//! write, the ninth read by id (`Ids::find`), or the background thread once the codes
+//! are in), since searches need only `by_slot` and `mapped`, and the first reads by id
+//! scan `by_slot` instead (`SCANS_BEFORE_BUILD`). At 1,000,000 ids (`db_bench open`, warm),
 //! reading the map from the catalog's one entry per id and building both halves took
 //! 91-120 ms at open, beside the graph's 81-109 ms on the same two cores; an open that
 //! skipped the map altogether took 72-81 ms against 106-131. `by_slot` is read in place
@@ -53,24 +53,14 @@ pub(crate) struct Ids {
     dirty: Vec<u64>,
     /// Slots a compaction moved vectors out of, to the slots they moved to.
     moved: FxHashMap<u32, u32>,
-    /// Lookups so far while `by_id` was not built ([`Ids::slot_of`]).
+    /// Reads so far while `by_id` was not built ([`Ids::find`]).
     scans: AtomicU32,
-}
-
-/// Bit `i` set where `block[i] == id`: a fixed 64 compares the compiler vectorises.
-#[inline]
-fn equal_bits(block: &[u64; 64], id: u64) -> u64 {
-    let mut bits = 0u64;
-    for (i, &x) in block.iter().enumerate() {
-        bits |= u64::from(x == id) << i;
-    }
-    bits
 }
 
 /// How many lookups before `by_id` is built are answered by reading `by_slot`
 /// ([`Ids::scan`]) rather than by building it. At 1,000,000 ids, right after a warm
 /// open (`db_bench open DIR get`, 2026-12-04), building took 29.7-34.4 ms and a scan
-/// 0.1-3.3 ms (it reads from the last slot back to the id's): a `get` right after an
+/// 0.1-3.6 ms (it reads from the last slot back to the id's): a `get` right after an
 /// open answers in a scan's time, and a run of them pays at most about 1.8 times what
 /// building at once would have cost (eight full scans, then the build).
 const SCANS_BEFORE_BUILD: u32 = 8;
@@ -221,11 +211,9 @@ impl Ids {
             let Some(block) = by_slot.get(start..by_slot.len().min(start + 64)) else {
                 continue;
             };
-            let hits = match <&[u64; 64]>::try_from(block) {
-                Ok(full) => equal_bits(full, id),
-                Err(_) => (block.iter().enumerate())
-                    .fold(0, |bits, (i, &x)| bits | u64::from(x == id) << i),
-            } & word;
+            let hits = (block.iter().enumerate())
+                .fold(0, |bits, (i, &x)| bits | u64::from(x == id) << i)
+                & word;
             if hits != 0 {
                 return Some((start + 63 - hits.leading_zeros() as usize) as u32);
             }

@@ -295,7 +295,7 @@ impl Shared {
     /// open share the two cores with the encoder only. At 1,000,000 ids the build
     /// takes 52-56 ms; on its own thread from the open on, it made the first query
     /// after a warm open wait 16-31 ms instead of 13-18 (`db_bench open`, 2026-12-04).
-    /// An operation that needs an index before this builds it itself.
+    /// A write before this builds it itself; reads by id scan first (`Ids::find`).
     pub(crate) fn build_ids(&self) {
         if self.check_open().is_err() {
             return;
